@@ -1,0 +1,206 @@
+"""Cost model (FLOPs, parameters) of tree layouts, and compute budgets.
+
+Each task set at block ``b`` is one copy of block ``b``, so a layout costs
+``sum_b |L[b]| * F_b`` backbone FLOPs (same for parameters), plus one head per task (the same for
+every layout, reported separately). FLOPs follow fvcore's convention: one fused multiply-add
+counts as one FLOP.
+"""
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .layout import Layout
+
+# Relative slack for budget comparisons: sums of float block costs may differ in the last bits.
+BUDGET_RTOL = 1e-9
+
+
+class BudgetError(ValueError):
+    """No layout satisfies the budget (message gives the cheapest layout's cost)."""
+
+
+def _cost_vector(name: str, values, num_blocks: int | None = None) -> np.ndarray:
+    arr = np.asarray(values, dtype=np.float64)
+    if arr.ndim != 1 or arr.size == 0:
+        raise ValueError(f'{name} must be a non-empty list with one number per block, got '
+                         f'{values!r}')
+    if not np.all(np.isfinite(arr)) or np.any(arr < 0):
+        raise ValueError(f'{name} must be finite and >= 0, got {list(arr)}')
+    if num_blocks is not None and arr.size != num_blocks:
+        raise ValueError(f'{name} has {arr.size} entries but block_flops has {num_blocks}; '
+                         'give one value per block')
+    return arr
+
+
+def _head_costs(name: str, value, tasks: Sequence[str]) -> np.ndarray:
+    if value is None:
+        return np.zeros(len(tasks))
+    if isinstance(value, Mapping):
+        missing = [t for t in tasks if t not in value]
+        if missing:
+            raise ValueError(f'{name} has no entry for task(s) {missing}; give one per task '
+                             'or a single number for every head')
+        arr = np.array([value[t] for t in tasks], dtype=np.float64)
+    else:
+        arr = np.full(len(tasks), float(value))
+    if not np.all(np.isfinite(arr)) or np.any(arr < 0):
+        raise ValueError(f'{name} must be finite and >= 0, got {value!r}')
+    return arr
+
+
+@dataclass(frozen=True)
+class CostModel:
+    """Per-block backbone costs plus optional per-task head costs.
+
+    ``block_flops``/``block_params`` hold one value per block in the unit of ``flops_unit`` /
+    ``params_unit`` (e.g. GFLOPs as fvcore counts them, millions of parameters).
+    ``head_flops``/``head_params``: one number for every head, or a ``{task: cost}`` dict.
+    """
+    block_flops: Sequence[float]
+    block_params: Sequence[float] | None = None
+    head_flops: float | Mapping[str, float] | None = None
+    head_params: float | Mapping[str, float] | None = None
+    flops_unit: str = 'GFLOPs'
+    params_unit: str = 'M'
+    _flops: np.ndarray = field(init=False, repr=False, compare=False)
+    _params: np.ndarray | None = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self):
+        flops = _cost_vector('block_flops', self.block_flops)
+        params = (None if self.block_params is None else
+                  _cost_vector('block_params', self.block_params, flops.size))
+        object.__setattr__(self, '_flops', flops)
+        object.__setattr__(self, '_params', params)
+
+    @property
+    def num_blocks(self) -> int:
+        return self._flops.size
+
+    @property
+    def has_params(self) -> bool:
+        return self._params is not None
+
+    @property
+    def backbone_flops(self) -> float:
+        """FLOPs of one whole backbone (the all-shared layout)."""
+        return float(self._flops.sum())
+
+    @property
+    def backbone_params(self) -> float | None:
+        return None if self._params is None else float(self._params.sum())
+
+    def head_flops_total(self, tasks: Sequence[str]) -> float:
+        return float(_head_costs('head_flops', self.head_flops, tasks).sum())
+
+    def head_params_total(self, tasks: Sequence[str]) -> float:
+        return float(_head_costs('head_params', self.head_params, tasks).sum())
+
+    def flops_of(self, sets_per_block: np.ndarray) -> np.ndarray:
+        """Backbone FLOPs from (n, B) block-copy counts (exact for equal counts)."""
+        return np.asarray(sets_per_block, dtype=np.float64) @ self._flops
+
+    def params_of(self, sets_per_block: np.ndarray) -> np.ndarray | None:
+        if self._params is None:
+            return None
+        return np.asarray(sets_per_block, dtype=np.float64) @ self._params
+
+    def layout_cost(self, layout: Layout) -> dict:
+        """Readable cost summary of one layout."""
+        counts = layout.sets_per_block()[None]
+        flops = float(self.flops_of(counts)[0])
+        params = None if self._params is None else float(self.params_of(counts)[0])
+        return dict(
+            flops=flops, params=params,
+            head_flops=self.head_flops_total(layout.tasks),
+            head_params=self.head_params_total(layout.tasks),
+            flops_ratio=flops / (layout.num_tasks * self.backbone_flops),
+            models=flops / self.backbone_flops,
+            sets_per_block=counts[0].tolist())
+
+
+@dataclass(frozen=True)
+class Budget:
+    """Compute budget; every limit given must hold.
+
+    ``max_flops``/``max_params`` bound the whole model (backbone copies plus heads) in the cost
+    model's units. ``max_models`` bounds backbone FLOPs in backbone-equivalents (``k`` models
+    <=> ``FLOPs(L) <= k * sum_b F_b``); ``max_flops_ratio`` bounds backbone FLOPs as a fraction
+    of ``T`` independent backbones (0.5 = half the cost of separate single-task models).
+    """
+    max_flops: float | None = None
+    max_flops_ratio: float | None = None
+    max_models: float | None = None
+    max_params: float | None = None
+
+    def __post_init__(self):
+        for name in ('max_flops', 'max_flops_ratio', 'max_models', 'max_params'):
+            value = getattr(self, name)
+            if value is None:
+                continue
+            if isinstance(value, bool) or not isinstance(value, (int, float, np.number)) \
+                    or not np.isfinite(value) or value <= 0:
+                raise ValueError(f'{name} must be a positive number, got {value!r}')
+        if self.max_flops_ratio is not None and self.max_flops_ratio > 1:
+            raise ValueError(f'max_flops_ratio={self.max_flops_ratio} is above 1; it is a '
+                             'fraction of the cost of independent models (e.g. 0.6 = 60%)')
+
+    @property
+    def is_unlimited(self) -> bool:
+        return all(getattr(self, n) is None for n in
+                   ('max_flops', 'max_flops_ratio', 'max_models', 'max_params'))
+
+    def describe(self, cost: CostModel | None = None) -> str:
+        fu = cost.flops_unit if cost else ''
+        pu = cost.params_unit if cost else ''
+        parts = []
+        if self.max_flops is not None:
+            parts.append(f'FLOPs <= {self.max_flops:g} {fu}'.rstrip())
+        if self.max_flops_ratio is not None:
+            parts.append(f'FLOPs <= {100 * self.max_flops_ratio:g}% of independent models')
+        if self.max_models is not None:
+            parts.append(f'<= {self.max_models:g} backbone-equivalents')
+        if self.max_params is not None:
+            parts.append(f'params <= {self.max_params:g} {pu}'.rstrip())
+        return ', '.join(parts) if parts else 'no budget'
+
+    def check_cost_model(self, cost: CostModel) -> None:
+        if self.max_params is not None and not cost.has_params:
+            raise ValueError('max_params needs per-block parameter counts: set block_params '
+                             'in the config (one value per block)')
+
+    def allows(self, flops: np.ndarray, params: np.ndarray | None, cost: CostModel,
+               tasks: Sequence[str]) -> np.ndarray:
+        """Boolean mask over layouts given their backbone FLOPs and params."""
+        flops = np.asarray(flops, dtype=np.float64)
+        ok = np.ones(flops.shape, dtype=bool)
+        slack = 1 + BUDGET_RTOL
+        one = cost.backbone_flops
+        if self.max_flops is not None:
+            ok &= flops + cost.head_flops_total(tasks) <= self.max_flops * slack
+        if self.max_models is not None:
+            ok &= flops <= self.max_models * one * slack
+        if self.max_flops_ratio is not None:
+            ok &= flops <= self.max_flops_ratio * len(tasks) * one * slack
+        if self.max_params is not None:
+            self.check_cost_model(cost)
+            ok &= params + cost.head_params_total(tasks) <= self.max_params * slack
+        return ok
+
+    def check_feasible(self, cost: CostModel, tasks: Sequence[str]) -> None:
+        """Raise :class:`BudgetError` if even the cheapest (all-shared) layout is over budget."""
+        self.check_cost_model(cost)
+        flops = np.array([cost.backbone_flops])
+        params = None if not cost.has_params else np.array([cost.backbone_params])
+        if self.allows(flops, params, cost, tasks)[0]:
+            return
+        hf, hp = cost.head_flops_total(tasks), cost.head_params_total(tasks)
+        cheapest = (f'{cost.backbone_flops + hf:g} {cost.flops_unit} '
+                    f'({100 / len(tasks):.2f}% of independent models, 1 backbone-equivalent)')
+        if cost.has_params:
+            cheapest += f', {cost.backbone_params + hp:g} {cost.params_unit} params'
+        raise BudgetError(f'no layout fits the budget ({self.describe(cost)}): the cheapest '
+                          f'layout, all tasks sharing the whole backbone, costs {cheapest}. '
+                          'Raise the budget to at least that.')
