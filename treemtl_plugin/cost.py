@@ -14,6 +14,8 @@ import numpy as np
 
 from .layout import Layout
 
+FVCORE_CONVENTION = 'fvcore: one fused multiply-add counts as one FLOP'
+
 # Relative slack for budget comparisons: sums of float block costs may differ in the last bits.
 BUDGET_RTOL = 1e-9
 
@@ -58,6 +60,7 @@ class CostModel:
     ``block_flops``/``block_params`` hold one value per block in the unit of ``flops_unit`` /
     ``params_unit`` (e.g. GFLOPs as fvcore counts them, millions of parameters).
     ``head_flops``/``head_params``: one number for every head, or a ``{task: cost}`` dict.
+    ``flops_convention`` says how the FLOPs were counted (shown in every report).
     """
     block_flops: Sequence[float]
     block_params: Sequence[float] | None = None
@@ -65,6 +68,7 @@ class CostModel:
     head_params: float | Mapping[str, float] | None = None
     flops_unit: str = 'GFLOPs'
     params_unit: str = 'M'
+    flops_convention: str = FVCORE_CONVENTION
     _flops: np.ndarray = field(init=False, repr=False, compare=False)
     _params: np.ndarray | None = field(init=False, repr=False, compare=False)
 

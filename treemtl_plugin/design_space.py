@@ -63,7 +63,7 @@ def count_layouts(num_tasks: int, num_blocks: int) -> int:
 class LayoutChunk:
     """A batch of layouts in compact form."""
     branch_points: np.ndarray   # (n, T(T-1)/2) uint8, columns as in pair_index(T)
-    attach_depth: np.ndarray    # (n, T) int8, M[:, i] = max_{j<i} bp[i, j]; M[:, 0] = -1
+    attach_depth: np.ndarray    # (n, T) int16, M[:, i] = max_{j<i} bp[i, j]; M[:, 0] = -1
 
     def __len__(self) -> int:
         return len(self.branch_points)
@@ -104,7 +104,7 @@ def _extend(chunk: LayoutChunk, task: int, num_blocks: int) -> LayoutChunk:
     out_bp = np.empty((len(rows), bp.shape[1] + task), dtype=np.uint8)
     out_bp[:, :bp.shape[1]] = bp[rows]
     out_bp[:, bp.shape[1]:] = new_cols
-    out_depth = np.empty((len(rows), task + 1), dtype=np.int8)
+    out_depth = np.empty((len(rows), task + 1), dtype=np.int16)
     out_depth[:, :task] = depth[rows]
     out_depth[:, task] = d
     return LayoutChunk(out_bp, out_depth)
@@ -121,7 +121,7 @@ def iter_layout_chunks(num_tasks: int, num_blocks: int,
     Memory stays bounded by about ``num_tasks * chunk_rows`` rows whatever the space size.
     """
     _check_space(num_tasks, num_blocks)
-    root = LayoutChunk(np.zeros((1, 0), dtype=np.uint8), np.full((1, 1), -1, dtype=np.int8))
+    root = LayoutChunk(np.zeros((1, 0), dtype=np.uint8), np.full((1, 1), -1, dtype=np.int16))
     if num_tasks == 1:
         yield root
         return

@@ -42,7 +42,7 @@ class Layout:
                               f'lists, e.g. [[["a", "b"]], [["a"], ["b"]]]; got {blocks!r}')
         canonical = []
         for b, block in enumerate(blocks):
-            if isinstance(block, (str, bytes)):
+            if isinstance(block, (str, bytes)) or not isinstance(block, Iterable):
                 raise LayoutError(f'block {b} must be a list of task sets, got {block!r}')
             sets = []
             seen: set[str] = set()
@@ -50,6 +50,9 @@ class Layout:
                 if isinstance(task_set, (str, bytes)):
                     raise LayoutError(f'block {b}: a task set must be a list of task names, '
                                       f'got the string {task_set!r} (write [{task_set!r}])')
+                if not isinstance(task_set, Iterable):
+                    raise LayoutError(f'block {b}: a task set must be a list of task names, '
+                                      f'got {task_set!r}')
                 names = [_check_task_name(t) for t in task_set]
                 if not names:
                     raise LayoutError(f'block {b} has an empty task set')
@@ -274,9 +277,13 @@ class Layout:
         return '\n'.join(lines)
 
     def short(self) -> str:
-        """One-line form: the task sets of each block, e.g. ``abc|abc|ab,c``."""
-        return ' | '.join(' '.join('{' + ','.join(s) + '}' for s in self.task_sets(b))
-                          for b in range(self.num_blocks))
+        """One-line form: the partition at block 1 and wherever it changes, e.g.
+        ``b1: a,b,c -> b4: a,b | c``."""
+        parts = []
+        for b in range(self.num_blocks):
+            if b == 0 or self._blocks[b] != self._blocks[b - 1]:
+                parts.append(f'b{b + 1}: ' + ' | '.join(','.join(s) for s in self.task_sets(b)))
+        return ' -> '.join(parts)
 
     def __eq__(self, other) -> bool:
         return isinstance(other, Layout) and self._blocks == other._blocks

@@ -1,0 +1,12 @@
+# Recommender defaults shared by every config (override any key in a child config or with
+# --cfg-options recommender.topk=10 recommender.budget.max_models=2).
+recommender = dict(
+    topk=5,
+    task_weights='svde',   # 'svde' (the paper's), 'uniform', [w1, ...] or {task: w}
+    budget=dict(),         # max_flops / max_flops_ratio / max_models / max_params
+    csv_rows=200_000,      # layouts.csv keeps the best N layouts (all when the space is smaller)
+    max_layouts=50_000_000,
+)
+flops_unit = 'GFLOPs'
+params_unit = 'M'
+flops_convention = 'fvcore: one fused multiply-add counts as one FLOP'
