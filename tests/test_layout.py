@@ -467,8 +467,6 @@ def test_draw_three_tasks_exact():
         '    │   └── block 4: normal -> head',
         '    └── blocks 2-4: depth -> head',
     ])
-    assert layout.short() == ('{seg,depth,normal} | {seg,normal} {depth} | {seg,normal} '
-                              '{depth} | {seg} {depth} {normal}')
 
 
 def test_draw_forest_and_all_shared_exact():
