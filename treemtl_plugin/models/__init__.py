@@ -1,0 +1,17 @@
+"""Torch models: branching-point detector, TimmBlockBackbone, tree multi-task model, heads, losses.
+
+Importing this package registers every entry in ``treemtl_plugin.registry.MODELS``.
+"""
+from .branching_point_detector import DetectionError, detect_blocks, single_tensor_cuts, trace
+from .heads import ASPPHead, ClsHead, LightConvHead
+from .losses import (ClsCrossEntropyLoss, DepthL1Loss, MaskedL1Loss, NormalCosineLoss,
+                     SegCrossEntropyLoss)
+from .timm_block_backbone import TimmBlockBackbone, create_timm_model, fvcore_flops
+from .tree_model import TreeMultiTaskModel
+
+__all__ = [
+    'DetectionError', 'detect_blocks', 'single_tensor_cuts', 'trace', 'ASPPHead', 'ClsHead',
+    'LightConvHead', 'ClsCrossEntropyLoss', 'DepthL1Loss', 'MaskedL1Loss', 'NormalCosineLoss',
+    'SegCrossEntropyLoss', 'TimmBlockBackbone', 'create_timm_model', 'fvcore_flops',
+    'TreeMultiTaskModel',
+]
