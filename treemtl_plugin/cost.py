@@ -30,7 +30,7 @@ def _cost_vector(name: str, values, num_blocks: int | None = None) -> np.ndarray
         raise ValueError(f'{name} must be a non-empty list with one number per block, got '
                          f'{values!r}')
     if not np.all(np.isfinite(arr)) or np.any(arr < 0):
-        raise ValueError(f'{name} must be finite and >= 0, got {list(arr)}')
+        raise ValueError(f'{name} must be finite and >= 0, got {arr.tolist()}')
     if num_blocks is not None and arr.size != num_blocks:
         raise ValueError(f'{name} has {arr.size} entries but block_flops has {num_blocks}; '
                          'give one value per block')

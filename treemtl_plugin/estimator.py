@@ -96,7 +96,7 @@ def resolve_task_weights(values: np.ndarray, tasks: Sequence[str],
     w = np.asarray(weights, dtype=np.float64)
     if w.shape != (num_tasks,) or not np.all(np.isfinite(w)) or np.any(w < 0) or w.sum() <= 0:
         raise ValueError(f'task_weights must be {num_tasks} finite non-negative numbers with a '
-                         f'positive sum (one per task {list(tasks)}); got {list(np.ravel(w))}')
+                         f'positive sum (one per task {list(tasks)}); got {np.ravel(w).tolist()}')
     return w / w.sum(), 'user-given task weights'
 
 

@@ -129,7 +129,11 @@ class Layout:
                     assigned[j] = True
                 sets.append([tasks[j] for j in members])
             blocks.append(sets)
-        layout = cls(blocks, tasks=tasks)
+        try:
+            layout = cls(blocks, tasks=tasks)
+        except LayoutError:
+            raise LayoutError('branch-point matrix is not a tree (needs bp[i,j] >= '
+                              'min(bp[i,k], bp[k,j]) for all i, j, k)') from None
         if not np.array_equal(layout.branch_points(), np.where(np.eye(n, dtype=bool),
                                                                num_blocks, bp)):
             raise LayoutError('branch-point matrix is not a tree (needs bp[i,j] >= '

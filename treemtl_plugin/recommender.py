@@ -211,7 +211,7 @@ def recommend(table: TwoTaskTable, cost_model: CostModel, budget: Budget | None 
     ``progress(done, total)`` is called after each chunk.
     """
     start = time.perf_counter()
-    if not isinstance(topk, (int, np.integer)) or topk < 1:
+    if isinstance(topk, bool) or not isinstance(topk, (int, np.integer)) or topk < 1:
         raise ValueError(f'topk must be a positive integer, got {topk!r}')
     budget = budget or Budget()
     tasks = table.tasks
