@@ -1,6 +1,11 @@
 """Recommend tree-structured multi-task layouts from a config.
 
+Table mode (the config gives `two_task_table` and `block_flops`):
     python tools/recommend.py configs/paper/nyuv2_deeplab_resnet34.py --max-models 2
+Full mode (the config gives a `model` to train): detect blocks and costs, run the two-task
+sweep (resumable, `--shard i/n` to split it across jobs), recommend, export a training config
+for each of the top-k, and with `--train-top K` train them:
+    python tools/recommend.py configs/synthetic/tree_resnet18_synthetic_3task.py
 """
 from __future__ import annotations
 
@@ -34,6 +39,13 @@ def parse_args(argv=None):
                         help="budget: whole-model parameters, in the config's params_unit")
     parser.add_argument('--cfg-options', nargs='+', action=DictAction,
                         help='override config settings, e.g. recommender.topk=10')
+    parser.add_argument('--shard', help='full mode: run only shard i of n of the sweep '
+                                        '(e.g. 2/4); merge by running again without it')
+    parser.add_argument('--train-top', type=int, default=0, metavar='K',
+                        help='full mode: train the top K exported models (sweep schedule) '
+                             'and report measured vs estimated relative performance')
+    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
+                        default='none', help='job launcher for the sweep trainings')
     return parser.parse_args(argv)
 
 
@@ -51,11 +63,28 @@ def main(argv=None) -> int:
                      max_models=args.max_models, max_params=args.max_params)
 
     from treemtl_plugin.report import print_report
+    from treemtl_plugin.sweep.executor import SweepError
+    from treemtl_plugin.sweep.plan import parse_shard
+    exported, train_top = [], []
     try:
-        rec = recommend_from_config(cfg, cfg_dir=osp.dirname(osp.abspath(args.config)),
-                                    topk=args.topk, budget_overrides=overrides,
-                                    progress=_progress_bar())
-    except (ConfigError, TwoTaskTableError, BudgetError, SpaceTooLargeError,
+        if cfg.get('model') is not None:
+            from treemtl_plugin.apis.pipeline import run_pipeline
+            cfg.launcher = args.launcher
+            result = run_pipeline(cfg, work_dir, topk=args.topk, budget_overrides=overrides,
+                                  shard=parse_shard(args.shard), train_top=args.train_top,
+                                  progress=_progress_bar())
+            if result['status'] != 'done':
+                return 0
+            rec, exported = result['recommendation'], result['exported']
+            train_top = result.get('train_top', [])
+        else:
+            if args.shard or args.train_top:
+                raise ConfigError('--shard and --train-top need a config with a `model` to '
+                                  'train (full mode); this config only has a two-task table')
+            rec = recommend_from_config(cfg, cfg_dir=osp.dirname(osp.abspath(args.config)),
+                                        topk=args.topk, budget_overrides=overrides,
+                                        progress=_progress_bar())
+    except (ConfigError, TwoTaskTableError, BudgetError, SpaceTooLargeError, SweepError,
             ValueError) as err:
         print(f'error: {err}', file=sys.stderr)
         return 1
@@ -63,6 +92,15 @@ def main(argv=None) -> int:
     cfg.dump(osp.join(work_dir, osp.basename(args.config)))
     print_report(rec, save_path=osp.join(work_dir, 'report.txt'))
     print(f'\nwrote {", ".join(sorted(paths.values()))} and report.txt')
+    if exported:
+        print('exported training configs (train one with `python tools/train.py <file>`):')
+        for path in exported:
+            print(f'  {path}')
+    for row in train_top:
+        tasks = ', '.join(f'{t}: est {row["estimated"][t]:+.2f} / measured '
+                          f'{row["measured"][t]:+.2f}' for t in row['estimated'])
+        print(f'rank {row["rank"]} relative performance (%) -- {tasks}; mean est '
+              f'{row["estimated_mean"]:+.2f} / measured {row["measured_mean"]:+.2f}')
     return 0
 
 

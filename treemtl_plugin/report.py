@@ -58,7 +58,7 @@ def layouts_table(items: list[RankedLayout], rec: Recommendation, title: str):
     for item in items:
         row = [str(item.rank), _fmt(item.score)]
         row += [_fmt(item.estimates[t], 2) for t in rec.tasks]
-        row += [_fmt(item.flops), f'{100 * item.flops_ratio:.2f}%\n(-{item.flops_saving:.2f}%)']
+        row += [_fmt(item.flops), f'{100 * item.flops_ratio:.2f}%\n({-item.flops_saving:+.2f}%)']
         if cost.has_params:
             row.append(_fmt(item.params))
         row.append(item.layout.draw())

@@ -92,18 +92,21 @@ def build_budget(cfg: Mapping, overrides: Mapping[str, Any] | None = None) -> Bu
         raise ConfigError(f'bad budget: {err}') from None
 
 
-def recommend_from_config(cfg: Mapping, cfg_dir: str | None = None, topk: int | None = None,
-                          budget_overrides: Mapping[str, Any] | None = None,
-                          progress: Callable[[int, int], None] | None = None
-                          ) -> Recommendation:
-    """Run the recommender as the config says (CLI values override the config's)."""
+def _recommender_options(cfg: Mapping) -> dict:
     options = dict(_get(cfg, 'recommender', {}) or {})
     known = {'topk', 'task_weights', 'budget', 'csv_rows', 'max_layouts'}
     unknown = sorted(set(options) - known)
     if unknown:
         raise ConfigError(f'unknown recommender option(s) {unknown}; known: {sorted(known)}')
-    table = load_table(cfg, cfg_dir)
-    cost = build_cost_model(cfg)
+    return options
+
+
+def recommend_from_table(cfg: Mapping, table: TwoTaskTable, cost: CostModel,
+                         topk: int | None = None,
+                         budget_overrides: Mapping[str, Any] | None = None,
+                         progress: Callable[[int, int], None] | None = None) -> Recommendation:
+    """Recommend from a ready table and cost model with the config's recommender options."""
+    options = _recommender_options(cfg)
     budget = build_budget(cfg, budget_overrides)
     return recommend(table, cost, budget,
                      topk=topk if topk is not None else options.get('topk', 5),
@@ -111,6 +114,17 @@ def recommend_from_config(cfg: Mapping, cfg_dir: str | None = None, topk: int | 
                      csv_rows=options.get('csv_rows', DEFAULT_CSV_ROWS),
                      max_layouts=options.get('max_layouts', DEFAULT_MAX_LAYOUTS),
                      progress=progress)
+
+
+def recommend_from_config(cfg: Mapping, cfg_dir: str | None = None, topk: int | None = None,
+                          budget_overrides: Mapping[str, Any] | None = None,
+                          progress: Callable[[int, int], None] | None = None
+                          ) -> Recommendation:
+    """Run the recommender on the config's two-task table and block costs."""
+    _recommender_options(cfg)
+    table = load_table(cfg, cfg_dir)
+    cost = build_cost_model(cfg)
+    return recommend_from_table(cfg, table, cost, topk, budget_overrides, progress)
 
 
 def _atomic_write(path: str, write: Callable[[Any], None], mode: str = 'w') -> None:

@@ -13,6 +13,7 @@
 """
 from __future__ import annotations
 
+import operator
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -81,7 +82,13 @@ class _TimmTracer(fx.Tracer):
 
 def trace(model: nn.Module, include_head: bool = False) -> fx.GraphModule:
     """Trace ``model`` (features only unless ``include_head``) into a GraphModule."""
-    root = _Backbone(model, include_head)
+    # Call the model through nn.Module.__call__ (not ``self.model.forward_features(x)``): fx only
+    # autowraps timm's notrace functions in the globals of modules it *calls*, so a direct
+    # forward_features call leaves the model's own Python module unpatched.
+    swapped = not include_head and hasattr(model, 'forward_features')
+    if swapped:
+        model.forward = model.forward_features
+    root = _Backbone(model, include_head=True)
     try:
         graph = _TimmTracer().trace(root)
     except Exception as err:  # fx raises many types: TraceError, TypeError, RuntimeError...
@@ -90,6 +97,9 @@ def trace(model: nn.Module, include_head: bool = False) -> fx.GraphModule:
             f'{err}). The op above is data-dependent or untraceable; register it as a leaf '
             'with timm.layers.register_notrace_module / register_notrace_function, or set '
             '`block_groups` / `block_modules` to name the blocks explicitly.') from err
+    finally:
+        if swapped:
+            del model.forward
     gm = fx.GraphModule(root, graph, class_name=type(model).__name__ + 'Traced')
     gm.graph.eliminate_dead_code()
     gm.recompile()
@@ -114,6 +124,25 @@ def _module_stack(node: fx.Node) -> list[tuple[str, type]]:
     return out
 
 
+_FREE_ATTRS = ('dtype', 'device')
+
+
+def _free_kind(node: fx.Node, source: fx.Node):
+    """Metadata reads any block can redo on its own input: dtype/device of any tensor, and the
+    batch size ``x.shape[0]`` / ``x.size(0)`` of the model input."""
+    if node.op == 'call_function' and node.target is getattr and len(node.args) == 2 \
+            and node.args[1] in _FREE_ATTRS:
+        return ('attr', node.args[1])
+    if node.op == 'call_function' and node.target is operator.getitem and node.args[1] == 0:
+        base = node.args[0]
+        if isinstance(base, fx.Node) and base.op == 'call_function' and base.target is getattr \
+                and base.args == (source, 'shape'):
+            return ('batch',)
+    if node.op == 'call_method' and node.target == 'size' and node.args == (source, 0):
+        return ('batch',)
+    return None
+
+
 def _dependency_graph(graph: fx.Graph) -> tuple[nx.DiGraph, fx.Node, fx.Node]:
     placeholders = [n for n in graph.nodes if n.op == 'placeholder']
     if len(placeholders) != 1:
@@ -124,6 +153,8 @@ def _dependency_graph(graph: fx.Graph) -> tuple[nx.DiGraph, fx.Node, fx.Node]:
     dag = nx.DiGraph()
     for node in graph.nodes:
         dag.add_node(node)
+        if _free_kind(node, source):
+            continue          # no data dependency: the block re-reads it from its own input
         for parent in node.all_input_nodes:
             dag.add_edge(parent, node)
     reach = nx.descendants(dag, source) | {source}
@@ -172,7 +203,7 @@ def _assign_segments(order: list[fx.Node], cut_index: dict, idom: dict) -> dict:
 def detect_blocks(model: nn.Module, include_head: bool = False,
                   block_pattern: str | None = DEFAULT_BLOCK_PATTERN,
                   block_modules: Sequence[str] | None = None,
-                  merge_weightless: bool = True) -> Detection:
+                  merge_weightless: bool = True, example_input=None) -> Detection:
     """Split ``model`` into a chain of runnable computation blocks.
 
     ``block_pattern``: regex on module class names whose interior cuts are dropped (``None``
@@ -206,6 +237,29 @@ def detect_blocks(model: nn.Module, include_head: bool = False,
     end = inner[-1] if inner and sink.args[0] is inner[-1] else None  # returned tensor
     candidates = inner[:-1] if end is not None else inner
     kept = [c for c in candidates if not interior(c)]
+    # batch reads re-done on a block's input are only valid where that input has the batch
+    # at dim 0: check with two batch sizes, drop the cuts that fail
+    if any(_free_kind(n, source) == ('batch',) for n in gm.graph.nodes):
+        from torch.fx.passes.shape_prop import ShapeProp
+        if example_input is None:
+            size = (getattr(model, 'pretrained_cfg', None) or {}).get('input_size')
+            if size is None:
+                raise DetectionError('this model reads its batch size; pass example_input '
+                                     '(a tensor of one image) so cuts can be checked')
+            example_input = torch.randn(1, *size)
+        dims = []
+        training = gm.training
+        gm.eval()  # no BatchNorm statistics updates while probing shapes
+        try:
+            for b in (2, 3):
+                x = example_input[:1].expand(b, *example_input.shape[1:]).contiguous()
+                with torch.no_grad():
+                    ShapeProp(gm).propagate(x)
+                dims.append({c: getattr(c.meta.get('tensor_meta'), 'shape', (None,))[0]
+                             for c in kept})
+        finally:
+            gm.train(training)
+        kept = [c for c in kept if dims[0][c] == 2 and dims[1][c] == 3]
     if explicit:
         missing = sorted(explicit - set(last_node_of))
         if missing:
@@ -279,7 +333,14 @@ def _slice(gm: fx.GraphModule, source: fx.Node, kept: list[fx.Node], end: fx.Nod
         graph = fx.Graph()
         env: dict[fx.Node, fx.Node] = {bounds[k - 1]: graph.placeholder('x')}
 
-        def lookup(n: fx.Node, graph=graph, env=env):
+        block_input = env[bounds[k - 1]]
+
+        def lookup(n: fx.Node, graph=graph, env=env, block_input=block_input):
+            kind = _free_kind(n, source) if n not in env else None
+            if kind is not None and kind[0] == 'attr':
+                env[n] = graph.call_function(getattr, (block_input, kind[1]))
+            elif kind is not None:
+                env[n] = graph.call_method('size', (block_input, 0))
             if n not in env:  # an input-independent node (parameter, constant): copy it here
                 env[n] = graph.node_copy(n, lambda a: lookup(a))
             return env[n]

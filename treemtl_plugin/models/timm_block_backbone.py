@@ -93,7 +93,8 @@ class TimmBlockBackbone(BaseModule):
         model = create_timm_model(model_name, pretrained, **(model_kwargs or {}))
         model.eval()
         detection = detect_blocks(model, include_head=include_head, block_pattern=block_pattern,
-                                  block_modules=block_modules)
+                                  block_modules=block_modules,
+                                  example_input=torch.zeros(1, *self.input_size))
         fine = detection.blocks
         fine_flops, fine_params, shapes = self._measure(fine)
         if block_groups is not None:

@@ -1,0 +1,85 @@
+"""Train a (tree) multi-task model from an mmengine config.
+
+    python tools/train.py CONFIG [--work-dir DIR] [--resume [CKPT]] [--amp]
+                          [--cfg-options k=v ...] [--launcher none|pytorch|slurm|mpi]
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import os.path as osp
+import sys
+
+from mmengine.config import Config, DictAction
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description='Train a tree-structured multi-task model')
+    parser.add_argument('config', help='train config file path')
+    parser.add_argument('--work-dir', help='the dir to save logs and checkpoints')
+    parser.add_argument('--resume', nargs='?', type=str, const='auto',
+                        help='resume from the given checkpoint, or, without a value, from '
+                             'the latest checkpoint in the work dir')
+    parser.add_argument('--amp', action='store_true',
+                        help='mixed-precision training (needs a CUDA GPU)')
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
+                        help='override settings in the config, e.g. train_cfg.max_iters=100')
+    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
+                        default='none', help='job launcher')
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    args = parser.parse_args(argv)
+    if 'LOCAL_RANK' not in os.environ:
+        os.environ['LOCAL_RANK'] = str(args.local_rank)
+    return args
+
+
+def build_config(args) -> Config:
+    """Config with the command-line flags applied (OpenMMLab conventions)."""
+    from treemtl_plugin.apis.pipeline import fill_model_tasks
+    cfg = Config.fromfile(args.config)
+    cfg.launcher = args.launcher
+    if args.cfg_options is not None:
+        cfg.merge_from_dict(args.cfg_options)
+    if args.work_dir is not None:
+        cfg.work_dir = args.work_dir
+    elif cfg.get('work_dir') is None:
+        cfg.work_dir = osp.join('./work_dirs', osp.splitext(osp.basename(args.config))[0])
+    cfg = fill_model_tasks(cfg)   # model.tasks=None -> heads of cfg.tasks from task_heads
+    if args.amp:
+        import torch
+        if not torch.cuda.is_available():
+            raise SystemExit('error: --amp needs a CUDA GPU (mmengine AmpOptimWrapper); '
+                             'run without --amp on CPU')
+        cfg.optim_wrapper.type = 'AmpOptimWrapper'
+        cfg.optim_wrapper.setdefault('loss_scale', 'dynamic')
+    if args.resume == 'auto':
+        cfg.resume = True
+        cfg.load_from = None
+    elif args.resume is not None:
+        if not osp.isfile(args.resume):
+            raise SystemExit(f'error: checkpoint to resume from not found: {args.resume}')
+        cfg.resume = True
+        cfg.load_from = args.resume
+    return cfg
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    if not osp.isfile(args.config):
+        print(f'error: config file not found: {args.config}', file=sys.stderr)
+        return 2
+    from mmengine.registry import RUNNERS
+    from mmengine.runner import Runner
+
+    from treemtl_plugin.engine import trust_checkpoints_in
+    cfg = build_config(args)
+    trust_checkpoints_in(cfg.work_dir)            # checkpoints this run writes and resumes
+    if args.resume not in (None, 'auto'):
+        trust_checkpoints_in(args.resume)         # named explicitly by the user
+    runner = Runner.from_cfg(cfg) if 'runner_type' not in cfg else RUNNERS.build(cfg)
+    runner.train()
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())

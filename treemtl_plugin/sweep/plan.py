@@ -1,0 +1,75 @@
+"""Plan of the two-task sweep: T single-task runs and C(T,2)·B two-task runs (pure python).
+
+Run ``pair__a__b__b3`` trains tasks ``a`` and ``b`` sharing the first 3 blocks and branching
+apart after them; ``single__a`` trains task ``a`` alone (branch 0 of every pair).
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from itertools import combinations
+
+from ..layout import Layout
+
+
+@dataclass(frozen=True)
+class SweepRun:
+    """One training of the sweep."""
+    run_id: str
+    tasks: tuple[str, ...]
+    branch: int | None        # shared leading blocks (pairs only)
+    num_blocks: int
+
+    @property
+    def is_single(self) -> bool:
+        return len(self.tasks) == 1
+
+    def layout(self) -> Layout:
+        """The tree of this run: shared up to ``branch``, separate after it."""
+        if self.is_single:
+            return Layout.all_shared(self.tasks, self.num_blocks)
+        a, b = self.tasks
+        blocks = [[[a, b]] if k < self.branch else [[a], [b]] for k in range(self.num_blocks)]
+        return Layout(blocks, tasks=self.tasks)
+
+
+def _safe(task: str) -> str:
+    if not re.fullmatch(r'[A-Za-z0-9_.-]+', task) or '__' in task:
+        raise ValueError(f'task name {task!r} cannot name a sweep run: use letters, digits, '
+                         "'_', '.', '-' (no double underscore)")
+    return task
+
+
+def plan_sweep(tasks: list[str] | tuple[str, ...], num_blocks: int) -> list[SweepRun]:
+    """All runs of the sweep in a fixed order: single-task runs, then pairs by branch."""
+    tasks = tuple(_safe(t) for t in tasks)
+    if len(set(tasks)) != len(tasks) or len(tasks) < 2:
+        raise ValueError(f'the sweep needs at least two distinct tasks, got {list(tasks)}')
+    if num_blocks < 1:
+        raise ValueError(f'num_blocks must be >= 1, got {num_blocks}')
+    runs = [SweepRun(f'single__{t}', (t,), None, num_blocks) for t in tasks]
+    for a, b in combinations(tasks, 2):
+        for branch in range(1, num_blocks + 1):
+            runs.append(SweepRun(f'pair__{a}__{b}__b{branch}', (a, b), branch, num_blocks))
+    return runs
+
+
+def parse_shard(text: str | None) -> tuple[int, int] | None:
+    """``'2/4'`` -> (2, 4): the 2nd of 4 shards (1-based, as Slurm array ids 1..4)."""
+    if text is None:
+        return None
+    match = re.fullmatch(r'\s*(\d+)\s*/\s*(\d+)\s*', str(text))
+    if not match:
+        raise ValueError(f'--shard must look like i/n (e.g. 1/4), got {text!r}')
+    index, count = int(match.group(1)), int(match.group(2))
+    if count < 1 or not 1 <= index <= count:
+        raise ValueError(f'--shard {text}: need 1 <= i <= n (shards are numbered from 1)')
+    return index, count
+
+
+def shard_runs(runs: list[SweepRun], shard: tuple[int, int] | None) -> list[SweepRun]:
+    """Runs of one shard: every n-th run starting at the i-th (balances singles and pairs)."""
+    if shard is None:
+        return list(runs)
+    index, count = shard
+    return [run for k, run in enumerate(runs) if k % count == index - 1]
