@@ -1,5 +1,5 @@
-# The built-in default: 3 tasks of the procedural benchmark, a ResNet-18 split into 3
-# branching points, a CPU-sized sweep (3 single-task + 9 two-task trainings).
+# The built-in default: 3 tasks of the procedural benchmark, a ResNet-18 split into 4
+# branching points, a CPU-sized sweep (3 single-task + 12 two-task trainings, ~4 min).
 #   python tools/recommend.py configs/synthetic/tree_resnet18_synthetic_3task.py
 # runs the sweep, recommends layouts and exports a training config for each of the top-k.
 _base_ = [
@@ -11,7 +11,7 @@ tasks = ['segment_semantic', 'depth_zbuffer', 'normal']
 model = dict(
     type='TreeMultiTaskModel',
     backbone=dict(type='TimmBlockBackbone', model_name='resnet18', pretrained=False,
-                  input_size=(3, 64, 64), num_branch_points=3),
+                  input_size=(3, 64, 64), num_branch_points=4),
     tasks=None,    # filled from task_heads for `tasks` (by the sweep / the exported config)
     layout=None,   # None = all shared; exported configs set the recommended tree
 )

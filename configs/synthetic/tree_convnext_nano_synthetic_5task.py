@@ -1,0 +1,14 @@
+# Backbone swap: the same recommender on a ConvNeXt-nano, all five tasks of the built-in
+# benchmark at 128 px (a GPU-sized job; ~10x the default's sweep: 5 + 10 x 4 = 45 runs).
+#   python tools/recommend.py configs/synthetic/tree_convnext_nano_synthetic_5task.py
+_base_ = ['./tree_resnet18_synthetic_3task.py']
+tasks = ['segment_semantic', 'depth_zbuffer', 'normal', 'edge_texture', 'keypoints2d']
+model = dict(backbone=dict(model_name='convnext_nano', input_size=(3, 128, 128),
+                           num_branch_points=4))
+train_dataloader = dict(batch_size=64, num_workers=4, persistent_workers=True,
+                        dataset=dict(num_samples=20000, image_size=128, prerender=True))
+val_dataloader = dict(batch_size=64, num_workers=4, persistent_workers=True,
+                      dataset=dict(num_samples=1000, image_size=128, prerender=True))
+train_cfg = dict(max_iters=3000, val_interval=1000)
+sweep = dict(overrides=dict(train_cfg=dict(max_iters=1500, val_interval=10 ** 9)))
+default_hooks = dict(logger=dict(interval=100), checkpoint=dict(interval=1000))

@@ -1,0 +1,265 @@
+"""The two-task sweep (plan, resume, shards, merge) and the full recommend -> export -> train job."""
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+from pathlib import Path
+
+import pytest
+from mmengine.config import Config
+
+from treemtl_plugin.apis.pipeline import ConfigError, run_pipeline
+from treemtl_plugin.layout import Layout
+from treemtl_plugin.sweep.executor import (METRICS_FILE, SweepError, SweepExecutor,
+                                           load_results, run_config)
+from treemtl_plugin.sweep.merge import build_two_task_table
+from treemtl_plugin.sweep.plan import parse_shard, plan_sweep, shard_runs
+
+ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_CFG = ROOT / 'configs' / 'synthetic' / 'tree_resnet18_synthetic_3task.py'
+TASKS = ['segment_semantic', 'depth_zbuffer']
+
+
+def _tool(name):
+    spec = importlib.util.spec_from_file_location(f'{name}_tool', ROOT / 'tools' / f'{name}.py')
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def micro_cfg(tmp_path=None, **extra) -> Config:
+    """The default config shrunk to seconds: 2 tasks, 2 branching points, 32 px, 2 iters."""
+    cfg = Config.fromfile(str(DEFAULT_CFG))
+    cfg.merge_from_dict({
+        'model.backbone.input_size': (3, 32, 32), 'model.backbone.num_branch_points': 2,
+        'train_dataloader.batch_size': 4, 'train_dataloader.dataset.num_samples': 8,
+        'train_dataloader.dataset.image_size': 32, 'val_dataloader.batch_size': 4,
+        'val_dataloader.dataset.num_samples': 4, 'val_dataloader.dataset.image_size': 32,
+        'train_cfg.max_iters': 2, 'train_cfg.val_interval': 2,
+        'default_hooks.logger.interval': 1, 'default_hooks.checkpoint.interval': 2,
+        'sweep.overrides.train_cfg.max_iters': 2, 'log_level': 'WARNING'})
+    cfg.tasks = list(TASKS)
+    for key, value in extra.items():
+        cfg[key] = value
+    return cfg
+
+
+def fake_train(calls: list):
+    """Deterministic stand-in for training: metrics depend on the tasks and the layout."""
+    def train(cfg: Config) -> dict:
+        layout = Layout(cfg.model.layout)
+        tasks = list(cfg.model.tasks)
+        calls.append((tuple(tasks), json.dumps(cfg.model.layout)))
+        shared = layout.branch_point(*tasks) if len(tasks) == 2 else 0
+        out = {}
+        if 'segment_semantic' in tasks:
+            out.update({'segment_semantic/mIoU': 40.0 + 1.5 * shared,
+                        'segment_semantic/pixel_acc': 80.0 - 0.5 * shared})
+        if 'depth_zbuffer' in tasks:
+            out.update({'depth_zbuffer/abs_err': 1.0 - 0.1 * shared,
+                        'depth_zbuffer/rel_err': 0.5 + 0.05 * shared})
+        return out
+    return train
+
+
+# -- plan -----------------------------------------------------------------------------------
+def test_plan_counts_layouts_and_shards():
+    runs = plan_sweep(['a', 'b', 'c'], 5)
+    assert len(runs) == 3 + 3 * 5                       # T singles + C(T,2) * B pairs
+    assert [r.run_id for r in runs[:4]] == ['single__a', 'single__b', 'single__c',
+                                            'pair__a__b__b1']
+    pair = next(r for r in runs if r.run_id == 'pair__a__c__b3')
+    assert pair.layout().branch_point('a', 'c') == 3
+    assert runs[0].layout() == Layout.all_shared(['a'], 5)
+    shards = [shard_runs(runs, (i, 4)) for i in range(1, 5)]
+    assert sorted(r.run_id for s in shards for r in s) == sorted(r.run_id for r in runs)
+    assert sum(len(s) for s in shards) == len(runs)
+    assert parse_shard('2/4') == (2, 4)
+    for bad in ('0/4', '5/4', '2', 'a/b'):
+        with pytest.raises(ValueError, match='shard'):
+            parse_shard(bad)
+    with pytest.raises(ValueError, match='double underscore'):
+        plan_sweep(['a__b', 'c'], 2)
+
+
+def test_run_config_restricts_tasks_and_sets_layout():
+    cfg = micro_cfg()
+    layout = plan_sweep(TASKS, 2)[-1].layout()
+    run = run_config(cfg, TASKS, layout, '/tmp/x', 'exp')
+    assert set(run.model.tasks) == set(TASKS)
+    assert run.model.layout == layout.to_list()
+    assert run.train_dataloader.dataset.tasks == TASKS
+    assert run.val_evaluator.tasks == TASKS
+    assert run.default_hooks.checkpoint is None
+    assert cfg.model.tasks is None                      # the source config is untouched
+
+
+# -- resume, shards, merge ------------------------------------------------------------------
+def test_killed_sweep_resumes_without_retraining(tmp_path):
+    cfg = micro_cfg()
+    runs = plan_sweep(TASKS, 2)
+    reference_calls = []
+    SweepExecutor(cfg, runs, str(tmp_path / 'ref'), train_fn=fake_train(reference_calls),
+                  log=lambda m: None).execute()
+    reference = build_two_task_table(runs, load_results(str(tmp_path / 'ref')), TASKS, 2)
+
+    calls = []
+    train = fake_train(calls)
+
+    def dies_on_third(cfg):
+        if len(calls) == 2:
+            calls.append('crash')
+            raise KeyboardInterrupt('killed')   # like Ctrl-C / a preempted job
+        return train(cfg)
+
+    sweep_dir = str(tmp_path / 'sweep')
+    with pytest.raises(KeyboardInterrupt):
+        SweepExecutor(cfg, runs, sweep_dir, train_fn=dies_on_third, log=lambda m: None).execute()
+    finished = load_results(sweep_dir)
+    assert len(finished) == 2
+    # the interrupted run left a folder without metrics.json: it must be restarted cleanly
+    partial = Path(sweep_dir) / 'runs' / runs[2].run_id
+    partial.mkdir(parents=True)
+    (partial / 'stale.log').write_text('half a run')
+    calls.clear()
+    logs = []
+    SweepExecutor(cfg, runs, sweep_dir, train_fn=train, log=logs.append).execute()
+    assert len(calls) == len(runs) - 2                 # finished runs were not retrained
+    assert not (partial / 'stale.log').exists()
+    assert any('2 already finished' in m for m in logs)
+    assert any('ETA' in m for m in logs)
+    table = build_two_task_table(runs, load_results(sweep_dir), TASKS, 2)
+    assert table == reference
+
+
+def test_sharded_runs_merge_into_the_same_table(tmp_path):
+    cfg = micro_cfg()
+    runs = plan_sweep(TASKS, 2)
+    SweepExecutor(cfg, runs, str(tmp_path / 'one'), train_fn=fake_train([]),
+                  log=lambda m: None).execute()
+    single = build_two_task_table(runs, load_results(str(tmp_path / 'one')), TASKS, 2)
+    shared_dir = str(tmp_path / 'sharded')
+    SweepExecutor(cfg, runs, shared_dir, shard=(1, 2), train_fn=fake_train([]),
+                  log=lambda m: None).execute()
+    with pytest.raises(SweepError, match='have no results yet'):
+        build_two_task_table(runs, load_results(shared_dir), TASKS, 2)
+    SweepExecutor(cfg, runs, shared_dir, shard=(2, 2), train_fn=fake_train([]),
+                  log=lambda m: None).execute()
+    merged = build_two_task_table(runs, load_results(shared_dir), TASKS, 2)
+    assert merged == single
+    # relative performance: seg mIoU +1.5/block (higher better), pixel acc -0.5/block
+    b = 2
+    expected = 100 / 2 * ((1.5 * b) / 40.0 - (0.5 * b) / 80.0)
+    assert merged.values[0, 1, b] == pytest.approx(expected)
+
+
+def test_failed_run_raises_sweep_error_and_keeps_finished(tmp_path):
+    cfg = micro_cfg()
+    runs = plan_sweep(TASKS, 2)
+
+    def fails(cfg):
+        raise RuntimeError('CUDA out of memory')
+
+    with pytest.raises(SweepError, match='single__segment_semantic failed.*run the sweep again'):
+        SweepExecutor(cfg, runs, str(tmp_path), train_fn=fails, log=lambda m: None).execute()
+    assert not any(Path(tmp_path, 'runs').glob(f'*/{METRICS_FILE}'))
+
+
+# -- the real job on mmengine -----------------------------------------------------------------
+def test_full_pipeline_exports_a_config_that_trains(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    cfg = micro_cfg()
+    work = str(tmp_path / 'job')
+    result = run_pipeline(cfg, work, topk=2, log=lambda m: None)
+    assert result['status'] == 'done'
+    rec = result['recommendation']
+    assert rec.num_layouts == 3                      # 2 tasks, B=2: branch at 0, 1 or 2
+    table_csv = Path(work, 'sweep', 'two_task_table.csv')
+    assert table_csv.is_file() and len(table_csv.read_text().splitlines()) == 1 + 3
+    assert len(load_results(str(Path(work, 'sweep')))) == 2 + 2
+    blocks = json.loads(Path(work, 'backbone_blocks.json').read_text())
+    assert blocks['model_name'] == 'resnet18' and len(blocks['blocks']) == 2
+    exported = result['exported']
+    assert len(exported) == 2
+    exp_cfg = Config.fromfile(exported[0])
+    assert Layout(exp_cfg.model.layout) == rec.top[0].layout
+    assert set(exp_cfg.model.tasks) == set(TASKS)
+    assert exp_cfg.recommendation['rank'] == 1
+    # `tools/train.py <exported.py>` trains it unchanged (2 iterations here)
+    train = _tool('train')
+    assert train.main([exported[0], '--work-dir', str(tmp_path / 'train'), '--cfg-options',
+                       'train_cfg.max_iters=2', 'log_level=WARNING']) == 0
+    assert (tmp_path / 'train' / 'iter_2.pth').is_file()
+    # --resume continues from the checkpoint under torch>=2.6 (trusted work dir)
+    assert train.main([exported[0], '--work-dir', str(tmp_path / 'train'), '--resume',
+                       '--cfg-options', 'train_cfg.max_iters=4', 'log_level=WARNING']) == 0
+    assert (tmp_path / 'train' / 'iter_4.pth').is_file()
+
+
+def test_recommend_tool_full_mode_with_train_top(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    cfg = micro_cfg()
+    cfg_path = tmp_path / 'micro.py'
+    cfg.dump(str(cfg_path))
+    recommend = _tool('recommend')
+    work = tmp_path / 'wd'
+    assert recommend.main([str(cfg_path), '--work-dir', str(work), '--topk', '1',
+                           '--train-top', '1']) == 0
+    out = capsys.readouterr().out
+    assert 'exported training configs' in out and 'measured' in out
+    rows = json.loads((work / 'train_top.json').read_text())
+    assert rows[0]['rank'] == 1 and set(rows[0]['measured']) == set(TASKS)
+    assert (work / 'top_layouts.json').is_file() and (work / 'pareto.png').is_file()
+    # a shard of a fresh sweep stops after its runs, without recommending
+    assert recommend.main([str(cfg_path), '--work-dir', str(tmp_path / 'shard'),
+                           '--shard', '1/2']) == 0
+    assert 'this shard is done' in capsys.readouterr().out
+    assert not (tmp_path / 'shard' / 'top_layouts.json').exists()
+
+
+@pytest.mark.parametrize('change, message', [
+    (dict(tasks=['segment_semantic', 'surface_curvature']), "no head/loss in `task_heads`"),
+    (dict(task_heads={'segment_semantic': dict(head=dict(type='LightConvHead',
+                                                         num_outputs=6)),
+                      'depth_zbuffer': dict(head=dict(type='LightConvHead', num_outputs=1),
+                                            loss=dict(type='DepthL1Loss'))}),
+     r"task_heads\['segment_semantic'\] has no `loss`"),
+    (dict(tasks=None), 'no `tasks`'),
+])
+def test_bad_configs_fail_before_training(tmp_path, change, message):
+    cfg = micro_cfg(**change)
+    calls = []
+    with pytest.raises(ConfigError, match=message):
+        run_pipeline(cfg, str(tmp_path), train_fn=fake_train(calls), log=lambda m: None)
+    assert calls == []
+
+
+def test_missing_data_root_fails_fast(tmp_path):
+    cfg = micro_cfg()
+    cfg.train_dataloader.dataset = dict(type='NYUv2Dataset', data_root=str(tmp_path / 'nyu'))
+    with pytest.raises(ConfigError, match='data_root .* does not exist'):
+        run_pipeline(cfg, str(tmp_path / 'wd'), train_fn=fake_train([]), log=lambda m: None)
+    assert not os.path.exists(tmp_path / 'wd' / 'sweep')
+
+
+SHIPPED = sorted(p for p in (ROOT / 'configs').rglob('*.py') if '_base_' not in p.parts)
+
+
+@pytest.mark.parametrize('path', SHIPPED, ids=[str(p.relative_to(ROOT)) for p in SHIPPED])
+def test_every_shipped_config_parses(path):
+    cfg = Config.fromfile(str(path))
+    assert cfg.get('tasks') and len(cfg.tasks) >= 2
+    if cfg.get('model') is not None:      # full-mode configs: heads for every task, a backbone
+        assert cfg.default_scope == 'treemtl_plugin'
+        assert set(cfg.tasks) <= set(cfg.task_heads)
+        assert cfg.model.backbone.type == 'TimmBlockBackbone'
+
+
+@pytest.mark.parametrize('name', ['nyuv2/tree_deeplab_resnet34_nyuv2.py',
+                                  'taskonomy/tree_mobilenetv2_taskonomy.py'])
+def test_real_dataset_configs_fail_fast_without_data(name, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)                # data/ does not exist here
+    cfg = Config.fromfile(str(ROOT / 'configs' / name))
+    with pytest.raises(ConfigError, match="data_root 'data/"):
+        run_pipeline(cfg, str(tmp_path / 'wd'), train_fn=fake_train([]), log=lambda m: None)
