@@ -115,9 +115,7 @@ TASK_ALIASES = {
     'edge': 'edge_texture', 'edges': 'edge_texture',
     'keypoint': 'keypoints2d', 'keypoints': 'keypoints2d', 'keypoints_2d': 'keypoints2d',
 }
-IGNORE_INDEX = 255
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
+from .transforms_common import IGNORE_INDEX, IMAGENET_MEAN, IMAGENET_STD  # noqa: E402
 # Decoded normal vectors shorter than this are treated as missing (all-zero vector).
 _MIN_NORMAL_NORM = 0.5
 
@@ -129,6 +127,21 @@ class DatasetLayoutError(FileNotFoundError):
 
     The message says what is missing and where.
     """
+
+
+def load_split_json(json_path: str, dataset: str, layout: str) -> dict:
+    """The ``{split: [entries]}`` json of the authors' layouts, with clear errors."""
+    if not osp.isfile(json_path):
+        raise DatasetLayoutError(
+            f'{dataset} ({layout} layout): split file {json_path!r} does not exist')
+    try:
+        with open(json_path, 'r') as f:
+            info = json.load(f)
+    except json.JSONDecodeError as e:
+        raise ValueError(f'{dataset}: {json_path!r} is not valid json: {e}') from e
+    if not isinstance(info, dict):
+        raise ValueError(f'{dataset}: {json_path!r} must hold a dict of split -> entries')
+    return info
 
 
 # ----------------------------------------------------------------------------- small helpers
@@ -519,16 +532,7 @@ class NYUv2Dataset(DenseMultiTaskDataset):
     # -- AdaShare / TreeMTL ---------------------------------------------------------------
     def _init_adashare(self, json_path: str, listing: DirListing, check_files: bool) -> None:
         root = self.data_root
-        if not osp.isfile(json_path):
-            raise DatasetLayoutError(
-                f'NYUv2 (AdaShare layout): split file {json_path!r} does not exist')
-        try:
-            with open(json_path, 'r') as f:
-                info = json.load(f)
-        except json.JSONDecodeError as e:
-            raise ValueError(f'NYUv2: {json_path!r} is not valid json: {e}') from e
-        if not isinstance(info, dict):
-            raise ValueError(f'NYUv2: {json_path!r} must hold a dict of split -> entries')
+        info = load_split_json(json_path, 'NYUv2', 'AdaShare')
         key = self.split
         if key not in info:
             key = next((k for k in _SPLIT_FALLBACK.get(self.split, ()) if k in info), None)

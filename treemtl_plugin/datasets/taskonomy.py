@@ -125,8 +125,8 @@ import torch
 
 from ..registry import DATASETS
 from .nyuv2 import (IGNORE_INDEX, IMAGENET_MEAN, IMAGENET_STD, DatasetLayoutError,
-                    DenseMultiTaskDataset, DirListing, SizeLike, _short_list, read_image,
-                    read_label_png, unit_normals)
+                    DenseMultiTaskDataset, DirListing, SizeLike, _short_list, load_split_json,
+                    read_image, read_label_png, unit_normals)
 
 __all__ = ['TaskonomyDataset', 'TASKONOMY_TASKS', 'TASK_FOLDERS', 'DOMAIN_SUFFIX']
 
@@ -315,16 +315,7 @@ class TaskonomyDataset(DenseMultiTaskDataset):
 
     def _init_json(self, json_path: str, listing: DirListing, check_files: bool) -> None:
         root = self.data_root
-        if not osp.isfile(json_path):
-            raise DatasetLayoutError(
-                f'Taskonomy (json layout): split file {json_path!r} does not exist')
-        try:
-            with open(json_path, 'r') as f:
-                info = json.load(f)
-        except json.JSONDecodeError as e:
-            raise ValueError(f'Taskonomy: {json_path!r} is not valid json: {e}') from e
-        if not isinstance(info, dict):
-            raise ValueError(f'Taskonomy: {json_path!r} must hold a dict of split -> entries')
+        info = load_split_json(json_path, 'Taskonomy', 'json')
         key = self._json_key(info, json_path)
         self.resolved_split = key
         entries = info[key]
