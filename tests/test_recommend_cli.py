@@ -158,3 +158,50 @@ def test_config_subset_of_table_tasks():
 
 def test_config_error_is_value_error():
     assert issubclass(ConfigError, ValueError)
+
+
+TASKONOMY_R34 = PAPER / 'taskonomy_deeplab_resnet34.py'
+
+
+def test_task_grouping_strategy_outputs(tmp_path, capsys):
+    assert run_tool(TASKONOMY_R34, '--work-dir', tmp_path, '--strategy', 'task_grouping',
+                    '--max-models', '3', '--topk', '3') == 0
+    out = capsys.readouterr().out
+    assert 'Top-3 task groupings' in out and 'serves' in out
+    top = json.loads((tmp_path / 'top_layouts.json').read_text())
+    assert [t['rank'] for t in top] == [1, 2, 3]
+    for entry in top:
+        assert entry['strategy'] == 'task_grouping' and entry['models'] <= 3
+        for task, index in entry['chosen'].items():
+            assert task in entry['groups'][index]
+            assert entry['chosen_group'][task] == entry['groups'][index]
+        assert set(entry['estimates']) == set(entry['chosen'])
+    assert top[0]['score'] >= top[1]['score'] >= top[2]['score']
+    assert (tmp_path / 'groupings.csv').read_text().count('\n') == 4
+    summary = json.loads((tmp_path / 'recommendation.json').read_text())
+    assert summary['strategy'] == 'task_grouping' and summary['num_candidates'] == 31
+
+
+def test_compare_budgets_table_and_plot(tmp_path, capsys):
+    assert run_tool(TASKONOMY_R34, '--work-dir', tmp_path, '--compare-budgets', '1', '2',
+                    '3', '4', '5') == 0
+    assert 'Best tree layout vs best task grouping' in capsys.readouterr().out
+    rows = json.loads((tmp_path / 'compare.json').read_text())
+    assert [r['max_models'] for r in rows] == [1, 2, 3, 4, 5]
+    # one backbone: both strategies can only share everything -> the same model and score
+    assert rows[0]['winner'] == 'tie'
+    assert rows[0]['tree_score'] == pytest.approx(rows[0]['grouping_score'])
+    for r in rows:
+        assert r['tree_models'] <= r['max_models'] + 1e-9
+        assert r['grouping_models'] <= r['max_models']
+    # larger budgets never lower the best score
+    for key in ('tree_score', 'grouping_score'):
+        assert all(a[key] <= b[key] + 1e-12 for a, b in zip(rows, rows[1:]))
+    png = (tmp_path / 'compare.png').read_bytes()
+    assert png[:8] == b'\x89PNG\r\n\x1a\n'
+
+
+def test_grouping_budget_below_one_backbone(tmp_path, capsys):
+    assert run_tool(TASKONOMY_R34, '--work-dir', tmp_path, '--strategy', 'task_grouping',
+                    '--max-models', '0.5') == 1
+    assert 'one network shared by all tasks' in capsys.readouterr().err

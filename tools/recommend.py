@@ -10,12 +10,13 @@ for each of the top-k, and with `--train-top K` train them:
 from __future__ import annotations
 
 import argparse
+import os
 import os.path as osp
 import sys
 
 from mmengine.config import Config, DictAction
 
-from treemtl_plugin.apis.recommend import ConfigError, recommend_from_config, write_outputs
+from treemtl_plugin.apis.recommend import ConfigError, write_outputs
 from treemtl_plugin.cost import BudgetError
 from treemtl_plugin.recommender import SpaceTooLargeError
 from treemtl_plugin.two_task_table import TwoTaskTableError
@@ -46,6 +47,11 @@ def parse_args(argv=None):
                              'and report measured vs estimated relative performance')
     parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
                         default='none', help='job launcher for the sweep trainings')
+    parser.add_argument('--strategy', choices=['tree', 'task_grouping'], default='tree',
+                        help='tree layouts (default) or task grouping (Standley et al. 2020)')
+    parser.add_argument('--compare-budgets', type=float, nargs='+', metavar='K',
+                        help='also compare the best tree layout and the best task grouping '
+                             'at these budgets (backbone-equivalents), e.g. 1 2 3 4 5')
     return parser.parse_args(argv)
 
 
@@ -62,35 +68,58 @@ def main(argv=None) -> int:
     overrides = dict(max_flops=args.max_flops, max_flops_ratio=args.max_flops_ratio,
                      max_models=args.max_models, max_params=args.max_params)
 
+    from treemtl_plugin.apis.recommend import build_cost_model, load_table, \
+        recommend_from_table
     from treemtl_plugin.report import print_report
     from treemtl_plugin.sweep.executor import SweepError
     from treemtl_plugin.sweep.plan import parse_shard
     exported, train_top = [], []
     try:
-        if cfg.get('model') is not None:
+        if cfg.get('model') is not None:   # full mode: costs, sweep, recommend, export
             from treemtl_plugin.apis.pipeline import run_pipeline
             cfg.launcher = args.launcher
             result = run_pipeline(cfg, work_dir, topk=args.topk, budget_overrides=overrides,
                                   shard=parse_shard(args.shard), train_top=args.train_top,
-                                  progress=_progress_bar())
+                                  strategy=args.strategy, progress=_progress_bar())
             if result['status'] != 'done':
                 return 0
             rec, exported = result['recommendation'], result['exported']
+            table, cost = result['table'], result['cost']
             train_top = result.get('train_top', [])
-        else:
+        else:                              # table mode
             if args.shard or args.train_top:
                 raise ConfigError('--shard and --train-top need a config with a `model` to '
                                   'train (full mode); this config only has a two-task table')
-            rec = recommend_from_config(cfg, cfg_dir=osp.dirname(osp.abspath(args.config)),
-                                        topk=args.topk, budget_overrides=overrides,
-                                        progress=_progress_bar())
+            table = load_table(cfg, osp.dirname(osp.abspath(args.config)))
+            cost = build_cost_model(cfg)
+            if args.strategy == 'task_grouping':
+                from treemtl_plugin.apis.grouping import run_task_grouping
+                rec = run_task_grouping(cfg, table, cost, args.topk, overrides)
+            else:
+                rec = recommend_from_table(cfg, table, cost, topk=args.topk,
+                                           budget_overrides=overrides,
+                                           progress=_progress_bar())
+        comparison = None
+        if args.compare_budgets:
+            from treemtl_plugin.apis.grouping import compare_strategies
+            comparison = compare_strategies(cfg, table, cost, args.compare_budgets)
     except (ConfigError, TwoTaskTableError, BudgetError, SpaceTooLargeError, SweepError,
             ValueError) as err:
         print(f'error: {err}', file=sys.stderr)
         return 1
-    paths = write_outputs(rec, work_dir)
+    os.makedirs(work_dir, exist_ok=True)
     cfg.dump(osp.join(work_dir, osp.basename(args.config)))
-    print_report(rec, save_path=osp.join(work_dir, 'report.txt'))
+    if args.strategy == 'task_grouping':
+        from treemtl_plugin.apis.grouping import print_grouping_report, write_grouping_outputs
+        paths = write_grouping_outputs(rec, work_dir)
+        print_grouping_report(rec, save_path=osp.join(work_dir, 'report.txt'))
+    else:
+        paths = write_outputs(rec, work_dir)
+        print_report(rec, save_path=osp.join(work_dir, 'report.txt'))
+    if comparison is not None:
+        from treemtl_plugin.apis.grouping import print_comparison, write_comparison
+        paths.update(write_comparison(comparison, cost, work_dir))
+        print_comparison(comparison, cost, save_path=osp.join(work_dir, 'compare.txt'))
     print(f'\nwrote {", ".join(sorted(paths.values()))} and report.txt')
     if exported:
         print('exported training configs (train one with `python tools/train.py <file>`):')

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from mmengine.config import Config
 
 from ..cost import CostModel
-from ..recommender import RankedLayout, Recommendation
+from ..recommender import Recommendation
 from ..sweep.executor import SweepExecutor, load_results, run_config, train_and_evaluate
 from ..sweep.merge import build_two_task_table, missing_runs
 from ..sweep.plan import plan_sweep
@@ -122,7 +122,7 @@ def export_configs(cfg: Config, rec: Recommendation, export_dir: str, name: str)
     return paths
 
 
-def train_exported(paths: list[str], top: list[RankedLayout], sweep_dir: str, cfg: Config,
+def train_exported(paths: list[str], top: list, sweep_dir: str, cfg: Config,
                    work_dir: str, log: Callable[[str], None] = print,
                    train_fn=train_and_evaluate) -> list[dict]:
     """Train exported configs with the sweep's schedule; measured vs estimated Δ per task."""
@@ -143,7 +143,8 @@ def train_exported(paths: list[str], top: list[RankedLayout], sweep_dir: str, cf
         log(f'[train-top] training rank {item.rank} ({path})')
         metrics = train_fn(run_cfg)
         measured = {t: relative_performance(metrics, singles[t], t) for t in item.estimates}
-        rows.append(dict(rank=item.rank, layout=item.layout.to_list(), metrics=metrics,
+        structure = item.layout.to_list() if hasattr(item, 'layout') else item.groups
+        rows.append(dict(rank=item.rank, layout=structure, metrics=metrics,
                          estimated=item.estimates, measured=measured,
                          estimated_mean=sum(item.estimates.values()) / len(item.estimates),
                          measured_mean=sum(measured.values()) / len(measured)))
@@ -152,10 +153,12 @@ def train_exported(paths: list[str], top: list[RankedLayout], sweep_dir: str, cf
     return rows
 
 
-def run_pipeline(cfg: Config, work_dir: str, topk=None, budget_overrides=None, shard=None,
-                 train_top: int = 0, log: Callable[[str], None] = print,
-                 progress=None, train_fn=train_and_evaluate) -> dict:
-    """Detection and costs, sweep (or the config's table), recommendation, export."""
+def prepare_full(cfg: Config, work_dir: str, budget_overrides=None, shard=None,
+                 log: Callable[[str], None] = print, train_fn=train_and_evaluate):
+    """Costs from the backbone, then the sweep's table (or the config's CSV).
+
+    Returns ``(cfg, table, cost)``, or None when this shard is done but others are not.
+    """
     from ..engine import trust_checkpoints_in
     tasks = config_tasks(cfg)
     check_data_root(cfg)
@@ -181,14 +184,32 @@ def run_pipeline(cfg: Config, work_dir: str, topk=None, budget_overrides=None, s
             log('[sweep] this shard is done; other shards still have runs to finish. Run '
                 'the same command without --shard (or after all shards) to merge and '
                 'recommend.')
-            return dict(status='shard_done')
-    rec = recommend_from_table(cfg, table, cost, topk=topk,
-                               budget_overrides=budget_overrides, progress=progress)
+            return None
+    return cfg, table, cost
+
+
+def run_pipeline(cfg: Config, work_dir: str, topk=None, budget_overrides=None, shard=None,
+                 train_top: int = 0, strategy: str = 'tree',
+                 log: Callable[[str], None] = print, progress=None,
+                 train_fn=train_and_evaluate) -> dict:
+    """Detection and costs, sweep (or the config's table), recommendation, export."""
+    prepared = prepare_full(cfg, work_dir, budget_overrides, shard, log, train_fn)
+    if prepared is None:
+        return dict(status='shard_done')
+    cfg, table, cost = prepared
     name = osp.splitext(osp.basename(cfg.filename or 'config'))[0]
-    exported = export_configs(cfg, rec, osp.join(work_dir, 'exported'), name)
-    result = dict(status='done', recommendation=rec, exported=exported, table=table)
+    if strategy == 'task_grouping':
+        from .grouping import export_grouping_configs, run_task_grouping
+        rec = run_task_grouping(cfg, table, cost, topk, budget_overrides)
+        exported = export_grouping_configs(cfg, rec, osp.join(work_dir, 'exported'), name)
+    else:
+        rec = recommend_from_table(cfg, table, cost, topk=topk,
+                                   budget_overrides=budget_overrides, progress=progress)
+        exported = export_configs(cfg, rec, osp.join(work_dir, 'exported'), name)
+    result = dict(status='done', recommendation=rec, exported=exported, table=table,
+                  cost=cost, cfg=cfg, strategy=strategy)
     if train_top:
         result['train_top'] = train_exported(exported[:train_top], rec.top[:train_top],
-                                             sweep_dir, cfg, work_dir, log=log,
-                                             train_fn=train_fn)
+                                             osp.join(work_dir, 'sweep'), cfg, work_dir,
+                                             log=log, train_fn=train_fn)
     return result

@@ -94,7 +94,7 @@ def build_budget(cfg: Mapping, overrides: Mapping[str, Any] | None = None) -> Bu
 
 def _recommender_options(cfg: Mapping) -> dict:
     options = dict(_get(cfg, 'recommender', {}) or {})
-    known = {'topk', 'task_weights', 'budget', 'csv_rows', 'max_layouts'}
+    known = {'topk', 'task_weights', 'budget', 'csv_rows', 'max_layouts', 'task_grouping'}
     unknown = sorted(set(options) - known)
     if unknown:
         raise ConfigError(f'unknown recommender option(s) {unknown}; known: {sorted(known)}')
