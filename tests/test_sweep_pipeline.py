@@ -263,3 +263,40 @@ def test_real_dataset_configs_fail_fast_without_data(name, tmp_path, monkeypatch
     cfg = Config.fromfile(str(ROOT / 'configs' / name))
     with pytest.raises(ConfigError, match="data_root 'data/"):
         run_pipeline(cfg, str(tmp_path / 'wd'), train_fn=fake_train([]), log=lambda m: None)
+
+
+def test_task_grouping_export_trains(tmp_path, monkeypatch):
+    """Full mode with --strategy task_grouping: the exported TaskGroupingModel config trains."""
+    monkeypatch.chdir(tmp_path)
+    cfg = micro_cfg()
+    cfg.tasks = ['segment_semantic', 'depth_zbuffer', 'normal']
+    result = run_pipeline(cfg, str(tmp_path / 'job'), topk=2, strategy='task_grouping',
+                          budget_overrides=dict(max_models=2), train_fn=fake_train_3([]),
+                          log=lambda m: None)
+    assert result['status'] == 'done'
+    best = result['recommendation'].top[0]
+    exp_cfg = Config.fromfile(result['exported'][0])
+    assert exp_cfg.model.type == 'TaskGroupingModel'
+    assert exp_cfg.model.groups == best.groups and exp_cfg.model.chosen == best.chosen
+    train = _tool('train')
+    assert train.main([result['exported'][0], '--work-dir', str(tmp_path / 'train'),
+                       '--cfg-options', 'train_cfg.max_iters=2', 'log_level=WARNING']) == 0
+    assert (tmp_path / 'train' / 'iter_2.pth').is_file()
+
+
+def fake_train_3(calls):
+    """fake_train extended to the normal task (lower angle is better)."""
+    base = fake_train(calls)
+
+    def train(cfg):
+        out = base(cfg)
+        tasks = list(cfg.model.tasks)
+        if 'normal' in tasks:
+            layout = Layout(cfg.model.layout)
+            others = [t for t in tasks if t != 'normal']
+            shared = layout.branch_point('normal', others[0]) if others else 0
+            out.update({'normal/mean_angle': 30.0 - shared, 'normal/median_angle': 25.0,
+                        'normal/within_11.25': 20.0, 'normal/within_22.5': 40.0 + shared,
+                        'normal/within_30': 60.0})
+        return out
+    return train

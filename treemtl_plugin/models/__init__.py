@@ -8,10 +8,11 @@ from .losses import (ClsCrossEntropyLoss, DepthL1Loss, MaskedL1Loss, NormalCosin
                      SegCrossEntropyLoss)
 from .timm_block_backbone import TimmBlockBackbone, create_timm_model, fvcore_flops
 from .tree_model import TreeMultiTaskModel
+from .grouping_model import TaskGroupingModel
 
 __all__ = [
     'DetectionError', 'detect_blocks', 'single_tensor_cuts', 'trace', 'ASPPHead', 'ClsHead',
     'LightConvHead', 'ClsCrossEntropyLoss', 'DepthL1Loss', 'MaskedL1Loss', 'NormalCosineLoss',
     'SegCrossEntropyLoss', 'TimmBlockBackbone', 'create_timm_model', 'fvcore_flops',
-    'TreeMultiTaskModel',
+    'TreeMultiTaskModel', 'TaskGroupingModel',
 ]
