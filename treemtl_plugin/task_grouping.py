@@ -131,6 +131,8 @@ class _Candidates:
         for group, perfs in (measured_groups or {}).items():
             names = [group] if isinstance(group, str) else list(group)
             unknown = [t for t in names if t not in index]
+            if len(set(names)) != len(names):
+                raise ValueError(f'measured_groups key {group!r} repeats a task')
             if unknown or len(names) < 2:
                 raise ValueError(f'measured_groups key {group!r}: needs >= 2 known tasks '
                                  f'(unknown {unknown}; tasks are {list(tasks)})')
@@ -157,7 +159,9 @@ class _Candidates:
             perf[index[task]] = float(value)
             self._add(1 << index[task], 1, perf, True)
         self.perf = np.array(self.perf)
-        self.weighted = np.where(np.isfinite(self.perf), self.perf * weights[None, :], NEG)
+        finite = np.isfinite(self.perf)
+        self.weighted = np.full_like(self.perf, NEG)
+        np.multiply(self.perf, weights[None, :], out=self.weighted, where=finite)
 
     def _add(self, mask, units, perf, half):
         self.masks.append(mask)
@@ -252,20 +256,28 @@ def recommend_task_groups(table: TwoTaskTable, cost_model: CostModel,
         raise BudgetError(f'no task grouping covers every task within the budget '
                           f'({budget.describe(cost_model)})')
 
-    # best-first search over partial partitions; priority = value so far + exact completion
-    counter = itertools.count()
-    heap = [(-best[full_mask, max_units], next(counter), 0.0, 0, full_mask, max_units, ())]
-    found: dict[tuple, tuple[float, int]] = {}
-    kth = NEG
-    expansions = 0
+    # best-first search over partial partitions, ordered by (score bound desc, cost bound asc)
     scale = max(1.0, float(np.abs(cand.weighted[np.isfinite(cand.weighted)]).max(initial=1.0)))
     tol = 1e-9 * scale
+    min_units = _min_units(cand, n)
+    counter = itertools.count()
+    heap = [(-best[full_mask, max_units], min_units[full_mask], next(counter), 0.0, 0,
+             full_mask, max_units, ())]
+    found: dict[tuple, tuple[float, int]] = {}
+    kth = (NEG, math.inf)        # (value, units) of the k-th best solution so far
+    expansions = 0
+
+    def beaten(bound: float, units_lb: int) -> bool:
+        """Can no completion reach the k-th solution (score first, then cost)?"""
+        return bound < kth[0] - tol or (bound <= kth[0] + tol and units_lb > kth[1])
+
     while heap:
-        neg_priority, _, value, used, remaining, units_left, chosen = heapq.heappop(heap)
-        if -neg_priority < kth - tol:
+        neg_bound, units_lb, _, value, used, remaining, units_left, chosen = \
+            heapq.heappop(heap)
+        if beaten(-neg_bound, units_lb):
             break
         if remaining == 0:
-            key = tuple(sorted(set(chosen)))
+            key = tuple(sorted(chosen))
             if key in found:
                 continue
             true_value, units_used = _evaluate(cand, key, n)
@@ -273,31 +285,50 @@ def recommend_task_groups(table: TwoTaskTable, cost_model: CostModel,
                 continue
             found[key] = (true_value, units_used)
             if len(found) >= topk:
-                kth = sorted((v for v, _ in found.values()), reverse=True)[topk - 1]
+                ordered = sorted(found.values(), key=lambda vu: (-_quantise(vu[0], tol), vu[1]))
+                kth = ordered[topk - 1]
             continue
         expansions += 1
         low = remaining & -remaining
         for part in _submasks_with(remaining, low):
             rest = remaining ^ part
             for option_value, units, c in options.get(part, ()):
-                if units > units_left:
+                if units > units_left or c in chosen:   # a network serves one part
                     continue
                 completion = best[rest, units_left - units]
                 if not np.isfinite(completion):
                     continue
-                priority = value + option_value + completion
-                if priority < kth - tol:
+                bound = value + option_value + completion
+                lb = used + units + min_units[rest]
+                if beaten(bound, lb):
                     continue
-                heapq.heappush(heap, (-priority, next(counter), value + option_value,
+                heapq.heappush(heap, (-bound, lb, next(counter), value + option_value,
                                       used + units, rest, units_left - units,
                                       chosen + (c,)))
-    ranked = sorted(found.items(), key=lambda kv: (-kv[1][0], kv[1][1], kv[0]))
+    ranked = sorted(found.items(),
+                    key=lambda kv: (-_quantise(kv[1][0], tol), kv[1][1], kv[0]))
     top = [_solution(rank, key, cand, tasks, weights, cost_model, budget)
            for rank, (key, _) in enumerate(ranked[:topk], start=1)]
     return GroupingRecommendation(tasks=tasks, weights=weights, weights_note=note,
                                   budget=budget, cost_model=cost_model, top=top,
                                   num_candidates=len(cand), max_models=max_units / 2,
                                   seconds=time.perf_counter() - start, expansions=expansions)
+
+
+def _quantise(value: float, tol: float) -> int:
+    """Scores equal up to float rounding compare as ties (then cost and key decide)."""
+    return int(round(value / tol))
+
+
+def _min_units(cand: _Candidates, n: int) -> np.ndarray:
+    """Fewest half-backbone units that can cover each task subset (a cost lower bound):
+    one full network covers any subset; a lone task may have a half-width network."""
+    low_cost = np.full(1 << n, 2, dtype=np.int64)
+    low_cost[0] = 0
+    for c, mask in enumerate(cand.masks):
+        if cand.units[c] == 1:
+            low_cost[mask] = 1
+    return low_cost
 
 
 def _all_submasks(mask: int):
@@ -329,11 +360,12 @@ def _solution(rank, key, cand, tasks, weights, cost, budget) -> GroupingSolution
     n = len(tasks)
     nets = [(Network(tuple(tasks[i] for i in range(n) if cand.masks[c] >> i & 1),
                      cand.half[c]), c) for c in key]
+    # display order: full networks before half-width ones, then by their tasks' order
     nets.sort(key=lambda nc: (nc[0].half_width, [tasks.index(t) for t in nc[0].tasks]))
     networks = [nc[0] for nc in nets]
     chosen, estimates = {}, {}
     for i, task in enumerate(tasks):
-        scores = [cand.weighted[c, i] for _, c in nets]
+        scores = [cand.perf[c, i] for _, c in nets]
         k = int(np.argmax(scores))          # first best network wins ties
         chosen[task] = k
         estimates[task] = float(cand.perf[nets[k][1], i])
