@@ -47,6 +47,10 @@ def parse_args(argv=None):
                              'and report measured vs estimated relative performance')
     parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
                         default='none', help='job launcher for the sweep trainings')
+    parser.add_argument('--method', choices=['auto', 'enumerate', 'search'],
+                        help='tree strategy: enumerate the space, exact branch-and-bound '
+                             'search, or auto (default: enumerate up to '
+                             'recommender.search_threshold layouts, else search)')
     parser.add_argument('--strategy', choices=['tree', 'task_grouping'], default='tree',
                         help='tree layouts (default) or task grouping (Standley et al. 2020)')
     parser.add_argument('--compare-budgets', type=float, nargs='+', metavar='K',
@@ -63,6 +67,8 @@ def main(argv=None) -> int:
     cfg = Config.fromfile(args.config)
     if args.cfg_options:
         cfg.merge_from_dict(args.cfg_options)
+    if args.method:
+        cfg.merge_from_dict({'recommender.method': args.method})
     work_dir = args.work_dir or cfg.get('work_dir') or osp.join(
         'work_dirs', osp.splitext(osp.basename(args.config))[0])
     overrides = dict(max_flops=args.max_flops, max_flops_ratio=args.max_flops_ratio,

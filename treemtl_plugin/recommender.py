@@ -21,6 +21,9 @@ from .two_task_table import TwoTaskTable
 
 DEFAULT_MAX_LAYOUTS = 50_000_000
 DEFAULT_CSV_ROWS = 200_000
+# 'auto' enumerates spaces up to this size (T=7 with B=5 is 2.2 M) and searches beyond it
+DEFAULT_SEARCH_THRESHOLD = 5_000_000
+METHODS = ('auto', 'enumerate', 'search')
 
 
 class SpaceTooLargeError(ValueError):
@@ -79,10 +82,11 @@ class Recommendation:
     top: list[RankedLayout]
     pareto: list[RankedLayout]
     num_layouts: int
-    num_within_budget: int
+    num_within_budget: int | None       # None when the space was searched, not enumerated
     evaluated: EvaluatedRows
     method: str = 'enumeration'
     seconds: float = 0.0
+    search_nodes: int = 0               # partial layouts the exact search generated
     estimator: TaskAccuracyEstimator | None = field(default=None, repr=False)
 
     @property
@@ -203,8 +207,14 @@ def _ranked(rows: np.ndarray, tasks, num_blocks, estimator, cost, budget,
 def recommend(table: TwoTaskTable, cost_model: CostModel, budget: Budget | None = None,
               topk: int = 5, task_weights='svde', csv_rows: int = DEFAULT_CSV_ROWS,
               max_layouts: int = DEFAULT_MAX_LAYOUTS, chunk_rows: int = DEFAULT_CHUNK_ROWS,
-              progress: Callable[[int, int], None] | None = None) -> Recommendation:
-    """Enumerate every layout, score it, and return the top-``topk`` within ``budget``.
+              progress: Callable[[int, int], None] | None = None, method: str = 'auto',
+              search_threshold: int = DEFAULT_SEARCH_THRESHOLD) -> Recommendation:
+    """Score every layout and return the top-``topk`` within ``budget``.
+
+    ``method``: 'enumerate' evaluates the whole space (every layout in layouts.csv up to
+    ``csv_rows``); 'search' runs the exact branch-and-bound of ``exact_search`` (same top-k
+    and Pareto front, without enumerating); 'auto' enumerates spaces of at most
+    ``search_threshold`` layouts and searches larger ones.
 
     ``task_weights``: 'svde' (the paper's), 'uniform', a list or a {task: weight} dict.
     ``csv_rows``: how many best layouts (ignoring the budget) to keep for the CSV of the space.
@@ -213,6 +223,8 @@ def recommend(table: TwoTaskTable, cost_model: CostModel, budget: Budget | None 
     start = time.perf_counter()
     if isinstance(topk, bool) or not isinstance(topk, (int, np.integer)) or topk < 1:
         raise ValueError(f'topk must be a positive integer, got {topk!r}')
+    if method not in METHODS:
+        raise ValueError(f'method must be one of {list(METHODS)}, got {method!r}')
     budget = budget or Budget()
     tasks = table.tasks
     num_blocks = table.num_blocks
@@ -222,6 +234,11 @@ def recommend(table: TwoTaskTable, cost_model: CostModel, budget: Budget | None 
                          'block_flops entry per branching point')
     budget.check_feasible(cost_model, tasks)
     total = count_layouts(len(tasks), num_blocks)
+    if method == 'search' or (method == 'auto' and total > search_threshold):
+        weights, note = resolve_task_weights(table.values, tasks, task_weights)
+        estimator = TaskAccuracyEstimator(table.values, weights)
+        return _recommend_by_search(table, cost_model, budget, topk, estimator, weights, note,
+                                    total, start)
     if total > max_layouts:
         raise SpaceTooLargeError(
             f'{len(tasks)} tasks over {num_blocks} blocks give {total:,} layouts, above the '
@@ -265,3 +282,37 @@ def recommend(table: TwoTaskTable, cost_model: CostModel, budget: Budget | None 
         budget=budget, cost_model=cost_model, top=top, pareto=pareto, num_layouts=done,
         num_within_budget=within, evaluated=evaluated, method='enumeration',
         seconds=time.perf_counter() - start, estimator=estimator)
+
+
+def _recommend_by_search(table, cost_model, budget, topk, estimator, weights, note, total,
+                         start) -> Recommendation:
+    """Top-k and Pareto front by exact branch-and-bound (no enumeration)."""
+    from .exact_search import search_pareto_front, search_top_layouts
+    tasks, num_blocks = table.tasks, table.num_blocks
+    top_rows = search_top_layouts(estimator, cost_model, budget, tasks, topk)
+    front_rows = search_pareto_front(estimator, cost_model, tasks)
+    order = rank_order(front_rows.scores, front_rows.flops, front_rows.branch_points)
+    keep, best = [], -np.inf
+    for k in sorted(order, key=lambda k: (front_rows.flops[k], -front_rows.scores[k])):
+        if front_rows.scores[k] > best:
+            keep.append(k)
+            best = front_rows.scores[k]
+    top = _ranked(top_rows.branch_points, tasks, num_blocks, estimator, cost_model, budget)
+    pareto = _ranked(front_rows.branch_points[keep], tasks, num_blocks, estimator, cost_model,
+                     budget)
+    for item in pareto:
+        item.rank = 0
+    rows = np.concatenate([top_rows.branch_points, front_rows.branch_points[keep]])
+    scores = estimator.scores(rows)
+    flops = np.array([r.flops for r in top + pareto])
+    params = None if not cost_model.has_params else np.array([r.params for r in top + pareto])
+    ok = np.array([r.within_budget for r in top + pareto])
+    order = rank_order(scores, flops, rows)
+    evaluated = EvaluatedRows(rows[order], scores[order], flops[order],
+                              None if params is None else params[order], ok[order])
+    return Recommendation(
+        tasks=tasks, num_blocks=num_blocks, weights=weights, weights_note=note, budget=budget,
+        cost_model=cost_model, top=top, pareto=pareto, num_layouts=total,
+        num_within_budget=None, evaluated=evaluated,
+        method='exact search (branch-and-bound)', seconds=time.perf_counter() - start,
+        estimator=estimator, search_nodes=top_rows.nodes + front_rows.nodes)

@@ -16,9 +16,16 @@ def build_report(rec: Recommendation):
     cost = rec.cost_model
     weights = ', '.join(f'{t}={w:.3f}' for t, w in zip(rec.tasks, rec.weights))
     head = Text()
-    head.append(f'{len(rec.tasks)} tasks over {rec.num_blocks} branching points: '
-                f'{rec.num_layouts:,} layouts evaluated by {rec.method} in {rec.seconds:.2f} s; '
-                f'{rec.num_within_budget:,} within budget ({rec.budget.describe(cost)}).\n')
+    if rec.num_within_budget is None:
+        head.append(f'{len(rec.tasks)} tasks over {rec.num_blocks} branching points: '
+                    f'{rec.num_layouts:,} layouts, top-{len(rec.top)} and Pareto front found by '
+                    f'{rec.method} in {rec.seconds:.2f} s ({rec.search_nodes:,} partial '
+                    f'layouts generated); budget: {rec.budget.describe(cost)}.\n')
+    else:
+        head.append(f'{len(rec.tasks)} tasks over {rec.num_blocks} branching points: '
+                    f'{rec.num_layouts:,} layouts evaluated by {rec.method} in '
+                    f'{rec.seconds:.2f} s; {rec.num_within_budget:,} within budget '
+                    f'({rec.budget.describe(cost)}).\n')
     head.append(f'Task weights ({rec.weights_note}): {weights}\n')
     head.append(f'One backbone = {cost.backbone_flops:.4g} {cost.flops_unit}'
                 + (f', {cost.backbone_params:.4g} {cost.params_unit} params'

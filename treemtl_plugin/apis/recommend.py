@@ -15,7 +15,8 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from ..cost import FVCORE_CONVENTION, Budget, CostModel
-from ..recommender import DEFAULT_CSV_ROWS, DEFAULT_MAX_LAYOUTS, Recommendation, recommend
+from ..recommender import (DEFAULT_CSV_ROWS, DEFAULT_MAX_LAYOUTS, DEFAULT_SEARCH_THRESHOLD,
+                           Recommendation, recommend)
 from ..two_task_table import TwoTaskTable
 
 BUDGET_KEYS = ('max_flops', 'max_flops_ratio', 'max_models', 'max_params')
@@ -94,7 +95,8 @@ def build_budget(cfg: Mapping, overrides: Mapping[str, Any] | None = None) -> Bu
 
 def _recommender_options(cfg: Mapping) -> dict:
     options = dict(_get(cfg, 'recommender', {}) or {})
-    known = {'topk', 'task_weights', 'budget', 'csv_rows', 'max_layouts', 'task_grouping'}
+    known = {'topk', 'task_weights', 'budget', 'csv_rows', 'max_layouts', 'task_grouping',
+             'method', 'search_threshold'}
     unknown = sorted(set(options) - known)
     if unknown:
         raise ConfigError(f'unknown recommender option(s) {unknown}; known: {sorted(known)}')
@@ -113,7 +115,9 @@ def recommend_from_table(cfg: Mapping, table: TwoTaskTable, cost: CostModel,
                      task_weights=options.get('task_weights', 'svde'),
                      csv_rows=options.get('csv_rows', DEFAULT_CSV_ROWS),
                      max_layouts=options.get('max_layouts', DEFAULT_MAX_LAYOUTS),
-                     progress=progress)
+                     progress=progress, method=options.get('method', 'auto'),
+                     search_threshold=options.get('search_threshold',
+                                                  DEFAULT_SEARCH_THRESHOLD))
 
 
 def recommend_from_config(cfg: Mapping, cfg_dir: str | None = None, topk: int | None = None,
@@ -141,6 +145,7 @@ def summary_dict(rec: Recommendation) -> dict:
     return dict(
         tasks=list(rec.tasks), num_blocks=rec.num_blocks, method=rec.method,
         num_layouts=rec.num_layouts, num_within_budget=rec.num_within_budget,
+        search_nodes=rec.search_nodes,
         seconds=rec.seconds, budget={k: getattr(rec.budget, k) for k in BUDGET_KEYS},
         budget_text=rec.budget.describe(cost),
         task_weights=dict(zip(rec.tasks, map(float, rec.weights))),
