@@ -6,8 +6,9 @@ is extended and pruned per numpy operation, and promising rows are expanded firs
 
 * **Cost** only grows as tasks are inserted (task ``i`` adds the blocks it does not share
   with earlier tasks), so a partial layout over budget is pruned exactly.
-* **Score bound**: the pairs among inserted tasks are known; every pair with a task still to
-  come contributes at most its best value over all branch points.
+* **Score bound**: the pairs among inserted tasks are known; the pairs of each future task
+  with the inserted ones are at most its best attachment to the current partial tree; pairs
+  of two future tasks contribute at most their best value over all branch points.
 * A partial layout is dropped when its bound cannot reach the k-th best complete layout
   found so far (ties kept), or, for the Pareto front, when a found layout costs no more and
   scores at least its bound.
@@ -88,8 +89,31 @@ class _Problem:
         return suffix[np.maximum(depth.astype(np.int64), 0)].sum(axis=1)
 
     def bound(self, bp: np.ndarray, depth: np.ndarray, inserted: int) -> np.ndarray:
-        """Upper bound on the final score: known pairs + each undecided pair's best value."""
-        return self.known_score(bp) + self.future_pairs[inserted]
+        """Upper bound on the final score: known pairs + each undecided pair's best value.
+
+        The pairs between inserted and future tasks are bounded jointly: a future task ``j``
+        relates to the inserted ones as if it attached to the current tree at some task ``r``'s
+        set and depth ``d`` (``b_kj = min(d, b_kr)``), so their sum is at most the best such
+        attachment (far tighter than each pair's own maximum: ~100x fewer nodes at T=12).
+        """
+        ub = self.known_score(bp) + self.future_pairs[inserted]
+        if inserted >= self.n:
+            return ub
+        full = np.full((len(bp), inserted, inserted), self.B, dtype=np.int64)
+        cols = pair_columns(inserted)
+        off = cols >= 0
+        full[:, off] = bp[:, cols[off]]
+        for j in range(inserted, self.n):
+            start = self.col_start[j]
+            loose = sum(self.gain[start + k].max() for k in range(inserted))
+            gains = self.gain[start:start + inserted]            # (k, B+1)
+            best = np.full(len(bp), -np.inf)
+            for d in range(self.B + 1):
+                limited = np.minimum(full, d)                     # (rows, r, k)
+                value = gains[np.arange(inserted)[None, None, :], limited].sum(axis=2)
+                best = np.maximum(best, value.max(axis=1))
+            ub += best - loose
+        return ub
 
 
 def _canonical_rows(bp: np.ndarray, order: list[int], n: int, B: int) -> np.ndarray:
@@ -115,7 +139,7 @@ def search_top_layouts(estimator: TaskAccuracyEstimator, cost: CostModel, budget
     scale = max(1.0, float(np.abs(prob.gain).max()))
     tol = 1e-9 * scale * max(1, len(prob.pairs))
     best = dict(bp=np.zeros((0, len(prob.pairs)), np.uint8), score=np.zeros(0),
-                threshold=-np.inf)
+                threshold=_beam_threshold(prob, budget_flops, budget_params, topk) - tol)
     nodes = 0
 
     def accept(bp: np.ndarray, depth: np.ndarray) -> None:
@@ -141,13 +165,7 @@ def search_top_layouts(estimator: TaskAccuracyEstimator, cost: CostModel, budget
             pos = stop
             child = _extend(part, task, B)
             nodes += len(child)
-            keep = np.ones(len(child), dtype=bool)
-            if budget_flops is not None:
-                keep &= prob.partial_cost(child.attach_depth, prob.suffix_flops) \
-                    <= budget_flops
-            if budget_params is not None:
-                keep &= prob.partial_cost(child.attach_depth, prob.suffix_params) \
-                    <= budget_params
+            keep = _within(prob, child.attach_depth, budget_flops, budget_params)
             if not keep.any():
                 continue
             child = LayoutChunk(child.branch_points[keep], child.attach_depth[keep])
@@ -177,6 +195,34 @@ def search_top_layouts(estimator: TaskAccuracyEstimator, cost: CostModel, budget
     return SearchResult(rows[order_idx], scores[order_idx], flops[order_idx],
                         None if params is None else params[order_idx], nodes,
                         time.perf_counter() - start)
+
+
+def _within(prob: _Problem, depth: np.ndarray, budget_flops, budget_params) -> np.ndarray:
+    keep = np.ones(len(depth), dtype=bool)
+    if budget_flops is not None:
+        keep &= prob.partial_cost(depth, prob.suffix_flops) <= budget_flops
+    if budget_params is not None:
+        keep &= prob.partial_cost(depth, prob.suffix_params) <= budget_params
+    return keep
+
+
+def _beam_threshold(prob: _Problem, budget_flops, budget_params, topk: int,
+                    width: int = 2048) -> float:
+    """Score of the k-th best of a few good layouts found by beam search: a valid lower
+    bound on the k-th best score, so the exact search can prune from the start."""
+    chunk = LayoutChunk(np.zeros((1, 0), np.uint8), np.full((1, 1), -1, np.int16))
+    for task in range(1, prob.n):
+        chunk = _extend(chunk, task, prob.B)
+        keep = _within(prob, chunk.attach_depth, budget_flops, budget_params)
+        chunk = LayoutChunk(chunk.branch_points[keep], chunk.attach_depth[keep])
+        if len(chunk) == 0:
+            return -np.inf
+        if len(chunk) > width:
+            ub = prob.bound(chunk.branch_points, chunk.attach_depth, task + 1)
+            sel = np.argpartition(-ub, width)[:width]
+            chunk = LayoutChunk(chunk.branch_points[sel], chunk.attach_depth[sel])
+    scores = np.sort(prob.known_score(chunk.branch_points))[::-1]
+    return float(scores[topk - 1]) if len(scores) >= topk else -np.inf
 
 
 def _counts(rows: np.ndarray, n: int, B: int) -> np.ndarray:

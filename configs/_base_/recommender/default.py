@@ -5,7 +5,9 @@ recommender = dict(
     task_weights='svde',   # 'svde' (the paper's), 'uniform', [w1, ...] or {task: w}
     budget=dict(),         # max_flops / max_flops_ratio / max_models / max_params
     csv_rows=200_000,      # layouts.csv keeps the best N layouts (all when the space is smaller)
-    max_layouts=50_000_000,
+    max_layouts=50_000_000,   # refuse to enumerate larger spaces (method='enumerate')
+    method='auto',            # 'auto' | 'enumerate' | 'search' (exact branch-and-bound)
+    search_threshold=5_000_000,   # 'auto' enumerates up to this many layouts, else searches
 )
 flops_unit = 'GFLOPs'
 params_unit = 'M'
