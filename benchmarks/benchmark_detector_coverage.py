@@ -54,7 +54,7 @@ import time
 import traceback
 import warnings
 from collections import defaultdict
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 
 SMALL_TOKENS = ('atto', 'femto', 'pico', 'nano', 'xxs', 'xx_small', 'xxtiny', 'xtiny', 'tiny',
                 'x_small', 'xs', 'mini', 'micro', 'small', '_s', 's0', 'b0', 'm0', '_t', 't0',

@@ -116,6 +116,43 @@ class _Problem:
         return ub
 
 
+def _depth_first(prob: _Problem, select: Callable, accept: Callable) -> int:
+    """Depth-first over task insertion in bounded chunks; returns partial layouts generated.
+
+    ``select(chunk, inserted)`` returns the rows to keep, in the order to expand them;
+    ``accept(chunk)`` receives the surviving complete layouts.
+    """
+    nodes = 0
+
+    def grow(chunk: LayoutChunk, task: int) -> None:
+        nonlocal nodes
+        children = np.cumsum(_num_children(chunk.attach_depth, prob.B))
+        pos = 0
+        while pos < len(chunk):
+            base = children[pos - 1] if pos else 0
+            stop = max(int(np.searchsorted(children, base + SEARCH_CHUNK_ROWS, 'right')),
+                       pos + 1)
+            part = LayoutChunk(chunk.branch_points[pos:stop], chunk.attach_depth[pos:stop])
+            pos = stop
+            child = _extend(part, task, prob.B)
+            nodes += len(child)
+            rows = select(child, task + 1)
+            if len(rows) == 0:
+                continue
+            child = LayoutChunk(child.branch_points[rows], child.attach_depth[rows])
+            if task + 1 == prob.n:
+                accept(child)
+            else:
+                grow(child, task + 1)
+
+    root = LayoutChunk(np.zeros((1, 0), np.uint8), np.full((1, 1), -1, np.int16))
+    if prob.n == 1:
+        accept(root)
+    else:
+        grow(root, 1)
+    return nodes
+
+
 def _canonical_rows(bp: np.ndarray, order: list[int], n: int, B: int) -> np.ndarray:
     """Rows in insertion order -> rows in the table's task order (pair_index(n))."""
     ins_cols = pair_columns(n)
@@ -140,11 +177,9 @@ def search_top_layouts(estimator: TaskAccuracyEstimator, cost: CostModel, budget
     tol = 1e-9 * scale * max(1, len(prob.pairs))
     best = dict(bp=np.zeros((0, len(prob.pairs)), np.uint8), score=np.zeros(0),
                 threshold=_beam_threshold(prob, budget_flops, budget_params, topk) - tol)
-    nodes = 0
-
-    def accept(bp: np.ndarray, depth: np.ndarray) -> None:
-        scores = prob.known_score(bp)
-        merged_bp = np.concatenate([best['bp'], bp])
+    def accept(chunk: LayoutChunk) -> None:
+        scores = prob.known_score(chunk.branch_points)
+        merged_bp = np.concatenate([best['bp'], chunk.branch_points])
         merged = np.concatenate([best['score'], scores])
         keep = np.argsort(-merged, kind='stable')
         if len(keep) > topk:
@@ -153,39 +188,16 @@ def search_top_layouts(estimator: TaskAccuracyEstimator, cost: CostModel, budget
             best['threshold'] = kth - tol
         best['bp'], best['score'] = merged_bp[keep], merged[keep]
 
-    def grow(chunk: LayoutChunk, task: int) -> None:
-        nonlocal nodes
-        children = np.cumsum(_num_children(chunk.attach_depth, B))
-        pos = 0
-        while pos < len(chunk):
-            base = children[pos - 1] if pos else 0
-            stop = max(int(np.searchsorted(children, base + SEARCH_CHUNK_ROWS, 'right')),
-                       pos + 1)
-            part = LayoutChunk(chunk.branch_points[pos:stop], chunk.attach_depth[pos:stop])
-            pos = stop
-            child = _extend(part, task, B)
-            nodes += len(child)
-            keep = _within(prob, child.attach_depth, budget_flops, budget_params)
-            if not keep.any():
-                continue
-            child = LayoutChunk(child.branch_points[keep], child.attach_depth[keep])
-            ub = prob.bound(child.branch_points, child.attach_depth, task + 1)
-            good = ub >= best['threshold']
-            if not good.any():
-                continue
-            sel = np.flatnonzero(good)
-            sel = sel[np.argsort(-ub[sel], kind='stable')]     # promising rows first
-            child = LayoutChunk(child.branch_points[sel], child.attach_depth[sel])
-            if task + 1 == n:
-                accept(child.branch_points, child.attach_depth)
-            else:
-                grow(child, task + 1)
+    def select(child: LayoutChunk, inserted: int) -> np.ndarray:
+        rows = np.flatnonzero(_within(prob, child.attach_depth, budget_flops, budget_params))
+        if len(rows) == 0:
+            return rows
+        ub = prob.bound(child.branch_points[rows], child.attach_depth[rows], inserted)
+        good = ub >= best['threshold']
+        rows, ub = rows[good], ub[good]
+        return rows[np.argsort(-ub, kind='stable')]     # promising rows first
 
-    root = LayoutChunk(np.zeros((1, 0), np.uint8), np.full((1, 1), -1, np.int16))
-    if n == 1:
-        accept(root.branch_points, root.attach_depth)
-    else:
-        grow(root, 1)
+    nodes = _depth_first(prob, select, accept)
     rows = _canonical_rows(best['bp'], order, n, B)
     scores = estimator.scores(rows)
     counts = _counts(rows, n, B)
@@ -271,7 +283,6 @@ def search_pareto_front(estimator: TaskAccuracyEstimator, cost: CostModel,
     scale = max(1.0, float(np.abs(prob.gain).max()))
     tol = 1e-9 * scale * max(1, len(prob.pairs))
     front = dict(flops=np.zeros(0), best=np.zeros(0), bp=[], score=[], cost=[])
-    nodes = 0
 
     def dominated(flops: np.ndarray, ub: np.ndarray) -> np.ndarray:
         if len(front['flops']) == 0:
@@ -280,9 +291,10 @@ def search_pareto_front(estimator: TaskAccuracyEstimator, cost: CostModel,
         best = np.where(idx >= 0, front['best'][np.maximum(idx, 0)], -np.inf)
         return ub < best - tol
 
-    def accept(bp: np.ndarray, depth: np.ndarray) -> None:
+    def accept(chunk: LayoutChunk) -> None:
+        bp = chunk.branch_points
         scores = prob.known_score(bp)
-        flops = prob.partial_cost(depth, prob.suffix_flops)
+        flops = prob.partial_cost(chunk.attach_depth, prob.suffix_flops)
         keep = ~dominated(flops, scores)
         if not keep.any():
             return
@@ -296,35 +308,13 @@ def search_pareto_front(estimator: TaskAccuracyEstimator, cost: CostModel,
         best = np.maximum.accumulate(all_scores[order_][first])
         front['flops'], front['best'] = levels, best
 
-    def grow(chunk: LayoutChunk, task: int) -> None:
-        nonlocal nodes
-        children = np.cumsum(_num_children(chunk.attach_depth, B))
-        pos = 0
-        while pos < len(chunk):
-            base = children[pos - 1] if pos else 0
-            stop = max(int(np.searchsorted(children, base + SEARCH_CHUNK_ROWS, 'right')),
-                       pos + 1)
-            part = LayoutChunk(chunk.branch_points[pos:stop], chunk.attach_depth[pos:stop])
-            pos = stop
-            child = _extend(part, task, B)
-            nodes += len(child)
-            ub = prob.bound(child.branch_points, child.attach_depth, task + 1)
-            flops = prob.partial_cost(child.attach_depth, prob.suffix_flops)
-            keep = np.flatnonzero(~dominated(flops, ub))
-            if not len(keep):
-                continue
-            keep = keep[np.lexsort((-ub[keep], flops[keep]))]    # cheap and promising first
-            child = LayoutChunk(child.branch_points[keep], child.attach_depth[keep])
-            if task + 1 == n:
-                accept(child.branch_points, child.attach_depth)
-            else:
-                grow(child, task + 1)
+    def select(child: LayoutChunk, inserted: int) -> np.ndarray:
+        ub = prob.bound(child.branch_points, child.attach_depth, inserted)
+        flops = prob.partial_cost(child.attach_depth, prob.suffix_flops)
+        keep = np.flatnonzero(~dominated(flops, ub))
+        return keep[np.lexsort((-ub[keep], flops[keep]))]    # cheap and promising first
 
-    root = LayoutChunk(np.zeros((1, 0), np.uint8), np.full((1, 1), -1, np.int16))
-    if n == 1:
-        accept(root.branch_points, root.attach_depth)
-    else:
-        grow(root, 1)
+    nodes = _depth_first(prob, select, accept)
     rows = _canonical_rows(np.concatenate(front['bp']), order, n, B)
     scores = estimator.scores(rows)
     flops = cost.flops_of(_counts(rows, n, B))

@@ -7,7 +7,7 @@ the best rows overall (for the CSV of the evaluated space) and the best row per 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np

@@ -360,7 +360,6 @@ def _slice(gm: fx.GraphModule, source: fx.Node, kept: list[fx.Node], end: fx.Nod
 
 def _covered_modules(nodes: list[fx.Node], order: list[fx.Node]) -> list[str]:
     """Outermost module paths whose nodes all lie in ``nodes``, in execution order."""
-    inside = set(nodes)
     count_all: dict[str, int] = {}
     for node in order:
         for path, _ in _module_stack(node):
