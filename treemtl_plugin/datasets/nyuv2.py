@@ -92,6 +92,7 @@ from __future__ import annotations
 
 import json
 import os
+from abc import ABC, abstractmethod
 import os.path as osp
 from typing import Dict, Iterable, List, Optional, Sequence, Tuple, Union
 
@@ -319,7 +320,7 @@ def augment_sample(img: torch.Tensor, targets: Dict[str, torch.Tensor], out_size
 
 
 # ----------------------------------------------------------------------------- shared base
-class DenseMultiTaskDataset(Dataset):
+class DenseMultiTaskDataset(Dataset, ABC):
     """Shared output path: normalise, resize or augment, contract dtypes. Subclasses fill
     ``self.samples`` (dicts with at least ``'id'``) and implement :meth:`load_raw`."""
 
@@ -352,10 +353,10 @@ class DenseMultiTaskDataset(Dataset):
             raise DatasetLayoutError(f'{self.DATASET_NAME}: data_root {self.data_root!r} {what}')
 
     # subclasses -------------------------------------------------------------------------
+    @abstractmethod
     def load_raw(self, index: int) -> Tuple[np.ndarray, Dict[str, np.ndarray]]:
         """-> (RGB float32 (H, W, 3) in [0, 1], {task: decoded array}) with
         segment_semantic (H, W) int64, depth/edge/keypoints (H, W) float32, normal (H, W, 3)."""
-        raise NotImplementedError
 
     # API ----------------------------------------------------------------------------------
     def __len__(self) -> int:
