@@ -25,7 +25,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from .cost import Budget, CostModel
-from .design_space import LayoutChunk, _extend, _num_children, pair_columns, pair_index
+from .design_space import (LayoutChunk, _extend, _full_matrix, _num_children, pair_columns,
+                           pair_index)
 from .estimator import TaskAccuracyEstimator
 
 SEARCH_CHUNK_ROWS = 1 << 15
@@ -99,10 +100,7 @@ class _Problem:
         ub = self.known_score(bp) + self.future_pairs[inserted]
         if inserted >= self.n:
             return ub
-        full = np.full((len(bp), inserted, inserted), self.B, dtype=np.int64)
-        cols = pair_columns(inserted)
-        off = cols >= 0
-        full[:, off] = bp[:, cols[off]]
+        full = _full_matrix(bp, inserted, self.B)
         for j in range(inserted, self.n):
             start = self.col_start[j]
             loose = sum(self.gain[start + k].max() for k in range(inserted))
@@ -240,14 +238,10 @@ def _beam_threshold(prob: _Problem, budget_flops, budget_params, topk: int,
 def _counts(rows: np.ndarray, n: int, B: int) -> np.ndarray:
     """(rows, B) number of task sets per block of canonical rows."""
     cols = pair_columns(n)
-    counts = np.zeros((len(rows), B), dtype=np.int64)
-    depth = np.full((len(rows), n), -1, dtype=np.int64)
+    depth = np.full((len(rows), n), -1, dtype=np.int16)
     for i in range(1, n):
-        depth[:, i] = np.max(np.stack([rows[:, cols[i, j]] for j in range(i)], axis=1),
-                             axis=1)
-    for b in range(B):
-        counts[:, b] = (depth <= b).sum(axis=1)
-    return counts
+        depth[:, i] = rows[:, [cols[i, j] for j in range(i)]].max(axis=1)
+    return LayoutChunk(rows, depth).sets_per_block(B)
 
 
 def _budget_limits(budget: Budget, cost: CostModel, tasks) -> tuple[float | None, float | None]:

@@ -117,18 +117,7 @@ class Layout:
         n = len(tasks)
         if bp.shape != (n, n):
             raise LayoutError(f'branch-point matrix must be {n}x{n}, got shape {bp.shape}')
-        blocks = []
-        for b in range(num_blocks):
-            sets: list[list[str]] = []
-            assigned = [False] * n
-            for i in range(n):
-                if assigned[i]:
-                    continue
-                members = [j for j in range(n) if j == i or bp[i, j] > b]
-                for j in members:
-                    assigned[j] = True
-                sets.append([tasks[j] for j in members])
-            blocks.append(sets)
+        blocks = blocks_from_branch_points(tasks, bp, num_blocks)
         try:
             layout = cls(blocks, tasks=tasks)
         except LayoutError:
@@ -297,6 +286,25 @@ class Layout:
 
     def __repr__(self) -> str:
         return f'Layout({self.to_list()!r})'
+
+
+def blocks_from_branch_points(tasks: Sequence[str], bp, num_blocks: int) -> list:
+    """Task sets per block (JSON form) of a (T, T) branch-point matrix: at block ``b`` task
+    ``i``'s set holds the tasks sharing more than ``b`` blocks with it. No validation."""
+    n = len(tasks)
+    blocks = []
+    for b in range(num_blocks):
+        sets: list[list[str]] = []
+        assigned = [False] * n
+        for i in range(n):
+            if assigned[i]:
+                continue
+            members = [j for j in range(n) if j == i or bp[i, j] > b]
+            for j in members:
+                assigned[j] = True
+            sets.append([tasks[j] for j in members])
+        blocks.append(sets)
+    return blocks
 
 
 def _check_num_blocks(num_blocks) -> None:

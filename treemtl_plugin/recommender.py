@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .cost import Budget, CostModel
-from .design_space import (DEFAULT_CHUNK_ROWS, count_layouts, iter_layout_chunks,
-                           pair_columns)
+from .design_space import (DEFAULT_CHUNK_ROWS, _full_matrix, count_layouts,
+                           iter_layout_chunks)
 from .estimator import TaskAccuracyEstimator, resolve_task_weights
 from .layout import Layout
 from .two_task_table import TwoTaskTable
@@ -179,10 +179,7 @@ def _ranked(rows: np.ndarray, tasks, num_blocks, estimator, cost, budget,
         return []
     rows = np.asarray(rows)
     num_tasks = len(tasks)
-    full = np.full((len(rows), num_tasks, num_tasks), num_blocks, dtype=np.int64)
-    cols = pair_columns(num_tasks)
-    off = cols >= 0
-    full[:, off] = rows[:, cols[off]]
+    full = _full_matrix(rows, num_tasks, num_blocks)
     est = estimator.estimates_matrix(rows)
     scores = estimator.scores(rows)
     head_flops, head_params = cost.head_flops_total(tasks), cost.head_params_total(tasks)

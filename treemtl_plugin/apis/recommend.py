@@ -195,25 +195,8 @@ def write_layouts_csv(rec: Recommendation, handle) -> None:
 
 
 def _rows_to_json(rows, tasks, num_blocks) -> list[str]:
-    """Layout JSON for many compact rows, without building Layout objects."""
-    import numpy as np
-
-    from ..design_space import pair_columns
-    num_tasks = len(tasks)
-    cols = pair_columns(num_tasks)
-    out = []
-    for row in np.asarray(rows):
-        blocks = []
-        for b in range(num_blocks):
-            seen = [False] * num_tasks
-            sets = []
-            for i in range(num_tasks):
-                if seen[i]:
-                    continue
-                members = [i] + [j for j in range(i + 1, num_tasks) if row[cols[i, j]] > b]
-                for j in members:
-                    seen[j] = True
-                sets.append([tasks[j] for j in members])
-            blocks.append(sets)
-        out.append(json.dumps(blocks))
-    return out
+    """Layout JSON for many compact rows, without building (validated) Layout objects."""
+    from ..design_space import _full_matrix
+    from ..layout import blocks_from_branch_points
+    return [json.dumps(blocks_from_branch_points(tasks, m, num_blocks))
+            for m in _full_matrix(rows, len(tasks), num_blocks)]
