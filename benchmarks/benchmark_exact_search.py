@@ -16,8 +16,8 @@ import time
 import numpy as np
 
 from treemtl_plugin import Budget, CostModel, TwoTaskTable, count_layouts
-from treemtl_plugin.estimator import TaskAccuracyEstimator, resolve_task_weights
-from treemtl_plugin.exact_search import search_pareto_front, search_top_layouts
+from treemtl_plugin.core.estimator import TaskAccuracyEstimator, resolve_task_weights
+from treemtl_plugin.core.search.branch_and_bound import search_pareto_front, search_top_layouts
 
 PROFILES = {
     'resnet34': [0.121225216, 0.722369664, 0.93976704, 5.740221952, 11.03176704],
@@ -49,13 +49,13 @@ def main() -> None:
                 weights, _ = resolve_task_weights(table.values, table.tasks, 'svde')
                 est = TaskAccuracyEstimator(table.values, weights)
                 start = time.perf_counter()
-                top = search_top_layouts(est, cost, Budget(max_models=args.budget),
-                                         table.tasks, args.topk)
+                limits = Budget(max_models=args.budget).limits(cost, table.tasks)
+                top = search_top_layouts(est, cost, limits, args.topk)
                 t_top = time.perf_counter() - start
                 t_front = '-'
                 if args.pareto:
                     start = time.perf_counter()
-                    search_pareto_front(est, cost, table.tasks)
+                    search_pareto_front(est, cost)
                     t_front = f'{time.perf_counter() - start:.2f}'
                 target = TARGETS_S.get(num_tasks)
                 verdict = '-' if target is None else \

@@ -16,8 +16,8 @@ import tracemalloc
 
 import numpy as np
 
-from treemtl_plugin import Budget, CostModel, TwoTaskTable, count_layouts, iter_layout_chunks, \
-    recommend
+from treemtl_plugin import (Budget, CostModel, TwoTaskTable, count_layouts, iter_layout_chunks,
+                            recommend_layouts)
 
 TARGETS_S = {5: 0.2, 6: 2.0, 7: 30.0}
 
@@ -59,7 +59,7 @@ def main() -> None:
             return sum(len(c) for c in iter_layout_chunks(num_tasks, args.blocks))
 
         def run():
-            return recommend(table, cost, Budget(max_models=2), topk=5)
+            return recommend_layouts(table, cost, Budget(max_models=2), topk=5)
 
         t_enum = best_time(enumerate_only, repeat)
         t_rec = best_time(run, repeat)

@@ -1,7 +1,7 @@
 """Slow, obvious reference implementation of the tree-structured multi-task recommender.
 
 This module is a test oracle: it re-implements, straight from the definitions in
-``shared/DESIGN.md`` ("The method in one page"), the pieces the fast implementation in
+``docs/method.md`` ("Layouts" to "Cost and budgets"), the pieces the fast implementation in
 ``treemtl_plugin`` must agree with. It favours obviousness over speed and imports nothing
 from ``treemtl_plugin`` (only the standard library and numpy).
 

@@ -13,14 +13,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from treemtl_plugin.cost import Budget, BudgetError, CostModel
-from treemtl_plugin.design_space import (chunk_to_layouts, count_layouts, iter_layout_chunks,
-                                         pair_index)
-from treemtl_plugin.estimator import svde_task_weights
-from treemtl_plugin.layout import Layout
-from treemtl_plugin.recommender import (RankedLayout, Recommendation, SpaceTooLargeError,
-                                        rank_order, recommend)
-from treemtl_plugin.two_task_table import TwoTaskTable
+from treemtl_plugin.core.cost import Budget, CostModel
+from treemtl_plugin.core.design_space import chunk_to_layouts, count_layouts, iter_layout_chunks
+from treemtl_plugin.core.encoding import pair_index
+from treemtl_plugin.core.estimator import svde_task_weights
+from treemtl_plugin.core.layout import Layout
+from treemtl_plugin.core.ranking import rank_order
+from treemtl_plugin.core.table import TwoTaskTable
+from treemtl_plugin.errors import BudgetError, SpaceTooLargeError
+from treemtl_plugin.recommenders import Recommendation, TreeCandidate
+from treemtl_plugin.recommenders import recommend_layouts as recommend
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import oracle  # noqa: E402
@@ -138,8 +140,11 @@ def test_cost_model_basics_and_layout_cost():
 
 @pytest.mark.parametrize('kwargs, pattern', [
     (dict(block_flops=[]), r'block_flops must be a non-empty list with one number per block'),
-    (dict(block_flops=[[1.0, 2.0]]), r'block_flops must be a non-empty list'),
-    (dict(block_flops=5.0), r'block_flops must be a non-empty list'),
+    (dict(block_flops=[[1.0, 2.0]]), r'block_flops must be a list with one number per block'),
+    (dict(block_flops=5.0), r'block_flops must be a list with one number per block'),
+        (dict(block_flops=['1', '2']), r'block_flops must be a list with one number per block'),
+        (dict(block_flops=[True, 2.0]), r'block_flops must be a list with one number per block'),
+        (dict(block_flops=[0.0, 0.0]), r'block_flops \[0\.0, 0\.0\] add up to 0'),
     (dict(block_flops=[1.0, -2.0]), r'block_flops must be finite and >= 0, got \[1\.0, -2\.0\]'),
     (dict(block_flops=[1.0, float('nan')]), r'block_flops must be finite and >= 0'),
     (dict(block_flops=[1.0, float('inf')]), r'block_flops must be finite and >= 0'),
@@ -206,7 +211,7 @@ def test_budget_max_params():
         Budget(max_params=52).allows(np.zeros(3), params, cost, tasks), [True, True, False])
     with pytest.raises(ValueError, match=r'max_params needs per-block parameter counts: set '
                                          r'block_params'):
-        Budget(max_params=52).check_cost_model(CostModel([1.0, 2.0]))
+        Budget(max_params=52).limits(CostModel([1.0, 2.0]), tasks)
     with pytest.raises(ValueError, match=r'max_params needs per-block parameter counts'):
         Budget(max_params=52).allows(np.zeros(3), None, CostModel([1.0, 2.0]), tasks)
     table = make_table(random_values(0, 2, 2))
@@ -283,7 +288,7 @@ def test_full_ranking_matches_oracle(name):
     backbone = sum(block_flops)
     weights = oracle.task_weights(table.values)
     assert [item.rank for item in rec.top] == list(range(1, total + 1))
-    assert all(isinstance(item, RankedLayout) for item in rec.top)
+    assert all(isinstance(item, TreeCandidate) for item in rec.top)
     assert [to_oracle(item.layout, table.tasks) for item in rec.top] == \
         [row[1] for row in ranking]
     assert all(item.layout.tasks == table.tasks for item in rec.top)
@@ -535,8 +540,8 @@ def test_evaluated_rows_are_the_best_overall():
     np.testing.assert_array_equal(ev.within_budget, [row[2] <= limit for row in ranking[:150]])
     assert ev.params is None
     assert not ev.within_budget.all() and ev.within_budget.any()
-    # ranked_from_rows materialises evaluated rows with the same numbers
-    items = rec.ranked_from_rows(ev.branch_points[:4], start_rank=1)
+    # candidates_from_rows materialises evaluated rows with the same numbers
+    items = rec.candidates_from_rows(ev.take(slice(0, 4)), start_rank=1)
     assert [item.rank for item in items] == [1, 2, 3, 4]
     assert [to_oracle(item.layout, table.tasks) for item in items] == \
         [row[1] for row in ranking[:4]]

@@ -1,7 +1,8 @@
 """Tests for treemtl_plugin.design_space: counts, completeness, no duplicates, chunking.
 
-Ground truth: DESIGN.md's table of design-space sizes and the two independent generators of
-tests/oracle.py (repeated layout cuts; chains of refining set partitions).
+Ground truth: the table of design-space sizes in docs/method.md ("Design space") and the two
+independent generators of tests/oracle.py (repeated layout cuts; chains of refining set
+partitions).
 """
 from __future__ import annotations
 
@@ -13,17 +14,20 @@ from functools import lru_cache
 import numpy as np
 import pytest
 
-from treemtl_plugin.design_space import (DEFAULT_CHUNK_ROWS, LayoutChunk, chunk_to_layouts,
-                                         count_layouts, enumerate_layouts, iter_layout_chunks,
-                                         iter_layouts, matrix_to_row, pair_columns, pair_index)
-from treemtl_plugin.layout import Layout, LayoutError
+from treemtl_plugin.core.design_space import (chunk_to_layouts, count_layouts,
+                                              enumerate_layouts, iter_layout_chunks,
+                                              iter_layouts)
+from treemtl_plugin.core.encoding import (DEFAULT_CHUNK_ROWS, LayoutChunk, matrix_to_row,
+                                          pair_columns, pair_index)
+from treemtl_plugin.core.layout import Layout
+from treemtl_plugin.errors import LayoutError
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import oracle  # noqa: E402
 
 NAMES = ('seg', 'depth', 'normal', 'edge', 'key', 'curv', 'pose')
 
-# DESIGN.md, "The method in one page": sizes (complete, deduplicated)
+# docs/method.md, "Design space": sizes (complete, deduplicated)
 DESIGN_SIZES = [(3, 5, 51), (4, 5, 561), (5, 5, 7_556), (6, 5, 120_196), (3, 17, 477),
                 (7, 5, 2_201_856), (10, 5, 26_740_775_306)]
 

@@ -5,8 +5,11 @@ import pytest
 import torch
 import torch.nn as nn
 
-from treemtl_plugin.block_groups import balanced_groups, check_groups
-from treemtl_plugin.models.branching_point_detector import DetectionError, detect_blocks, trace
+from treemtl_plugin.core.block_groups import balanced_groups, check_block_groups
+from treemtl_plugin.errors import ConfigError, TreeMTLError
+from treemtl_plugin.errors import DetectionError as PackageDetectionError
+from treemtl_plugin.models.branching_point_detector import (DetectionError, detect_blocks,
+                                                            slice_blocks, trace)
 from treemtl_plugin.models.timm_block_backbone import (TimmBlockBackbone, create_timm_model,
                                                        fvcore_flops)
 from treemtl_plugin.registry import MODELS
@@ -87,14 +90,16 @@ def test_backbone_forward_equals_timm_features_and_exposes_costs():
     with torch.no_grad():
         assert torch.allclose(backbone(x), reference.forward_features(x), atol=1e-5)
     assert backbone.num_blocks == 5 and len(backbone.block_flops) == 5
-    assert [len(g) for g in backbone.groups] == [len(g) for g in
-                                                balanced_groups(
-                                                    [d['gflops'] for d in backbone.detected], 5)]
+    assert [len(g) for g in backbone.block_groups] == [
+        len(g) for g in balanced_groups([d['gflops'] for d in backbone.detected], 5)]
     assert backbone.out_channels == 512 and backbone.out_stride == 32
     assert backbone.block_channels[0] == 64
-    assert sum(len(g) for g in backbone.groups) == 17
+    assert sum(len(g) for g in backbone.block_groups) == 17
     table = backbone.cost_table()
     assert table[0]['name'].startswith('conv1+bn1+act1+maxpool')
+    assert [row['fine_blocks'] for row in table] == backbone.block_groups
+    with pytest.warns(FutureWarning, match='block_groups'):
+        assert backbone.groups == backbone.block_groups
 
 
 def test_block_groups_and_errors():
@@ -102,17 +107,29 @@ def test_block_groups_and_errors():
                                  block_groups=[[0], [1, 2], [3, 4, 5, 6, 7, 8]])
     assert backbone.num_blocks == 3 and backbone.block_names[0] == 'conv1+bn1+act1+maxpool'
     assert backbone.block_names[1] == 'layer1.0 .. layer1.1'
-    with pytest.raises(ValueError, match='once each, in order'):
+    with pytest.raises(ConfigError, match='once each, in order'):
         TimmBlockBackbone('resnet18', input_size=(3, SIZE, SIZE), block_groups=[[0], [2, 1]])
-    with pytest.raises(ValueError, match='not both'):
+    with pytest.raises(ConfigError, match='not both'):
         TimmBlockBackbone('resnet18', num_branch_points=2, block_groups=[[0]])
-    with pytest.raises(ValueError, match='more than the 9 detected blocks'):
+    with pytest.raises(ConfigError, match='more than the 9 detected blocks'):
         TimmBlockBackbone('resnet18', input_size=(3, SIZE, SIZE), num_branch_points=12)
+    for bad in [(SIZE, SIZE), (3, SIZE, 0), (3, SIZE, 31.5), 'abc']:
+        with pytest.raises(ConfigError, match=r'input_size must be \(C, H, W\)'):
+            TimmBlockBackbone('resnet18', input_size=bad)
 
 
-def test_unknown_model_name_suggests_close_names():
-    with pytest.raises(ValueError, match="unknown timm model 'resnet343'.*resnet34"):
+def test_unknown_model_name_and_kwargs_are_config_errors():
+    with pytest.raises(ConfigError, match="unknown timm model 'resnet343'.*resnet34"):
         create_timm_model('resnet343')
+    with pytest.raises(ValueError):          # ConfigError is still a ValueError
+        create_timm_model('resnet343')
+    with pytest.raises(ConfigError, match='model_kwargs'):
+        create_timm_model('resnet18', not_an_argument=1)
+
+
+def test_detection_error_is_the_package_error():
+    assert DetectionError is PackageDetectionError
+    assert issubclass(DetectionError, TreeMTLError) and issubclass(DetectionError, RuntimeError)
 
 
 class _DataDependent(nn.Module):
@@ -144,6 +161,41 @@ def test_balanced_groups_are_optimal_and_contiguous():
     assert balanced_groups([3, 3, 3], 3) == [[0], [1], [2]]
     with pytest.raises(ValueError, match='positive integer'):
         balanced_groups(flops, 0)
-    assert check_groups([[0, 1], [2]], 3) == [[0, 1], [2]]
-    with pytest.raises(ValueError, match='empty group'):
-        check_groups([[0, 1], [], [2]], 3)
+    assert check_block_groups([[0, 1], [2]], 3) == [[0, 1], [2]]
+    with pytest.raises(ConfigError, match='empty group'):
+        check_block_groups([[0, 1], [], [2]], 3)
+
+
+def test_slice_blocks_at_recorded_cuts_reproduces_detection():
+    model = _model('resnet18', {})
+    detection = detect_blocks(model)
+    cuts = [b.cut for b in detection.blocks]
+    assert cuts[-1] is None and all(isinstance(c, str) for c in cuts[:-1])
+    blocks = slice_blocks(trace(model), cuts[:-1])
+    assert [b.name for b in blocks] == [b.name for b in detection.blocks]
+    assert [str(b.module.graph) for b in blocks] == [str(b.module.graph)
+                                                    for b in detection.blocks]
+    with pytest.raises(DetectionError, match='not in the traced graph'):
+        slice_blocks(trace(model), ['no_such_node'])
+    with pytest.raises(DetectionError, match='not in graph order'):
+        slice_blocks(trace(model), cuts[1::-1])
+    # a node inside a residual block is not a cut: its block would read the previous block
+    graph_module = trace(model)
+    assert 'model_layer1_0_conv1' in {n.name for n in graph_module.graph.nodes}
+    with pytest.raises(DetectionError, match='do not split the graph'):
+        slice_blocks(graph_module, ['model_layer1_0_conv1'])
+
+
+def test_tracing_twice_leaves_no_proxy_in_timm_caches():
+    # LeViT (like EfficientFormer) caches attention biases in a dict in eval mode: the first
+    # trace must not leave a Proxy there for the second one (the backbone traces twice when it
+    # measures a new profile)
+    model = create_timm_model('levit_128s', img_size=SIZE).eval()
+    trace(model)
+    blocks = slice_blocks(trace(model), [b.cut for b in detect_blocks(model).blocks[:-1]])
+    x = torch.randn(1, 3, SIZE, SIZE)
+    with torch.no_grad():
+        y = x
+        for block in blocks:
+            y = block.module(y)
+        assert torch.allclose(y, model.forward_features(x), atol=1e-5)

@@ -14,10 +14,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from treemtl_plugin.design_space import iter_layout_chunks, matrix_to_row, pair_index
-from treemtl_plugin.estimator import (TaskAccuracyEstimator, resolve_task_weights,
-                                      svd_entropy, svde_task_weights)
-from treemtl_plugin.two_task_table import TwoTaskTable
+from treemtl_plugin.core.design_space import iter_layout_chunks
+from treemtl_plugin.core.encoding import matrix_to_row, pair_index
+from treemtl_plugin.core.estimator import (TaskAccuracyEstimator, resolve_task_weights,
+                                           svd_entropy, svde_task_weights)
+from treemtl_plugin.core.table import TwoTaskTable
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import oracle  # noqa: E402

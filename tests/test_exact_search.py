@@ -4,9 +4,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from treemtl_plugin import Budget, CostModel, TwoTaskTable, recommend
-from treemtl_plugin.estimator import TaskAccuracyEstimator, resolve_task_weights
-from treemtl_plugin.exact_search import search_pareto_front, search_top_layouts
+from treemtl_plugin import Budget, CostModel, TwoTaskTable
+from treemtl_plugin import recommend_layouts as recommend
+from treemtl_plugin.core.estimator import TaskAccuracyEstimator, resolve_task_weights
+from treemtl_plugin.core.search.branch_and_bound import search_pareto_front, search_top_layouts
 
 
 def table(num_tasks, num_blocks, seed, integer=False):
@@ -90,6 +91,6 @@ def test_search_functions_report_nodes():
     t = table(5, 5, 3)
     weights, _ = resolve_task_weights(t.values, t.tasks, 'svde')
     est = TaskAccuracyEstimator(t.values, weights)
-    top = search_top_layouts(est, COST[5], Budget(max_models=2), t.tasks, 3)
-    front = search_pareto_front(est, COST[5], t.tasks)
-    assert top.nodes > 0 and front.nodes > 0 and len(top.scores) == 3
+    top = search_top_layouts(est, COST[5], Budget(max_models=2).limits(COST[5], t.tasks), 3)
+    front = search_pareto_front(est, COST[5])
+    assert top.nodes > 0 and front.nodes > 0 and len(top.rows) == 3

@@ -45,7 +45,7 @@ def backbone():
 @pytest.fixture(scope='module')
 def model(backbone):
     torch.manual_seed(0)
-    return TaskGroupingModel(backbone=backbone, tasks=_task_cfg(), groups=GROUPS, chosen=CHOSEN)
+    return TaskGroupingModel(backbone=backbone, tasks=_task_cfg(), task_groups=GROUPS, chosen=CHOSEN)
 
 
 def _batch(n=2):
@@ -62,7 +62,7 @@ def _n(module):
 
 
 def test_networks_are_all_shared_tree_models_over_their_groups(model, backbone):
-    assert model.groups == GROUPS and model.chosen == CHOSEN
+    assert model.task_groups == GROUPS and model.chosen == CHOSEN
     assert model.half_width == [False, False]
     assert len(model.networks) == 2
     for network, group in zip(model.networks, GROUPS):
@@ -97,7 +97,7 @@ def test_tensor_mode_uses_the_chosen_networks(model):
 
 def test_networks_serving_no_task_are_skipped_at_inference(backbone):
     model = TaskGroupingModel(backbone=backbone, tasks=_task_cfg(),
-                              groups=[['seg', 'depth', 'normal'], ['depth', 'normal']],
+                              task_groups=[['seg', 'depth', 'normal'], ['depth', 'normal']],
                               chosen=dict(seg=0, depth=0, normal=0)).eval()
     calls = []
     for block in model.networks[1].branches.values():
@@ -172,7 +172,7 @@ def test_predict_mode_returns_chosen_predictions_and_gt(model):
 
 def test_build_from_registry_with_a_half_width_network():
     model = MODELS.build(dict(type='TaskGroupingModel', backbone=BACKBONE, tasks=_task_cfg(),
-                              groups=[['seg', 'depth'], ['normal']],
+                              task_groups=[['seg', 'depth'], ['normal']],
                               chosen=dict(seg=0, depth=0, normal=1),
                               half_width_backbone=HALF_BACKBONE, half_width=[False, True]))
     assert isinstance(model, TaskGroupingModel) and model.half_width == [False, True]
@@ -189,12 +189,12 @@ def test_build_from_registry_with_a_half_width_network():
 
 
 @pytest.mark.parametrize('change, message', [
-    (dict(groups=[['seg', 'depth'], []]), r'group 1 is empty'),
-    (dict(groups=[]), r'groups must be a non-empty list'),
-    (dict(groups=[['seg', 'depth'], ['normal', 'edges']]),
+    (dict(task_groups=[['seg', 'depth'], []]), r'group 1 is empty'),
+    (dict(task_groups=[]), r'task_groups must be a non-empty list'),
+    (dict(task_groups=[['seg', 'depth'], ['normal', 'edges']]),
      r"group 1 \['normal', 'edges'\] uses unknown task\(s\) \['edges'\]"),
-    (dict(groups=[['seg', 'seg', 'depth'], ['normal']]), r"lists task\(s\) \['seg'\] more"),
-    (dict(groups=[['seg', 'depth']], chosen=dict(seg=0, depth=0, normal=0)),
+    (dict(task_groups=[['seg', 'seg', 'depth'], ['normal']]), r"lists task\(s\) \['seg'\] more"),
+    (dict(task_groups=[['seg', 'depth']], chosen=dict(seg=0, depth=0, normal=0)),
      r"task\(s\) \['normal'\] are in no group"),
     (dict(chosen=dict(seg=0, depth=1)), r"task 'normal' has no chosen network.*\[1\]"),
     (dict(chosen=dict(seg=0, depth=1, normal=1, edges=0)),
@@ -209,7 +209,7 @@ def test_build_from_registry_with_a_half_width_network():
     (dict(half_width=[True]), r'half_width has 1 flags but there are 2 groups'),
 ])
 def test_invalid_groupings_raise_clear_errors(backbone, change, message):
-    kwargs = dict(backbone=backbone, tasks=_task_cfg(), groups=GROUPS, chosen=CHOSEN)
+    kwargs = dict(backbone=backbone, tasks=_task_cfg(), task_groups=GROUPS, chosen=CHOSEN)
     kwargs.update(change)
     with pytest.raises(ValueError, match=message):
         TaskGroupingModel(**kwargs)
@@ -220,7 +220,7 @@ def test_bad_task_config_names_the_network(backbone):
     del bad['normal']['loss']
     with pytest.raises(ValueError, match=r"network 1 \(group \['depth', 'normal'\]\): task "
                                          r"'normal' has no `loss`"):
-        TaskGroupingModel(backbone=backbone, tasks=bad, groups=GROUPS, chosen=CHOSEN)
+        TaskGroupingModel(backbone=backbone, tasks=bad, task_groups=GROUPS, chosen=CHOSEN)
 
 
 def test_loss_needs_targets_of_every_task(model):
@@ -239,7 +239,7 @@ def test_deployed_parameters_count_backbones_and_chosen_heads_only(model, backbo
     assert _n(model) - model.deployed_parameters() == heads[0, 'depth']
     # a network no task is served by is not deployed either
     unused = TaskGroupingModel(backbone=backbone, tasks=_task_cfg(),
-                               groups=[['seg', 'depth', 'normal'], ['depth', 'normal']],
+                               task_groups=[['seg', 'depth', 'normal'], ['depth', 'normal']],
                                chosen=dict(seg=0, depth=0, normal=0))
     assert unused.deployed_parameters() == backbone_params + sum(
         _n(unused.networks[0].heads[t]) for t in TASKS)
@@ -254,7 +254,7 @@ def _train_tool():
 
 def test_trains_and_validates_through_tools_train(tmp_path):
     cfg = Config.fromfile(str(ROOT / 'configs' / 'synthetic' / 'tree_resnet18_synthetic_3task.py'))
-    cfg.tasks = ['segment_semantic', 'depth_zbuffer', 'normal']
+    heads = cfg.model.tasks
     cfg.model = dict(
         type='TaskGroupingModel',
         backbone=dict(type='TimmBlockBackbone', model_name='resnet18', pretrained=False,
@@ -263,8 +263,9 @@ def test_trains_and_validates_through_tools_train(tmp_path):
                                  pretrained=False, input_size=(3, SIZE, SIZE),
                                  num_branch_points=2,
                                  model_kwargs=dict(channels=(32, 64, 128, 256), stem_width=32)),
-        tasks=None,   # filled from task_heads for cfg.tasks by tools/train.py
-        groups=[['segment_semantic', 'depth_zbuffer'], ['depth_zbuffer', 'normal'], ['normal']],
+        tasks=heads,
+        task_groups=[['segment_semantic', 'depth_zbuffer'], ['depth_zbuffer', 'normal'],
+                     ['normal']],
         chosen=dict(segment_semantic=0, depth_zbuffer=1, normal=2),
         half_width=[False, False, True])
     cfg.merge_from_dict({
@@ -299,7 +300,13 @@ def test_trains_and_validates_through_tools_train(tmp_path):
     # the checkpoint holds every network and loads into a freshly built model
     state = torch.load(work / 'iter_2.pth', map_location='cpu', weights_only=False)['state_dict']
     trained = Config.fromfile(str(cfg_path))
-    from treemtl_plugin.apis.pipeline import fill_model_tasks
-    model = MODELS.build(copy.deepcopy(fill_model_tasks(trained).model))
+    model = MODELS.build(copy.deepcopy(trained.model))
     model.load_state_dict(state)
     assert model.deployed_networks == [0, 1, 2]
+
+
+def test_old_groups_keyword_still_works_with_a_warning(backbone):
+    with pytest.warns(FutureWarning, match='groups= is renamed task_groups='):
+        model = TaskGroupingModel(backbone=backbone, tasks=_task_cfg(), groups=GROUPS,
+                                  chosen=CHOSEN)
+    assert model.task_groups == GROUPS

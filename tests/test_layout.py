@@ -17,7 +17,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from treemtl_plugin.layout import Layout, LayoutError, as_layout
+from treemtl_plugin.core.layout import Layout, as_layout
+from treemtl_plugin.errors import LayoutError
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import oracle  # noqa: E402
@@ -408,7 +409,7 @@ def test_from_branch_points_rejects_non_tree_matrices():
 # ------------------------------------------------------------------ JSON
 
 def test_json_round_trip_design_md_format():
-    # the exact example of DESIGN.md's "Layout (JSON)"
+    # the exact JSON example of docs/method.md, "Layouts"
     text = '[[["depth","normal","seg"]], [["normal","seg"],["depth"]]]'
     layout = as_layout(text)
     assert layout.tasks == ('depth', 'normal', 'seg')

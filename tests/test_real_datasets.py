@@ -1,10 +1,11 @@
-"""Real-dataset loaders (NYUv2, Taskonomy) on tiny fixtures written in the documented layouts.
+"""Real-dataset loaders (NYUv2, Taskonomy) on tiny fixtures written in the documented formats.
 
 The fixtures are encoded like the real files: PNG uint8 RGB images, uint8 label PNGs, uint8 RGB
 normal PNGs, float32 depth ``.npy`` files (NYUv2, AdaShare), MTAN ``.npy`` arrays, and 16-bit PNGs
 for Taskonomy depth, keypoints and edges. The tests check the contract's dtypes and shapes, the
 decoding rules, task subsets, resizing and augmentation, determinism, batching with
-``default_collate``, building through the registry, and every missing-data error.
+``default_collate``, building through the registry, every missing-data error, the checks of
+the constructor arguments, and the deprecated ``layout=`` keyword.
 """
 import csv
 import json
@@ -12,14 +13,17 @@ import math
 import os
 import re
 import shutil
+import warnings
 
 import numpy as np
 import pytest
 import torch
 from PIL import Image
 
-from treemtl_plugin.datasets.nyuv2 import DatasetLayoutError, NYUv2Dataset
+from treemtl_plugin.datasets import DatasetLayoutError
+from treemtl_plugin.datasets.nyuv2 import NYUv2Dataset
 from treemtl_plugin.datasets.taskonomy import TaskonomyDataset
+from treemtl_plugin.errors import ConfigError, DatasetFormatError, TreeMTLError
 from treemtl_plugin.registry import DATASETS
 
 H, W = 12, 16
@@ -54,7 +58,7 @@ def _normal_png(rng):
 
 
 def build_nyu_adashare(root, n_train=3, n_test=2, seed=0):
-    """AdaShare/TreeMTL layout: nyu_v2_3task.json + img/ seg/ normal_mask/ depth/."""
+    """AdaShare/TreeMTL format: nyu_v2_3task.json + img/ seg/ normal_mask/ depth/."""
     rng = np.random.default_rng(seed)
     info = {}
     for split, ids in (('train', range(n_train)), ('test', range(100, 100 + n_test))):
@@ -78,7 +82,7 @@ def build_nyu_adashare(root, n_train=3, n_test=2, seed=0):
 
 
 def build_nyu_mtan(root, n_train=3, n_val=2, seed=1):
-    """MTAN layout: {train,val}/{image,label,depth,normal}/<i>.npy."""
+    """MTAN format: {train,val}/{image,label,depth,normal}/<i>.npy."""
     rng = np.random.default_rng(seed)
     for split, n in (('train', n_train), ('val', n_val)):
         for i in range(n):
@@ -137,7 +141,7 @@ STEMS = ('point_0_view_0', 'point_0_view_1')
 
 
 def build_taskonomy_buildings(base, buildings, seed=2):
-    """Official per-building layout: <base>/<building>/<task_folder>/point_P_view_V_domain_D.png."""
+    """Official per-building format: <base>/<building>/<task_folder>/point_P_view_V_domain_D.png."""
     rng = np.random.default_rng(seed)
     for b in buildings:
         for stem in STEMS:
@@ -146,7 +150,7 @@ def build_taskonomy_buildings(base, buildings, seed=2):
 
 
 def build_taskonomy_json(root, seed=3):
-    """The authors' layout: taskonomy.json + train/<building>/... + test/<building>/..."""
+    """The authors' format: taskonomy.json + train/<building>/... + test/<building>/..."""
     build_taskonomy_buildings(os.path.join(root, 'train'), ['allensville', 'beechwood'], seed)
     build_taskonomy_buildings(os.path.join(root, 'test'), ['collierville'], seed + 1)
 
@@ -170,7 +174,7 @@ def build_taskonomy_json(root, seed=3):
 
 
 def build_taskonomy_omnidata(root, buildings, seed=4):
-    """omnidata downloader layout: <root>/<task_folder>/taskonomy/<building>/..."""
+    """omnidata downloader format: <root>/<task_folder>/taskonomy/<building>/..."""
     rng = np.random.default_rng(seed)
     for b in buildings:
         for stem in STEMS:
@@ -218,10 +222,10 @@ def _check_contract(item, tasks, size):
             assert v.min() >= 0 and v.max() <= 1
 
 
-# ============================================================ NYUv2: AdaShare layout
+# ============================================================ NYUv2: AdaShare format
 def test_nyu_adashare_contract_and_decoding(nyu_root):
     ds = NYUv2Dataset(nyu_root, split='train')
-    assert ds.layout == 'adashare' and ds.metainfo['layout'] == 'adashare'
+    assert ds.data_format == 'adashare' and ds.metainfo['data_format'] == 'adashare'
     assert len(ds) == 3 and ds.sample_ids == ['0000', '0001', '0002']
     assert ds.num_classes == 40 and ds.metainfo['num_classes'] == {'segment_semantic': 40}
     item = ds[1]
@@ -260,10 +264,10 @@ def test_nyu_adashare_val_uses_test_split_and_subset(nyu_root):
     assert list(ds[0]['data_samples']) == ['normal']
 
 
-# ============================================================ NYUv2: MTAN layout
+# ============================================================ NYUv2: MTAN format
 def test_nyu_mtan_autodetect_and_decoding(mtan_root):
     ds = NYUv2Dataset(mtan_root, split='train')
-    assert ds.layout == 'mtan' and ds.num_classes == 13 and len(ds) == 3
+    assert ds.data_format == 'mtan' and ds.num_classes == 13 and len(ds) == 3
     item = ds[2]
     _check_contract(item, ('segment_semantic', 'depth_zbuffer', 'normal'), (H, W))
     img = np.load(os.path.join(mtan_root, 'train', 'image', '2.npy'))
@@ -390,26 +394,133 @@ def test_unknown_and_unavailable_tasks(nyu_root, tasko_root):
         TaskonomyDataset(tasko_root, tasks=['depth_euclidean'])
 
 
+# ============================================================ argument checks
+@pytest.mark.parametrize('kwargs, match', [
+    (dict(data_format='adashre'),
+     r"data_format='adashre' is not supported \(did you mean 'adashare'\?\); use one of 'auto', "
+     r"'adashare', 'mtan'"),
+    (dict(split=None), r"split=None must be a non-empty string"),
+    (dict(split=''), r"split='' must be a non-empty string"),
+    (dict(tasks=['segmentation_', 'depth']), r"unknown task 'segmentation_' \(did you mean"),
+    (dict(image_size=0), r'image_size=0 is not a size; pass a positive int'),
+    (dict(image_size=(8, )), r'image_size=\(8,\) is not a size'),
+    (dict(image_size='321'), r"image_size='321' is not a size"),
+    (dict(image_size=(8.5, 8)), r'image_size=\(8.5, 8\) is not a size'),
+    (dict(image_size=True), r'image_size=True is not a size'),
+    (dict(scale_range=(1.5, 0.5)), r'scale_range=\(1.5, 0.5\) must be \(lo, hi\) with 0 < lo'),
+    (dict(flip_prob=1.5), r'flip_prob=1.5 must be a probability in \[0, 1\]'),
+    (dict(mean=(0.5, 0.5)), r'mean=\(0.5, 0.5\) must be 3 numbers'),
+    (dict(std=(0.2, 0.0, 0.2)), r'std=.* must be 3 numbers .*all > 0'),
+    (dict(num_classes=0), r'num_classes=0 must be a positive int'),
+])
+def test_nyu_bad_arguments_raise_config_error(nyu_root, kwargs, match):
+    with pytest.raises(ConfigError, match='NYUv2: ' + match) as info:
+        NYUv2Dataset(nyu_root, **kwargs)
+    assert isinstance(info.value, ValueError) and isinstance(info.value, TreeMTLError)
+
+
+@pytest.mark.parametrize('kwargs, match', [
+    (dict(data_format='jsn'),
+     r"data_format='jsn' is not supported \(did you mean 'json'\?\); use one of 'auto', 'json', "
+     r"'buildings', 'omnidata'"),
+    (dict(depth_encoding='meters'),
+     r"depth_encoding='meters' is not supported \(did you mean 'metres'\?\)"),
+    (dict(base_size=-1), r'base_size=-1 is not a size'),
+    (dict(buildings=[]), r'buildings=\[\] must be a non-empty list of building names'),
+    (dict(buildings=['allensville', 3]), r"buildings=\['allensville', 3\] must be"),
+    (dict(split_file=3), r'split_file=3 must be a file path or None'),
+    (dict(data_format='json', buildings=['collierville']),
+     r"buildings=/split_file= select buildings for the scanned formats; data_format='json'"),
+])
+def test_taskonomy_bad_arguments_raise_config_error(tasko_root, kwargs, match):
+    with pytest.raises(ConfigError, match='Taskonomy: ' + match):
+        TaskonomyDataset(tasko_root, **kwargs)
+
+
+def test_bad_arguments_are_reported_before_the_data_on_disk(tmp_path):
+    absent = str(tmp_path / 'absent')
+    with pytest.raises(ConfigError, match='data_format'):
+        NYUv2Dataset(absent, data_format='npy')
+    with pytest.raises(ConfigError, match='image_size'):
+        TaskonomyDataset(absent, image_size=(0, 4))
+    with pytest.raises(ConfigError, match='data_root is empty'):
+        NYUv2Dataset('')
+
+
+# ============================================================ format naming and old names
+def test_dataset_format_error_is_a_treemtl_error():
+    assert issubclass(DatasetFormatError, TreeMTLError)
+    assert issubclass(DatasetFormatError, FileNotFoundError)
+    # the old name stays importable (package and old module) and is the same class
+    from treemtl_plugin.datasets.nyuv2 import DatasetLayoutError as from_nyuv2
+    assert DatasetLayoutError is DatasetFormatError and from_nyuv2 is DatasetFormatError
+
+
+def test_missing_data_is_caught_as_treemtl_error(tmp_path):
+    try:
+        TaskonomyDataset(str(tmp_path / 'absent'))
+    except TreeMTLError as e:
+        assert isinstance(e, DatasetFormatError) and 'does not exist' in str(e)
+    else:
+        pytest.fail('no error for a missing data_root')
+
+
+def test_deprecated_layout_keyword_warns_and_still_works(nyu_root, mtan_root, tasko_root):
+    with pytest.warns(FutureWarning, match=r'NYUv2Dataset: layout= is renamed data_format=') \
+            as rec:
+        ds = NYUv2Dataset(nyu_root, layout='adashare')
+    assert rec[0].filename == __file__  # points at the caller, not the dataset code
+    assert ds.data_format == 'adashare' and ds.metainfo['data_format'] == 'adashare'
+    assert len(ds) == 3
+    _check_contract(ds[0], ds.tasks, (H, W))
+    with pytest.warns(FutureWarning, match='data_format'):
+        assert NYUv2Dataset(mtan_root, layout='auto').data_format == 'mtan'
+    with pytest.warns(FutureWarning, match='TaskonomyDataset: layout= is renamed data_format='):
+        tds = TaskonomyDataset(tasko_root, layout='json', split='test_small')
+    assert tds.data_format == 'json' and len(tds) == 1
+    # old configs: dict(type=..., layout=...) through the registry
+    with pytest.warns(FutureWarning, match='data_format'):
+        built = DATASETS.build(dict(type='NYUv2Dataset', data_root=mtan_root, layout='mtan'))
+    assert built.data_format == 'mtan'
+    # both keywords: an error naming the one to keep
+    with pytest.raises(ConfigError, match=r'give data_format= only'):
+        NYUv2Dataset(nyu_root, data_format='mtan', layout='adashare')
+    # an unknown value through the old keyword is checked like data_format=
+    with pytest.warns(FutureWarning), pytest.raises(ConfigError,
+                                                    match=r"data_format='omni' is not supported"):
+        TaskonomyDataset(tasko_root, layout='omni')
+
+
+def test_data_format_keyword_does_not_warn(nyu_root, tasko_root):
+    with warnings.catch_warnings():
+        warnings.simplefilter('error', FutureWarning)
+        assert NYUv2Dataset(nyu_root, data_format='adashare').data_format == 'adashare'
+        assert TaskonomyDataset(tasko_root, data_format='auto').data_format == 'json'
+    assert 'data_format=' in repr(NYUv2Dataset(nyu_root)) and 'layout' not in repr(
+        NYUv2Dataset(nyu_root))
+
+
 # ============================================================ NYUv2 errors
 def test_nyu_error_missing_root(tmp_path):
     missing = str(tmp_path / 'nope')
-    with pytest.raises(DatasetLayoutError, match=re.escape(missing) + '.*does not exist'):
+    with pytest.raises(DatasetFormatError, match=re.escape(missing) + '.*does not exist'):
         NYUv2Dataset(missing)
-    assert issubclass(DatasetLayoutError, FileNotFoundError)
+    assert issubclass(DatasetFormatError, FileNotFoundError)
 
 
-def test_nyu_error_no_layout(tmp_path):
+def test_nyu_error_no_format(tmp_path):
     (tmp_path / 'empty').mkdir()
     (tmp_path / 'empty' / 'readme.txt').write_text('x')
-    with pytest.raises(DatasetLayoutError, match=r'nyu_v2_3task\.json.*MTAN.*readme\.txt'):
+    with pytest.raises(DatasetFormatError,
+                       match=r'no known format.*nyu_v2_3task\.json.*MTAN format.*readme\.txt'):
         NYUv2Dataset(str(tmp_path / 'empty'))
 
 
 def test_nyu_error_split_missing(nyu_root, mtan_root):
-    with pytest.raises(DatasetLayoutError, match=r"split 'extra' missing.*\['test', 'train'\]"):
+    with pytest.raises(DatasetFormatError, match=r"split 'extra' missing.*\['test', 'train'\]"):
         NYUv2Dataset(nyu_root, split='extra')
     shutil.rmtree(os.path.join(mtan_root, 'train'))
-    with pytest.raises(DatasetLayoutError,
+    with pytest.raises(DatasetFormatError,
                        match=re.escape(os.path.join(mtan_root, 'train')) + r"'? is missing.*val"):
         NYUv2Dataset(mtan_root, split='train')
 
@@ -417,14 +528,14 @@ def test_nyu_error_split_missing(nyu_root, mtan_root):
 def test_nyu_error_task_folder_missing(nyu_root, mtan_root):
     shutil.rmtree(os.path.join(nyu_root, 'normal_mask'))
     with pytest.raises(
-            DatasetLayoutError,
+            DatasetFormatError,
             match=r"task 'normal' is missing: .*normal_mask.*present: depth \(depth_zbuffer\), "
             r'img \(image\), seg \(segment_semantic\)'):
         NYUv2Dataset(nyu_root)
     # a partial copy still loads the tasks it has
     assert len(NYUv2Dataset(nyu_root, tasks=['segment_semantic', 'depth_zbuffer'])) == 3
     shutil.rmtree(os.path.join(mtan_root, 'train', 'depth'))
-    with pytest.raises(DatasetLayoutError,
+    with pytest.raises(DatasetFormatError,
                        match=r"depth'? for task 'depth_zbuffer' is missing.*image \(image\), "
                        r'label \(segment_semantic\), normal \(normal\)'):
         NYUv2Dataset(mtan_root)
@@ -433,12 +544,12 @@ def test_nyu_error_task_folder_missing(nyu_root, mtan_root):
 def test_nyu_error_sample_files_missing(nyu_root, mtan_root):
     os.remove(os.path.join(nyu_root, 'depth', '0001.npy'))
     with pytest.raises(
-            DatasetLayoutError,
+            DatasetFormatError,
             match=r"1 of 3 samples have no file for task 'depth_zbuffer'.*0001 \(.*0001\.npy\)"):
         NYUv2Dataset(nyu_root)
     os.remove(os.path.join(mtan_root, 'train', 'normal', '0.npy'))
     os.remove(os.path.join(mtan_root, 'train', 'normal', '2.npy'))
-    with pytest.raises(DatasetLayoutError,
+    with pytest.raises(DatasetFormatError,
                        match=r"2 of 3 samples have no file for task 'normal'.*0 \(.*; 2 \("):
         NYUv2Dataset(mtan_root)
 
@@ -446,18 +557,18 @@ def test_nyu_error_sample_files_missing(nyu_root, mtan_root):
 def test_nyu_error_zero_samples(nyu_root, mtan_root):
     with open(os.path.join(nyu_root, 'nyu_v2_3task.json'), 'w') as f:
         json.dump({'train': [], 'test': []}, f)
-    with pytest.raises(DatasetLayoutError, match=r"split 'train': zero samples"):
+    with pytest.raises(DatasetFormatError, match=r"split 'train': zero samples"):
         NYUv2Dataset(nyu_root)
     for name in os.listdir(os.path.join(mtan_root, 'val', 'image')):
         os.remove(os.path.join(mtan_root, 'val', 'image', name))
-    with pytest.raises(DatasetLayoutError, match=r"split 'val': zero samples"):
+    with pytest.raises(DatasetFormatError, match=r"split 'val': zero samples"):
         NYUv2Dataset(mtan_root, split='val')
 
 
-# ============================================================ Taskonomy: json layout
+# ============================================================ Taskonomy: json format
 def test_taskonomy_json_contract_and_decoding(tasko_root):
     ds = TaskonomyDataset(tasko_root, split='train', image_size=None, base_size=None)
-    assert ds.layout == 'json' and len(ds) == 4
+    assert ds.data_format == 'json' and len(ds) == 4
     assert ds.sample_ids[:2] == ['allensville/point_0_view_0', 'allensville/point_0_view_1']
     assert ds.buildings == ['allensville', 'beechwood']
     assert ds.class_weights is not None and ds.class_weights.shape == (17, )
@@ -548,20 +659,20 @@ def test_taskonomy_augment(tasko_root):
                        plain['data_samples']['edge_texture'].flip(-1))
 
 
-# ============================================================ Taskonomy: scanned layouts
-def test_taskonomy_buildings_layout_per_split_folders(tmp_path):
+# ============================================================ Taskonomy: scanned formats
+def test_taskonomy_buildings_format_per_split_folders(tmp_path):
     root = str(tmp_path / 'tiny')
     build_taskonomy_buildings(os.path.join(root, 'train'), ['allensville', 'beechwood'])
     build_taskonomy_buildings(os.path.join(root, 'val'), ['cosmos'])
     ds = TaskonomyDataset(root, split='train', image_size=None, base_size=None)
-    assert ds.layout == 'buildings' and len(ds) == 4
+    assert ds.data_format == 'buildings' and len(ds) == 4
     assert ds.buildings == ['allensville', 'beechwood']
     _check_contract(ds[3], ds.tasks, (H, W))
     val = TaskonomyDataset(root, split='val', image_size=(8, 8), tasks=['segment_semantic'])
     assert val.sample_ids == ['cosmos/point_0_view_0', 'cosmos/point_0_view_1']
 
 
-def test_taskonomy_buildings_layout_with_split_file(tmp_path):
+def test_taskonomy_buildings_format_with_split_file(tmp_path):
     root = str(tmp_path / 'tiny')
     build_taskonomy_buildings(root, ['allensville', 'beechwood', 'cosmos'])
     with open(os.path.join(root, 'train_val_test_tiny.csv'), 'w', newline='') as f:
@@ -587,37 +698,37 @@ def test_taskonomy_buildings_layout_with_split_file(tmp_path):
     assert by_arg.sample_ids[0] == 'beechwood/point_0_view_0' and len(by_arg) == 4
 
 
-def test_taskonomy_omnidata_layout(tmp_path):
+def test_taskonomy_omnidata_format(tmp_path):
     root = str(tmp_path / 'omni')
     build_taskonomy_omnidata(root, ['allensville', 'beechwood'])
     ds = TaskonomyDataset(root, buildings=['beechwood'], image_size=None, base_size=None)
-    assert ds.layout == 'omnidata' and len(ds) == 2
+    assert ds.data_format == 'omnidata' and len(ds) == 2
     _check_contract(ds[0], ds.tasks, (H, W))
     assert ds[0]['data_samples']['segment_semantic'][0, 0] == 255
 
 
 # ============================================================ Taskonomy errors
-def test_taskonomy_error_missing_root_and_no_layout(tmp_path):
-    with pytest.raises(DatasetLayoutError, match='does not exist'):
+def test_taskonomy_error_missing_root_and_no_format(tmp_path):
+    with pytest.raises(DatasetFormatError, match='does not exist'):
         TaskonomyDataset(str(tmp_path / 'absent'))
     (tmp_path / 'empty').mkdir()
-    with pytest.raises(DatasetLayoutError, match=r'no known layout.*taskonomy\.json'):
+    with pytest.raises(DatasetFormatError, match=r'no known format.*taskonomy\.json'):
         TaskonomyDataset(str(tmp_path / 'empty'))
 
 
 def test_taskonomy_error_split_missing(tasko_root, tmp_path):
-    with pytest.raises(DatasetLayoutError,
+    with pytest.raises(DatasetFormatError,
                        match=r"split 'train2' missing.*'test', 'test_small', 'train'"):
         TaskonomyDataset(tasko_root, split='train2')
     shutil.rmtree(os.path.join(tasko_root, 'train'))
-    with pytest.raises(DatasetLayoutError,
+    with pytest.raises(DatasetFormatError,
                        match=re.escape(os.path.join(tasko_root, 'train')) +
                        r"'? for split 'train' is missing"):
         TaskonomyDataset(tasko_root, split='train')
     root = str(tmp_path / 'tiny')
     build_taskonomy_buildings(os.path.join(root, 'train'), ['allensville'])
     with pytest.raises(
-            DatasetLayoutError,
+            DatasetFormatError,
             match=r"split folder .*val'? is missing, and no buildings= or split_file=.*train"):
         TaskonomyDataset(root, split='val')
 
@@ -625,14 +736,14 @@ def test_taskonomy_error_split_missing(tasko_root, tmp_path):
 def test_taskonomy_error_building_missing(tmp_path):
     root = str(tmp_path / 'tiny')
     build_taskonomy_buildings(root, ['allensville'])
-    with pytest.raises(DatasetLayoutError,
+    with pytest.raises(DatasetFormatError,
                        match=r"building 'beechwood'.*has no folder.*present.*allensville"):
         TaskonomyDataset(root, buildings=['allensville', 'beechwood'])
 
 
 def test_taskonomy_error_task_folder_missing(tasko_root, tmp_path):
     shutil.rmtree(os.path.join(tasko_root, 'train', 'beechwood', 'edge_texture'))
-    with pytest.raises(DatasetLayoutError,
+    with pytest.raises(DatasetFormatError,
                        match=r"task 'edge_texture' is missing: .*beechwood.*edge_texture.*present.*"
                        r'depth_zbuffer \(depth_zbuffer\).*rgb \(image\)'):
         TaskonomyDataset(tasko_root)
@@ -640,14 +751,14 @@ def test_taskonomy_error_task_folder_missing(tasko_root, tmp_path):
     root = str(tmp_path / 'tiny')
     build_taskonomy_buildings(root, ['allensville'])
     shutil.rmtree(os.path.join(root, 'allensville', 'keypoints2d'))
-    with pytest.raises(DatasetLayoutError,
-                       match=r"buildings layout\): folder for task 'keypoints2d' is missing.*"
+    with pytest.raises(DatasetFormatError,
+                       match=r"buildings format\): folder for task 'keypoints2d' is missing.*"
                        r"present in .*allensville.*edge_texture \(edge_texture\)"):
         TaskonomyDataset(root, buildings=['allensville'])
     omni = str(tmp_path / 'omni')
     build_taskonomy_omnidata(omni, ['allensville'])
     shutil.rmtree(os.path.join(omni, 'normal'))
-    with pytest.raises(DatasetLayoutError,
+    with pytest.raises(DatasetFormatError,
                        match=r"task 'normal' is missing: folder .*normal.*taskonomy.*present.*"
                        r'rgb \(image\)'):
         TaskonomyDataset(omni, buildings=['allensville'])
@@ -657,7 +768,7 @@ def test_taskonomy_error_sample_files_missing(tasko_root, tmp_path):
     os.remove(
         os.path.join(tasko_root, 'train', 'beechwood', 'normal',
                      'point_0_view_1_domain_normal.png'))
-    with pytest.raises(DatasetLayoutError,
+    with pytest.raises(DatasetFormatError,
                        match=r"1 of 4 samples have no file for task 'normal'.*"
                        r'beechwood/point_0_view_1 \(.*point_0_view_1_domain_normal\.png\)'):
         TaskonomyDataset(tasko_root)
@@ -666,7 +777,7 @@ def test_taskonomy_error_sample_files_missing(tasko_root, tmp_path):
     os.remove(
         os.path.join(root, 'allensville', 'depth_zbuffer',
                      'point_0_view_0_domain_depth_zbuffer.png'))
-    with pytest.raises(DatasetLayoutError,
+    with pytest.raises(DatasetFormatError,
                        match=r"no file for task 'depth_zbuffer'.*allensville/point_0_view_0"):
         TaskonomyDataset(root, buildings=['allensville'])
 
@@ -676,5 +787,5 @@ def test_taskonomy_error_zero_samples(tmp_path):
     build_taskonomy_buildings(root, ['allensville'])
     for name in os.listdir(os.path.join(root, 'allensville', 'rgb')):
         os.remove(os.path.join(root, 'allensville', 'rgb', name))
-    with pytest.raises(DatasetLayoutError, match=r"split 'train': zero samples"):
+    with pytest.raises(DatasetFormatError, match=r"split 'train': zero samples"):
         TaskonomyDataset(root, buildings=['allensville'])

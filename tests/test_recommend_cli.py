@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from treemtl_plugin.apis.recommend import ConfigError, recommend_from_config
+from treemtl_plugin.apis.recommendation import recommend_from_config
+from treemtl_plugin.errors import ConfigError, TreeMTLError
 
 ROOT = Path(__file__).resolve().parents[1]
 PAPER = ROOT / 'configs' / 'paper'
@@ -36,7 +37,7 @@ def test_end_to_end_outputs(tmp_path, monkeypatch, capsys):
     work = tmp_path / 'out'
     assert run_tool(NYU_R34, '--work-dir', work) == 0
     printed = capsys.readouterr().out
-    assert 'Top-5 recommended layouts' in printed and '51 layouts' in printed
+    assert 'Top-5 recommendations' in printed and '51 layouts' in printed
 
     top = json.loads((work / 'top_layouts.json').read_text())
     assert [t['rank'] for t in top] == [1, 2, 3, 4, 5]
@@ -106,7 +107,7 @@ def test_script_runs_as_a_program(tmp_path):
                            '--work-dir', str(tmp_path), '--topk', '2'],
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
-    assert 'Top-2 recommended layouts' in proc.stdout
+    assert 'Top-2 recommendations' in proc.stdout
 
 
 def test_missing_config_file(capsys):
@@ -157,7 +158,7 @@ def test_config_subset_of_table_tasks():
 
 
 def test_config_error_is_value_error():
-    assert issubclass(ConfigError, ValueError)
+    assert issubclass(ConfigError, ValueError) and issubclass(ConfigError, TreeMTLError)
 
 
 TASKONOMY_R34 = PAPER / 'taskonomy_deeplab_resnet34.py'
@@ -167,11 +168,11 @@ def test_task_grouping_strategy_outputs(tmp_path, capsys):
     assert run_tool(TASKONOMY_R34, '--work-dir', tmp_path, '--strategy', 'task_grouping',
                     '--max-models', '3', '--topk', '3') == 0
     out = capsys.readouterr().out
-    assert 'Top-3 task groupings' in out and 'serves' in out
+    assert 'Top-3 recommendations' in out and 'serves' in out
     top = json.loads((tmp_path / 'top_layouts.json').read_text())
     assert [t['rank'] for t in top] == [1, 2, 3]
     for entry in top:
-        assert entry['strategy'] == 'task_grouping' and entry['models'] <= 3
+        assert entry['models'] <= 3
         for task, index in entry['chosen'].items():
             assert task in entry['groups'][index]
             assert entry['chosen_group'][task] == entry['groups'][index]
@@ -179,7 +180,7 @@ def test_task_grouping_strategy_outputs(tmp_path, capsys):
     assert top[0]['score'] >= top[1]['score'] >= top[2]['score']
     assert (tmp_path / 'groupings.csv').read_text().count('\n') == 4
     summary = json.loads((tmp_path / 'recommendation.json').read_text())
-    assert summary['strategy'] == 'task_grouping' and summary['num_candidates'] == 31
+    assert summary['strategy'] == 'TaskGroupingRecommender' and summary['num_candidates'] == 31
 
 
 def test_compare_budgets_table_and_plot(tmp_path, capsys):

@@ -9,10 +9,13 @@ from pathlib import Path
 import pytest
 from mmengine.config import Config
 
-from treemtl_plugin.apis.pipeline import ConfigError, run_pipeline
-from treemtl_plugin.layout import Layout
-from treemtl_plugin.sweep.executor import (METRICS_FILE, SweepError, SweepExecutor,
-                                           load_results, run_config)
+from treemtl_plugin.apis.config import config_tasks
+
+from treemtl_plugin.apis import run_recommendation
+from treemtl_plugin.core.layout import Layout
+from treemtl_plugin.errors import ConfigError, SweepError
+from treemtl_plugin.sweep.executor import METRICS_FILE, SweepExecutor, load_results
+from treemtl_plugin.sweep.run_config import run_config
 from treemtl_plugin.sweep.merge import build_two_task_table
 from treemtl_plugin.sweep.plan import parse_shard, plan_sweep, shard_runs
 
@@ -39,10 +42,15 @@ def micro_cfg(tmp_path=None, **extra) -> Config:
         'train_cfg.max_iters': 2, 'train_cfg.val_interval': 2,
         'default_hooks.logger.interval': 1, 'default_hooks.checkpoint.interval': 2,
         'sweep.overrides.train_cfg.max_iters': 2, 'log_level': 'WARNING'})
-    cfg.tasks = list(TASKS)
+    cfg.model.tasks = {t: cfg.model.tasks[t] for t in TASKS}
     for key, value in extra.items():
         cfg[key] = value
     return cfg
+
+
+def run_pipeline(cfg, work_dir, topk=None, strategy=None, budget=None, train_fn=None):
+    return run_recommendation(cfg, work_dir, strategy=strategy, topk=topk, budget=budget,
+                              log=lambda m: None, train_fn=train_fn)
 
 
 def fake_train(calls: list):
@@ -92,7 +100,11 @@ def test_run_config_restricts_tasks_and_sets_layout():
     assert run.train_dataloader.dataset.tasks == TASKS
     assert run.val_evaluator.tasks == TASKS
     assert run.default_hooks.checkpoint is None
-    assert cfg.model.tasks is None                      # the source config is untouched
+    assert run.train_cfg.max_iters == 2                 # sweep.overrides merged in
+    full = Config.fromfile(str(DEFAULT_CFG))
+    one = run_config(full, ['normal'], Layout.all_shared(['normal'], 4), '/tmp/x', 'exp')
+    assert list(one.model.tasks) == ['normal'] and one.val_dataloader.dataset.tasks == ['normal']
+    assert list(full.model.tasks) == ['segment_semantic', 'depth_zbuffer', 'normal']  # untouched
 
 
 # -- resume, shards, merge ------------------------------------------------------------------
@@ -171,21 +183,30 @@ def test_full_pipeline_exports_a_config_that_trains(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     cfg = micro_cfg()
     work = str(tmp_path / 'job')
-    result = run_pipeline(cfg, work, topk=2, log=lambda m: None)
-    assert result['status'] == 'done'
-    rec = result['recommendation']
+    result = run_pipeline(cfg, work, topk=2)
+    assert result.status == 'done'
+    rec = result.recommendation
     assert rec.num_layouts == 3                      # 2 tasks, B=2: branch at 0, 1 or 2
     table_csv = Path(work, 'sweep', 'two_task_table.csv')
     assert table_csv.is_file() and len(table_csv.read_text().splitlines()) == 1 + 3
     assert len(load_results(str(Path(work, 'sweep')))) == 2 + 2
     blocks = json.loads(Path(work, 'backbone_blocks.json').read_text())
     assert blocks['model_name'] == 'resnet18' and len(blocks['blocks']) == 2
-    exported = result['exported']
+    exported = result.exported
     assert len(exported) == 2
     exp_cfg = Config.fromfile(exported[0])
     assert Layout(exp_cfg.model.layout) == rec.top[0].layout
-    assert set(exp_cfg.model.tasks) == set(TASKS)
+    assert list(exp_cfg.model.tasks) == TASKS            # the sweep's task order
     assert exp_cfg.recommendation['rank'] == 1
+    text = Path(exported[0]).read_text()                  # short: inherits the run's config
+    assert text.startswith('# TreeRecommender rank 1 of 2') and '_base_' in text
+    assert 'train_dataloader' not in text and len(text.splitlines()) < 40
+    assert exp_cfg.work_dir == os.path.join(work, 'train', 'rank1_tree_resnet18_synthetic_3task')
+    # a plain mmengine Runner builds and trains it (no plugin tool involved)
+    from mmengine.runner import Runner
+    plain = Config.fromfile(exported[0])
+    plain.merge_from_dict({'train_cfg.max_iters': 1, 'work_dir': str(tmp_path / 'plain')})
+    Runner.from_cfg(plain).train()
     # `tools/train.py <exported.py>` trains it unchanged (2 iterations here)
     train = _tool('train')
     assert train.main([exported[0], '--work-dir', str(tmp_path / 'train'), '--cfg-options',
@@ -219,19 +240,23 @@ def test_recommend_tool_full_mode_with_train_top(tmp_path, monkeypatch, capsys):
 
 
 @pytest.mark.parametrize('change, message', [
-    (dict(tasks=['segment_semantic', 'surface_curvature']), "no head/loss in `task_heads`"),
-    (dict(task_heads={'segment_semantic': dict(head=dict(type='LightConvHead',
-                                                         num_outputs=6)),
-                      'depth_zbuffer': dict(head=dict(type='LightConvHead', num_outputs=1),
-                                            loss=dict(type='DepthL1Loss'))}),
-     r"task_heads\['segment_semantic'\] has no `loss`"),
-    (dict(tasks=None), 'no `tasks`'),
+    (dict(tasks=['segment_semantic', 'surface_curvature']), "unknown: 'surface_curvature'"),
+    (dict(tasks=['segment_semantic', 'depth']), "did you mean 'depth_zbuffer'"),
+    (dict(model=dict(type='TreeMultiTaskModel', backbone=dict(type='TimmBlockBackbone',
+                                                              model_name='resnet18'),
+                     tasks={'segment_semantic': dict(head=dict(type='LightConvHead',
+                                                               num_outputs=6)),
+                            'depth_zbuffer': dict(head=dict(type='LightConvHead',
+                                                            num_outputs=1),
+                                                  loss=dict(type='DepthL1Loss'))})),
+     r"model.tasks\['segment_semantic'\] needs a `head` and a `loss`"),
+    (dict(model=dict(type='TreeMultiTaskModel', tasks=None)), 'model.tasks must be a dict'),
 ])
 def test_bad_configs_fail_before_training(tmp_path, change, message):
     cfg = micro_cfg(**change)
     calls = []
     with pytest.raises(ConfigError, match=message):
-        run_pipeline(cfg, str(tmp_path), train_fn=fake_train(calls), log=lambda m: None)
+        run_pipeline(cfg, str(tmp_path), train_fn=fake_train(calls))
     assert calls == []
 
 
@@ -239,7 +264,7 @@ def test_missing_data_root_fails_fast(tmp_path):
     cfg = micro_cfg()
     cfg.train_dataloader.dataset = dict(type='NYUv2Dataset', data_root=str(tmp_path / 'nyu'))
     with pytest.raises(ConfigError, match='data_root .* does not exist'):
-        run_pipeline(cfg, str(tmp_path / 'wd'), train_fn=fake_train([]), log=lambda m: None)
+        run_pipeline(cfg, str(tmp_path / 'wd'), train_fn=fake_train([]))
     assert not os.path.exists(tmp_path / 'wd' / 'sweep')
 
 
@@ -249,12 +274,25 @@ SHIPPED = sorted(p for p in (ROOT / 'configs').rglob('*.py') if '_base_' not in 
 @pytest.mark.parametrize('path', SHIPPED, ids=[str(p.relative_to(ROOT)) for p in SHIPPED])
 def test_every_shipped_config_parses(path):
     cfg = Config.fromfile(str(path))
-    assert cfg.get('tasks') and len(cfg.tasks) >= 2
+    assert len(config_tasks(cfg)) >= 2
     if cfg.get('model') is not None:      # full-mode configs: heads for every task, a backbone
         assert cfg.default_scope == 'treemtl_plugin'
-        assert set(cfg.tasks) <= set(cfg.task_heads)
         assert cfg.model.backbone.type == 'TimmBlockBackbone'
 
+
+@pytest.mark.parametrize('path', [p for p in SHIPPED if 'paper' not in p.parts],
+                         ids=[str(p.relative_to(ROOT)) for p in SHIPPED if 'paper' not in p.parts])
+def test_every_shipped_config_builds_as_it_is(path):
+    """MODELS.build(cfg.model) works on every training config, as a plain mmengine user does
+    it (pretrained weights off: no downloads here; small input to keep it fast)."""
+    from mmengine.registry import init_default_scope
+    from treemtl_plugin.registry import MODELS
+    cfg = Config.fromfile(str(path))
+    init_default_scope(cfg.default_scope)
+    cfg.model.backbone.pretrained = False
+    cfg.model.backbone.input_size = (3, 64, 64)
+    model = MODELS.build(cfg.model)
+    assert list(model.heads) == config_tasks(cfg)
 
 @pytest.mark.parametrize('name', ['nyuv2/tree_deeplab_resnet34_nyuv2.py',
                                   'taskonomy/tree_mobilenetv2_taskonomy.py'])
@@ -262,24 +300,23 @@ def test_real_dataset_configs_fail_fast_without_data(name, tmp_path, monkeypatch
     monkeypatch.chdir(tmp_path)                # data/ does not exist here
     cfg = Config.fromfile(str(ROOT / 'configs' / name))
     with pytest.raises(ConfigError, match="data_root 'data/"):
-        run_pipeline(cfg, str(tmp_path / 'wd'), train_fn=fake_train([]), log=lambda m: None)
+        run_pipeline(cfg, str(tmp_path / 'wd'), train_fn=fake_train([]))
 
 
 def test_task_grouping_export_trains(tmp_path, monkeypatch):
     """Full mode with --strategy task_grouping: the exported TaskGroupingModel config trains."""
     monkeypatch.chdir(tmp_path)
     cfg = micro_cfg()
-    cfg.tasks = ['segment_semantic', 'depth_zbuffer', 'normal']
+    cfg.model.tasks = Config.fromfile(str(DEFAULT_CFG)).model.tasks
     result = run_pipeline(cfg, str(tmp_path / 'job'), topk=2, strategy='task_grouping',
-                          budget_overrides=dict(max_models=2), train_fn=fake_train_3([]),
-                          log=lambda m: None)
-    assert result['status'] == 'done'
-    best = result['recommendation'].top[0]
-    exp_cfg = Config.fromfile(result['exported'][0])
+                          budget=dict(max_models=2), train_fn=fake_train_3([]))
+    assert result.status == 'done'
+    best = result.recommendation.top[0]
+    exp_cfg = Config.fromfile(result.exported[0])
     assert exp_cfg.model.type == 'TaskGroupingModel'
-    assert exp_cfg.model.groups == best.groups and exp_cfg.model.chosen == best.chosen
+    assert exp_cfg.model.task_groups == best.groups and exp_cfg.model.chosen == best.chosen
     train = _tool('train')
-    assert train.main([result['exported'][0], '--work-dir', str(tmp_path / 'train'),
+    assert train.main([result.exported[0], '--work-dir', str(tmp_path / 'train'),
                        '--cfg-options', 'train_cfg.max_iters=2', 'log_level=WARNING']) == 0
     assert (tmp_path / 'train' / 'iter_2.pth').is_file()
 

@@ -26,10 +26,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from treemtl_plugin.cost import Budget, BudgetError, CostModel
-from treemtl_plugin.estimator import resolve_task_weights
-from treemtl_plugin.task_grouping import Network, recommend_task_groups
-from treemtl_plugin.two_task_table import TwoTaskTable
+from treemtl_plugin.core.cost import Budget, CostModel
+from treemtl_plugin.errors import BudgetError
+from treemtl_plugin.core.estimator import resolve_task_weights
+from treemtl_plugin.core.search.task_grouping import Network
+from treemtl_plugin.recommenders import recommend_task_groups
+from treemtl_plugin.core.table import TwoTaskTable
 
 ROOT = Path(__file__).resolve().parents[1]
 TASKONOMY_CSV = ROOT / 'configs' / 'paper' / 'data' / 'taskonomy_deeplab_resnet34.csv'

@@ -10,7 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from treemtl_plugin.two_task_table import TwoTaskTable, TwoTaskTableError
+from treemtl_plugin.core.table import TwoTaskTable
+from treemtl_plugin.errors import TwoTaskTableError
 
 REF_DIR = Path(__file__).resolve().parents[2] / 'shared' / 'reference' / 'two_task'
 HEADER = 'task_a,task_b,branch,perf_a,perf_b'

@@ -35,7 +35,6 @@ def parse_args(argv=None):
 
 def build_config(args) -> Config:
     """Config with the command-line flags applied (OpenMMLab conventions)."""
-    from treemtl_plugin.apis.pipeline import fill_model_tasks
     cfg = Config.fromfile(args.config)
     cfg.launcher = args.launcher
     if args.cfg_options is not None:
@@ -44,7 +43,6 @@ def build_config(args) -> Config:
         cfg.work_dir = args.work_dir
     elif cfg.get('work_dir') is None:
         cfg.work_dir = osp.join('./work_dirs', osp.splitext(osp.basename(args.config))[0])
-    cfg = fill_model_tasks(cfg)   # model.tasks=None -> heads of cfg.tasks from task_heads
     if args.amp:
         import torch
         if not torch.cuda.is_available():
@@ -71,7 +69,7 @@ def main(argv=None) -> int:
     from mmengine.registry import RUNNERS
     from mmengine.runner import Runner
 
-    from treemtl_plugin.engine import trust_checkpoints_in
+    from treemtl_plugin.engine.checkpoint import trust_checkpoints_in
     cfg = build_config(args)
     trust_checkpoints_in(cfg.work_dir)            # checkpoints this run writes and resumes
     if args.resume not in (None, 'auto'):

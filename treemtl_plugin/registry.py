@@ -1,9 +1,10 @@
-"""mmengine child registries of the ``treemtl_plugin`` scope (as mmpretrain/mmdet do).
+"""mmengine registries of the ``treemtl_plugin`` scope (as mmpretrain/mmdet do); no side effects.
 
 Every mmengine root registry is mirrored so that a config with
 ``default_scope='treemtl_plugin'`` finds both our entries and mmengine's (no "Failed to search
 registry" warnings). ``locations`` lists the modules that register entries; mmengine imports
-them the first time the registry is searched.
+them the first time the registry is searched. ``RECOMMENDERS`` holds the recommendation
+strategies (``TreeRecommender``, ``TaskGroupingRecommender``).
 """
 from mmengine.registry import DATA_SAMPLERS as MMENGINE_DATA_SAMPLERS
 from mmengine.registry import DATASETS as MMENGINE_DATASETS
@@ -39,7 +40,7 @@ def _child(name: str, parent: Registry, locations: tuple[str, ...] = ()) -> Regi
     return Registry(name, parent=parent, scope=SCOPE, locations=list(locations))
 
 
-RUNNERS = _child('runner', MMENGINE_RUNNERS)
+RUNNERS = _child('runner', MMENGINE_RUNNERS, ('treemtl_plugin.engine.runner',))
 RUNNER_CONSTRUCTORS = _child('runner constructor', MMENGINE_RUNNER_CONSTRUCTORS)
 LOOPS = _child('loop', MMENGINE_LOOPS)
 HOOKS = _child('hook', MMENGINE_HOOKS)
@@ -63,4 +64,4 @@ VISUALIZERS = _child('visualizer', MMENGINE_VISUALIZERS)
 STRATEGIES = _child('strategy', MMENGINE_STRATEGIES)
 INFERENCERS = _child('inferencer', MMENGINE_INFERENCERS)
 FUNCTIONS = _child('function', MMENGINE_FUNCTIONS)
-from .engine import checkpoint as _checkpoint  # noqa: E402,F401  (torch>=2.6 resume)
+RECOMMENDERS = Registry('recommender', scope=SCOPE, locations=['treemtl_plugin.recommenders'])

@@ -1,21 +1,11 @@
-# NYUv2, Deeplab-ResNet34 (dilated, output stride 8, ASPP heads), 5 branching points: the paper's setting.
+# NYUv2, Deeplab-ResNet34 (dilated, output stride 8, ASPP heads), 5 branching points: the
+# paper's setting.
 #   python tools/recommend.py configs/nyuv2/tree_deeplab_resnet34_nyuv2.py [--shard i/n]
 _base_ = [
-    '../_base_/default_runtime.py', '../_base_/schedules/adamw_iter.py',
-    '../_base_/datasets/nyuv2.py', '../_base_/recommender/default.py',
+    '../_base_/models/tree_deeplab_resnet34_aspp.py', '../_base_/datasets/nyuv2.py',
+    '../_base_/schedules/adamw_iter.py', '../_base_/default_runtime.py',
+    '../_base_/recommender/default.py',
 ]
-tasks = ['segment_semantic', 'normal', 'depth_zbuffer']
-task_heads = dict(
-    segment_semantic=dict(head=dict(type='ASPPHead', num_outputs=40),
-                          loss=dict(type='SegCrossEntropyLoss', ignore_index=255)),
-    normal=dict(head=dict(type='ASPPHead', num_outputs=3), loss=dict(type='NormalCosineLoss')),
-    depth_zbuffer=dict(head=dict(type='ASPPHead', num_outputs=1), loss=dict(type='DepthL1Loss')),
-)
-model = dict(
-    type='TreeMultiTaskModel',
-    backbone=dict(type='TimmBlockBackbone', model_name='resnet34', pretrained=True,
-                  input_size=(3, 321, 321), num_branch_points=5, model_kwargs=dict(output_stride=8)),
-    tasks=None, layout=None)
 optim_wrapper = dict(optimizer=dict(lr=1e-4))
 train_cfg = dict(max_iters=20000, val_interval=2000)
 sweep = dict(overrides=dict(train_cfg=dict(max_iters=10000, val_interval=10 ** 9)))

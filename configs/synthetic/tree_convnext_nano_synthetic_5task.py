@@ -2,9 +2,14 @@
 # benchmark at 128 px (a GPU-sized job; ~10x the default's sweep: 5 + 10 x 4 = 45 runs).
 #   python tools/recommend.py configs/synthetic/tree_convnext_nano_synthetic_5task.py
 _base_ = ['./tree_resnet18_synthetic_3task.py']
-tasks = ['segment_semantic', 'depth_zbuffer', 'normal', 'edge_texture', 'keypoints2d']
-model = dict(backbone=dict(model_name='convnext_nano', input_size=(3, 128, 128),
-                           num_branch_points=4))
+model = dict(
+    backbone=dict(model_name='convnext_nano', input_size=(3, 128, 128), num_branch_points=4),
+    tasks=dict(
+        edge_texture=dict(head=dict(type='LightConvHead', num_outputs=1),
+                          loss=dict(type='MaskedL1Loss')),
+        keypoints2d=dict(head=dict(type='LightConvHead', num_outputs=1),
+                         loss=dict(type='MaskedL1Loss')),
+    ))
 train_dataloader = dict(batch_size=64, num_workers=4, persistent_workers=True,
                         dataset=dict(num_samples=20000, image_size=128, prerender=True))
 val_dataloader = dict(batch_size=64, num_workers=4, persistent_workers=True,

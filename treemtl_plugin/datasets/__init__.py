@@ -1,6 +1,15 @@
-"""Datasets (registered in DATASETS): the built-in procedural benchmark, NYUv2, Taskonomy."""
-from .nyuv2 import DatasetLayoutError, NYUv2Dataset
+"""Datasets (registered in DATASETS): the built-in procedural benchmark, NYUv2, Taskonomy.
+
+``DatasetFormatError`` (data on disk that does not match a dataset format) lives in
+:mod:`treemtl_plugin.errors`; ``DatasetLayoutError`` is its old name, kept as an alias.
+"""
+from ..errors import DatasetFormatError
+from .base import DatasetLayoutError, DenseMultiTaskDataset
+from .nyuv2 import NYUv2Dataset
 from .synthetic_scenes import SyntheticSceneDataset
 from .taskonomy import TaskonomyDataset
 
-__all__ = ['DatasetLayoutError', 'NYUv2Dataset', 'SyntheticSceneDataset', 'TaskonomyDataset']
+__all__ = [
+    'DatasetFormatError', 'DatasetLayoutError', 'DenseMultiTaskDataset', 'NYUv2Dataset',
+    'SyntheticSceneDataset', 'TaskonomyDataset'
+]

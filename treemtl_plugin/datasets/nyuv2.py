@@ -1,12 +1,14 @@
 """NYUv2 (3 tasks: semantic segmentation, depth, surface normals) for ``treemtl_plugin``.
 
 The paper's NYUv2 experiments use the preprocessed copy from AdaShare (Sun et al., NeurIPS 2020),
-loaded by TreeMTL's ``data/nyuv2_dataloader_adashare.py``. That layout is supported, as is the
-``.npy`` layout of MTAN (Liu et al., CVPR 2019), the other widely shared NYUv2 copy. Which of
-the two is on disk is found automatically (``layout='auto'``). The layout that was found goes to
-the log and is stored in ``dataset.layout`` and ``dataset.metainfo['layout']``.
+loaded by TreeMTL's ``data/nyuv2_dataloader_adashare.py``. That format is supported, as is the
+``.npy`` format of MTAN (Liu et al., CVPR 2019), the other widely shared NYUv2 copy. Which of
+the two is on disk is found automatically (``data_format='auto'``). The format that was found goes
+to the log and is stored in ``dataset.data_format`` and ``dataset.metainfo['data_format']``.
+The shared output path (normalisation, resizing, augmentation) is
+:class:`~treemtl_plugin.datasets.base.DenseMultiTaskDataset`.
 
-Layout ``'adashare'``: the AdaShare/TreeMTL copy ("formatted NYU v2" linked from both READMEs)
+Format ``'adashare'``: the AdaShare/TreeMTL copy ("formatted NYU v2" linked from both READMEs)
 --------------------------------------------------------------------------------------------
 ::
 
@@ -39,7 +41,7 @@ Evidence:
   ``'test'`` (the test split doubles as validation) and ``crop_h = crop_w = 321``.
 * The segmentation is the **40-class** NYUv2 labelling, not the 13-class one.
 
-Layout ``'mtan'``: ``lorenmt/mtan`` (``im2im_pred/create_dataset.py``)
+Format ``'mtan'``: ``lorenmt/mtan`` (``im2im_pred/create_dataset.py``)
 ---------------------------------------------------------------------
 ::
 
@@ -82,371 +84,34 @@ Decoding into the data contract (``/tmp/notes/data_contract.md``)
 
 Errors
 ------
-Missing or incomplete data raises :class:`DatasetLayoutError` (a ``FileNotFoundError``). It says
-what is missing and where: the data root, the split (a json key or folder), a task's folder
-(listing the task folders that are present), or task files missing for some samples (naming the
-first sample ids and the task). It is also raised when no samples are found. An unknown task name
-raises ``ValueError``, which lists the valid names.
+Missing or incomplete data raises :class:`~treemtl_plugin.errors.DatasetFormatError` (a
+``FileNotFoundError``; ``DatasetLayoutError`` is its old name). It says what is missing and
+where: the data root, the split (a json key or folder), a task's folder (listing the task folders
+that are present), or task files missing for some samples (naming the first sample ids and the
+task). It is also raised when no samples are found. A bad argument (an unknown format or task
+name, a bad split, image size or ``num_classes`` ...) raises
+:class:`~treemtl_plugin.errors.ConfigError` (a ``ValueError``), which names the value and lists
+the valid ones. A malformed ``nyu_v2_3task.json`` raises ``ValueError``.
 """
 from __future__ import annotations
 
-import json
 import os
-from abc import ABC, abstractmethod
 import os.path as osp
-from typing import Dict, Iterable, List, Optional, Sequence, Tuple, Union
+from typing import Dict, Optional, Sequence
 
 import numpy as np
-import torch
-import torch.nn.functional as F
-from torch.utils.data import Dataset
 
+from ..errors import ConfigError
 from ..registry import DATASETS
+from .._compat import renamed_kwargs
+from .base import (DatasetFormatError, DenseMultiTaskDataset, DirListing, SizeLike, _short_list,
+                   check_choice, decode_normal_uint8, load_split_json, read_image,
+                   read_label_png, unit_normals)
+# Names that lived in this module before base.py; old imports of them keep working.
+from .base import ALL_TASKS, TASK_ALIASES, DatasetLayoutError  # noqa: F401
+from .transforms_common import IGNORE_INDEX, IMAGENET_MEAN, IMAGENET_STD
 
-__all__ = ['DatasetLayoutError', 'NYUv2Dataset', 'ALL_TASKS', 'TASK_ALIASES', 'IGNORE_INDEX']
-
-# Task names of the data contract (Taskonomy naming), in canonical order.
-ALL_TASKS = ('segment_semantic', 'depth_zbuffer', 'normal', 'edge_texture', 'keypoints2d')
-# Names used by AdaShare/MTAN/TreeMTL configs, accepted as aliases.
-TASK_ALIASES = {
-    'seg': 'segment_semantic', 'sseg': 'segment_semantic', 'semantic': 'segment_semantic',
-    'segmentation': 'segment_semantic', 'segmentsemantic': 'segment_semantic',
-    'depth': 'depth_zbuffer', 'zbuffer': 'depth_zbuffer',
-    'sn': 'normal', 'normals': 'normal', 'surface_normal': 'normal',
-    'edge': 'edge_texture', 'edges': 'edge_texture',
-    'keypoint': 'keypoints2d', 'keypoints': 'keypoints2d', 'keypoints_2d': 'keypoints2d',
-}
-from .transforms_common import IGNORE_INDEX, IMAGENET_MEAN, IMAGENET_STD  # noqa: E402
-# Decoded normal vectors shorter than this are treated as missing (all-zero vector).
-_MIN_NORMAL_NORM = 0.5
-
-SizeLike = Union[None, int, Sequence[int]]
-
-
-class DatasetLayoutError(FileNotFoundError):
-    """The data on disk does not match the documented layout: something is missing or incomplete.
-
-    The message says what is missing and where.
-    """
-
-
-def load_split_json(json_path: str, dataset: str, layout: str) -> dict:
-    """The ``{split: [entries]}`` json of the authors' layouts, with clear errors."""
-    if not osp.isfile(json_path):
-        raise DatasetLayoutError(
-            f'{dataset} ({layout} layout): split file {json_path!r} does not exist')
-    try:
-        with open(json_path, 'r') as f:
-            info = json.load(f)
-    except json.JSONDecodeError as e:
-        raise ValueError(f'{dataset}: {json_path!r} is not valid json: {e}') from e
-    if not isinstance(info, dict):
-        raise ValueError(f'{dataset}: {json_path!r} must hold a dict of split -> entries')
-    return info
-
-
-# ----------------------------------------------------------------------------- small helpers
-def _short_list(items: Iterable, limit: int = 5) -> str:
-    items = list(items)
-    text = ', '.join(str(i) for i in items[:limit])
-    if len(items) > limit:
-        text += f', ... ({len(items)} in all)'
-    return text or '(none)'
-
-
-def resolve_tasks(tasks, available: Sequence[str], dataset_name: str) -> Tuple[str, ...]:
-    """Canonical task names for ``tasks`` (None = all ``available``); unknown names: ValueError."""
-    if tasks is None:
-        return tuple(available)
-    if isinstance(tasks, str):
-        tasks = [tasks]
-    tasks = list(tasks)
-    if not tasks:
-        raise ValueError(f'{dataset_name}: tasks is empty; choose from {list(available)}')
-    out: List[str] = []
-    for t in tasks:
-        if not isinstance(t, str):
-            raise ValueError(f'{dataset_name}: task names must be strings, got {t!r}')
-        key = t.strip().lower()
-        key = TASK_ALIASES.get(key, key)
-        if key not in ALL_TASKS:
-            raise ValueError(
-                f'{dataset_name}: unknown task {t!r}; valid task names are {list(available)} '
-                f'(aliases: {sorted(a for a, c in TASK_ALIASES.items() if c in available)})')
-        if key not in available:
-            raise ValueError(f'{dataset_name}: task {t!r} is not offered by this dataset; '
-                             f'it has {list(available)}')
-        if key not in out:
-            out.append(key)
-    return tuple(out)
-
-
-def normalize_size(size: SizeLike, name: str = 'image_size') -> Optional[Tuple[int, int]]:
-    """None, an int (square) or (H, W) -> None or (H, W)."""
-    if size is None:
-        return None
-    if isinstance(size, (int, np.integer)):
-        size = (int(size), int(size))
-    size = tuple(int(s) for s in size)
-    if len(size) != 2 or min(size) <= 0:
-        raise ValueError(f'{name} must be an int or (H, W) of positive ints, got {size!r}')
-    return size
-
-
-class DirListing:
-    """Caches ``os.listdir`` results so that checking many files costs one listing per folder."""
-
-    def __init__(self):
-        self._cache: Dict[str, Optional[frozenset]] = {}
-
-    def names(self, folder: str) -> Optional[frozenset]:
-        folder = osp.normpath(folder)
-        if folder not in self._cache:
-            try:
-                self._cache[folder] = frozenset(os.listdir(folder))
-            except (FileNotFoundError, NotADirectoryError):
-                self._cache[folder] = None
-        return self._cache[folder]
-
-    def is_dir(self, folder: str) -> bool:
-        return self.names(folder) is not None
-
-    def exists(self, path: str) -> bool:
-        path = osp.normpath(path)
-        names = self.names(osp.dirname(path))
-        return names is not None and osp.basename(path) in names
-
-
-def read_image(path: str, mode: Optional[str] = None) -> np.ndarray:
-    """Reads an image file with PIL, keeping 16-bit PNGs at 16 bits (``mode=None``)."""
-    from PIL import Image
-    with Image.open(path) as im:
-        if mode is not None and im.mode != mode:
-            im = im.convert(mode)
-        arr = np.array(im)
-    return arr
-
-
-def read_label_png(path: str) -> np.ndarray:
-    """Single-channel label PNG (L, P, I;16 or I); of a 3-channel file the first channel."""
-    arr = read_image(path)
-    if arr.ndim == 3:
-        arr = arr[..., 0]
-    return arr
-
-
-def decode_normal_uint8(raw: np.ndarray, zero_is_missing: bool = True) -> np.ndarray:
-    """uint8 (H, W, 3) normal image -> float32 (H, W, 3) unit vectors, zero vector where missing."""
-    raw = np.asarray(raw)
-    if raw.ndim != 3 or raw.shape[-1] < 3:
-        raise ValueError(f'normal image must be (H, W, 3), got shape {raw.shape}')
-    raw = raw[..., :3]
-    vec = raw.astype(np.float32) / 255.0 * 2.0 - 1.0
-    invalid = np.zeros(raw.shape[:2], dtype=bool)
-    if zero_is_missing:
-        invalid |= ~raw.any(axis=-1)
-    return unit_normals(vec, invalid)
-
-
-def unit_normals(vec: np.ndarray, invalid: Optional[np.ndarray] = None) -> np.ndarray:
-    """Renormalises (H, W, 3) vectors. Short (< 0.5), non-finite or ``invalid`` ones become 0."""
-    vec = np.asarray(vec, dtype=np.float32)
-    finite = np.isfinite(vec).all(axis=-1)
-    vec = np.where(finite[..., None], vec, 0.0).astype(np.float32)
-    norm = np.linalg.norm(vec, axis=-1)
-    bad = (norm < _MIN_NORMAL_NORM) | ~finite
-    if invalid is not None:
-        bad |= invalid
-    out = vec / np.maximum(norm, 1e-12)[..., None]
-    out[bad] = 0.0
-    return out.astype(np.float32)
-
-
-# ----------------------------------------------------------------------------- geometry (torch)
-def _resize_target(task: str, value: torch.Tensor, size: Tuple[int, int]) -> torch.Tensor:
-    if task == 'segment_semantic':
-        return F.interpolate(value[None, None].float(), size=size, mode='nearest')[0, 0].long()
-    return F.interpolate(value[None], size=size, mode='nearest')[0]
-
-
-def resize_sample(img: torch.Tensor, targets: Dict[str, torch.Tensor],
-                  size: Tuple[int, int]) -> Tuple[torch.Tensor, Dict[str, torch.Tensor]]:
-    """Image bilinear, labels nearest-neighbour (the authors' val/test resize)."""
-    if tuple(img.shape[-2:]) != tuple(size):
-        img = F.interpolate(img[None], size=size, mode='bilinear', align_corners=False)[0]
-    out = {}
-    for task, value in targets.items():
-        out[task] = value if tuple(value.shape[-2:]) == tuple(size) else \
-            _resize_target(task, value, size)
-    return img, out
-
-
-_PAD_VALUE = {'segment_semantic': IGNORE_INDEX}
-
-
-def augment_sample(img: torch.Tensor, targets: Dict[str, torch.Tensor], out_size: Tuple[int, int],
-                   scale_range: Tuple[float, float], flip_prob: float
-                   ) -> Tuple[torch.Tensor, Dict[str, torch.Tensor]]:
-    """Random scale, horizontal flip, then centred padding and a random crop to ``out_size`` (the
-    authors' train branch). The normals' x component is negated on a flip."""
-    h, w = img.shape[-2:]
-    lo, hi = scale_range
-    s = lo + (hi - lo) * torch.rand(()).item()
-    new = (max(1, int(h * s)), max(1, int(w * s)))
-    img, targets = resize_sample(img, targets, new)
-    if flip_prob > 0 and torch.rand(()).item() < flip_prob:
-        img = img.flip(-1)
-        targets = {t: v.flip(-1) for t, v in targets.items()}
-        if 'normal' in targets:
-            n = targets['normal'].clone()
-            n[0] = -n[0]
-            targets['normal'] = n
-    oh, ow = out_size
-    ph, pw = max(new[0], oh), max(new[1], ow)
-    top, left = (ph - new[0]) // 2, (pw - new[1]) // 2
-    y0 = int(torch.randint(0, ph - oh + 1, ()).item())
-    x0 = int(torch.randint(0, pw - ow + 1, ()).item())
-
-    def pad_crop(t: torch.Tensor, fill) -> torch.Tensor:
-        if (ph, pw) != tuple(new):
-            canvas = torch.full((*t.shape[:-2], ph, pw), fill, dtype=t.dtype)
-            canvas[..., top:top + new[0], left:left + new[1]] = t
-            t = canvas
-        return t[..., y0:y0 + oh, x0:x0 + ow].contiguous()
-
-    img = pad_crop(img, 0.0)
-    targets = {t: pad_crop(v, _PAD_VALUE.get(t, 0)) for t, v in targets.items()}
-    return img, targets
-
-
-# ----------------------------------------------------------------------------- shared base
-class DenseMultiTaskDataset(Dataset, ABC):
-    """Shared output path: normalise, resize or augment, contract dtypes. Subclasses fill
-    ``self.samples`` (dicts with at least ``'id'``) and implement :meth:`load_raw`."""
-
-    DATASET_NAME = 'dataset'
-    AVAILABLE_TASKS: Tuple[str, ...] = ()
-
-    def __init__(self, data_root: str, split: str, tasks, image_size: SizeLike, augment: bool,
-                 scale_range: Sequence[float] = (0.5, 1.5), flip_prob: float = 0.5,
-                 mean: Sequence[float] = IMAGENET_MEAN, std: Sequence[float] = IMAGENET_STD,
-                 base_size: SizeLike = None):
-        if data_root is None or str(data_root) == '':
-            raise DatasetLayoutError(f'{self.DATASET_NAME}: data_root is empty')
-        self.data_root = osp.abspath(osp.expanduser(str(data_root)))
-        self.split = str(split)
-        self.tasks = resolve_tasks(tasks, self.AVAILABLE_TASKS, self.DATASET_NAME)
-        self.image_size = normalize_size(image_size)
-        self.base_size = normalize_size(base_size, 'base_size')
-        self.augment = bool(augment)
-        scale_range = tuple(float(s) for s in scale_range)
-        if len(scale_range) != 2 or not 0 < scale_range[0] <= scale_range[1]:
-            raise ValueError(f'scale_range must be (lo, hi) with 0 < lo <= hi, got {scale_range}')
-        self.scale_range = scale_range
-        self.flip_prob = float(flip_prob)
-        self.mean = torch.tensor(mean, dtype=torch.float32).view(3, 1, 1)
-        self.std = torch.tensor(std, dtype=torch.float32).view(3, 1, 1)
-        self.samples: List[dict] = []
-        self.layout = ''
-        if not osp.isdir(self.data_root):
-            what = 'is not a folder' if osp.exists(self.data_root) else 'does not exist'
-            raise DatasetLayoutError(f'{self.DATASET_NAME}: data_root {self.data_root!r} {what}')
-
-    # subclasses -------------------------------------------------------------------------
-    @abstractmethod
-    def load_raw(self, index: int) -> Tuple[np.ndarray, Dict[str, np.ndarray]]:
-        """-> (RGB float32 (H, W, 3) in [0, 1], {task: decoded array}) with
-        segment_semantic (H, W) int64, depth/edge/keypoints (H, W) float32, normal (H, W, 3)."""
-
-    # API ----------------------------------------------------------------------------------
-    def __len__(self) -> int:
-        return len(self.samples)
-
-    @property
-    def sample_ids(self) -> List[str]:
-        return [s['id'] for s in self.samples]
-
-    def get_sample_id(self, index: int) -> str:
-        return self.samples[index]['id']
-
-    def __getitem__(self, index: int) -> dict:
-        if index < 0:
-            index += len(self)
-        if not 0 <= index < len(self):
-            raise IndexError(
-                f'{self.DATASET_NAME}: index {index} out of range ({len(self)} samples)')
-        rgb, raw = self.load_raw(index)
-        img = torch.from_numpy(np.ascontiguousarray(rgb, dtype=np.float32)).permute(2, 0, 1)
-        img = (img - self.mean) / self.std
-        targets: Dict[str, torch.Tensor] = {}
-        for task in self.tasks:
-            arr = raw[task]
-            if task == 'segment_semantic':
-                targets[task] = torch.from_numpy(np.ascontiguousarray(arr, dtype=np.int64))
-            elif task == 'normal':
-                targets[task] = torch.from_numpy(
-                    np.ascontiguousarray(arr, dtype=np.float32)).permute(2, 0, 1)
-            else:
-                targets[task] = torch.from_numpy(np.ascontiguousarray(arr, dtype=np.float32))[None]
-        for task, value in targets.items():
-            if tuple(value.shape[-2:]) != tuple(img.shape[-2:]):
-                raise ValueError(
-                    f'{self.DATASET_NAME}: sample {self.get_sample_id(index)!r}: task {task!r} has '
-                    f'size {tuple(value.shape[-2:])} but the image has {tuple(img.shape[-2:])}')
-        if self.base_size is not None:
-            img, targets = resize_sample(img, targets, self.base_size)
-        if self.augment:
-            out_size = self.image_size or tuple(img.shape[-2:])
-            img, targets = augment_sample(img, targets, out_size, self.scale_range, self.flip_prob)
-        elif self.image_size is not None:
-            img, targets = resize_sample(img, targets, self.image_size)
-        return dict(inputs=img.contiguous().float(),
-                    data_samples={t: targets[t].contiguous() for t in self.tasks})
-
-    def __repr__(self) -> str:
-        return (f'{type(self).__name__}(data_root={self.data_root!r}, split={self.split!r}, '
-                f'layout={self.layout!r}, tasks={list(self.tasks)}, samples={len(self)}, '
-                f'image_size={self.image_size}, augment={self.augment})')
-
-    # helpers for subclasses -----------------------------------------------------------------
-    def _log(self, msg: str) -> None:
-        try:
-            from mmengine.logging import print_log
-            print_log(msg, logger='current')
-        except Exception:  # pragma: no cover - logging must never break loading
-            pass
-
-    def sample_paths(self, index: int) -> Dict[str, str]:
-        """{'image' or task: file path} of sample ``index``."""
-        return self.samples[index]['paths']
-
-    def sample_path(self, index: int, task: str) -> str:
-        return self.sample_paths(index)[task]
-
-    def _task_folders(self, task: str) -> List[str]:
-        return sorted({osp.dirname(self.sample_path(i, task)) for i in range(len(self.samples))})
-
-    def _check_files(self, listing: DirListing, tasks: Sequence[str],
-                     where: Dict[str, str]) -> None:
-        """Raises on the first task with files missing for some samples (streamed, so that
-        hundreds of thousands of samples need no extra lists)."""
-        for task in tasks:
-            shown: List[Tuple[str, str]] = []
-            n_missing = 0
-            for i in range(len(self.samples)):
-                path = self.sample_path(i, task)
-                if not listing.exists(path):
-                    n_missing += 1
-                    if len(shown) < 3:
-                        shown.append((self.samples[i]['id'], path))
-            if n_missing:
-                text = '; '.join(f'{sid} ({p})' for sid, p in shown)
-                more = f' ... and {n_missing - len(shown)} more' if n_missing > len(shown) else ''
-                raise DatasetLayoutError(
-                    f'{self.DATASET_NAME} split {self.split!r}: {n_missing} of {len(self.samples)} '
-                    f'samples have no file for task {task!r} (looked in {where.get(task, "?")}): '
-                    f'{text}{more}')
-
+__all__ = ['NYUv2Dataset']
 
 # ----------------------------------------------------------------------------- NYUv2
 _NYU_TASKS = ('segment_semantic', 'depth_zbuffer', 'normal')
@@ -461,7 +126,7 @@ _SPLIT_FALLBACK = {'val': ('test',), 'test': ('val',)}
 class NYUv2Dataset(DenseMultiTaskDataset):
     """NYUv2 with tasks ``segment_semantic``, ``depth_zbuffer`` and ``normal``.
 
-    See the module docstring for the two supported on-disk layouts and how they are decoded.
+    See the module docstring for the two supported on-disk formats and how they are decoded.
 
     Args:
         data_root: the dataset folder (it holds ``nyu_v2_3task.json``, or ``train/`` and ``val/``).
@@ -472,7 +137,7 @@ class NYUv2Dataset(DenseMultiTaskDataset):
             target when ``augment=True``. The authors use 321 (AdaShare/TreeMTL); MTAN uses
             (288, 384).
         augment: random scale, flip and crop (the authors' training transform).
-        layout: ``'auto'``, ``'adashare'`` or ``'mtan'``.
+        data_format: ``'auto'``, ``'adashare'`` or ``'mtan'``.
         ann_file: the json for ``'adashare'`` (default ``<data_root>/nyu_v2_3task.json``).
         num_classes: ids at or above it become 255. Defaults to 40 (AdaShare) or 13 (MTAN).
         check_files: check at construction that every requested task file exists (one directory
@@ -484,49 +149,57 @@ class NYUv2Dataset(DenseMultiTaskDataset):
     DATASET_NAME = 'NYUv2'
     AVAILABLE_TASKS = _NYU_TASKS
     ANN_FILE = 'nyu_v2_3task.json'
+    DATA_FORMATS = ('auto', 'adashare', 'mtan')
 
+    @renamed_kwargs(layout='data_format')
     def __init__(self, data_root: str, split: str = 'train', tasks=None,
-                 image_size: SizeLike = None, augment: bool = False, layout: str = 'auto',
+                 image_size: SizeLike = None, augment: bool = False, data_format: str = 'auto',
                  ann_file: Optional[str] = None,
                  num_classes: Optional[int] = None, check_files: bool = True,
                  scale_range: Sequence[float] = (0.5, 1.5), flip_prob: float = 0.5,
                  mean: Sequence[float] = IMAGENET_MEAN, std: Sequence[float] = IMAGENET_STD):
+        data_format = check_choice('NYUv2', 'data_format', data_format, self.DATA_FORMATS)
+        if num_classes is not None and (isinstance(num_classes, bool) or not isinstance(
+                num_classes, (int, np.integer)) or num_classes <= 0):
+            raise ConfigError(f'NYUv2: num_classes={num_classes!r} must be a positive int, or '
+                              "None for the format's own (40 for AdaShare, 13 for MTAN)")
+        if ann_file is not None and not isinstance(ann_file, (str, os.PathLike)):
+            raise ConfigError(f'NYUv2: ann_file={ann_file!r} must be the path of the split json '
+                              f'(default: <data_root>/{self.ANN_FILE}) or None')
         super().__init__(data_root, split, tasks, image_size, augment, scale_range, flip_prob,
                          mean, std)
-        if layout not in ('auto', 'adashare', 'mtan'):
-            raise ValueError(f"NYUv2: layout must be 'auto', 'adashare' or 'mtan', got {layout!r}")
         root = self.data_root
-        json_path = ann_file if ann_file is not None else osp.join(root, self.ANN_FILE)
+        json_path = os.fspath(ann_file) if ann_file is not None else osp.join(root, self.ANN_FILE)
         if ann_file is not None and not osp.isabs(json_path):
             json_path = osp.join(root, json_path)
-        if layout == 'auto':
+        if data_format == 'auto':
             if osp.isfile(json_path):
-                layout = 'adashare'
+                data_format = 'adashare'
             elif any(osp.isdir(osp.join(root, s, 'image'))
                      for s in ('train', 'val', 'test', split)):
-                layout = 'mtan'
+                data_format = 'mtan'
             else:
                 present = sorted(os.listdir(root))
-                raise DatasetLayoutError(
-                    f'NYUv2: no known layout under {root!r}: expected {json_path!r} '
-                    f"(AdaShare/TreeMTL layout) or {osp.join(root, split, 'image')!r} with *.npy "
-                    f'files (MTAN layout); found: {_short_list(present, 10)}')
-        self.layout = layout
+                raise DatasetFormatError(
+                    f'NYUv2: no known format under {root!r}: expected {json_path!r} '
+                    f"(AdaShare/TreeMTL format) or {osp.join(root, split, 'image')!r} with *.npy "
+                    f'files (MTAN format); found: {_short_list(present, 10)}')
+        self.data_format = data_format
         self.num_classes = int(num_classes) if num_classes is not None else \
-            (40 if layout == 'adashare' else 13)
+            (40 if data_format == 'adashare' else 13)
         listing = DirListing()
-        if layout == 'adashare':
+        if data_format == 'adashare':
             self._init_adashare(json_path, listing, check_files)
         else:
             self._init_mtan(listing, check_files)
         if not self.samples:
-            raise DatasetLayoutError(
+            raise DatasetFormatError(
                 f'NYUv2 split {self.split!r}: zero samples found ({self._where})')
-        self.metainfo = dict(dataset_name='NYUv2', layout=self.layout, split=self.split,
+        self.metainfo = dict(dataset_name='NYUv2', data_format=self.data_format, split=self.split,
                              resolved_split=self.resolved_split, tasks=list(self.tasks),
                              num_classes={'segment_semantic': self.num_classes},
                              ignore_index=IGNORE_INDEX, depth_unit='m')
-        self._log(f'NYUv2Dataset: {self.layout} layout found at {root} ({self._where}); split '
+        self._log(f'NYUv2Dataset: {self.data_format} format found at {root} ({self._where}); split '
                   f'{self.split!r} -> {self.resolved_split!r}: {len(self)} samples, '
                   f'tasks {list(self.tasks)}')
 
@@ -538,8 +211,8 @@ class NYUv2Dataset(DenseMultiTaskDataset):
         if key not in info:
             key = next((k for k in _SPLIT_FALLBACK.get(self.split, ()) if k in info), None)
             if key is None:
-                raise DatasetLayoutError(
-                    f'NYUv2 (AdaShare layout): split {self.split!r} missing from {json_path!r}; '
+                raise DatasetFormatError(
+                    f'NYUv2 (AdaShare format): split {self.split!r} missing from {json_path!r}; '
                     f'splits present: {sorted(info)}')
             self._log(f"NYUv2Dataset: split {self.split!r} is not in {osp.basename(json_path)}; "
                       f'using {key!r} as the authors do')
@@ -566,8 +239,8 @@ class NYUv2Dataset(DenseMultiTaskDataset):
                 if absent:
                     present = [f'{osp.relpath(d, root)} ({tt})' for tt, ds in folders.items()
                                for d in ds if listing.is_dir(d)]
-                    raise DatasetLayoutError(
-                        f'NYUv2 (AdaShare layout): folder for task {t!r} is missing: '
+                    raise DatasetFormatError(
+                        f'NYUv2 (AdaShare format): folder for task {t!r} is missing: '
                         f'{_short_list(absent, 3)} (referenced by '
                         f'{osp.basename(json_path)}[{key!r}]); task folders present: '
                         f'{_short_list(sorted(set(present)), 10)}')
@@ -583,8 +256,8 @@ class NYUv2Dataset(DenseMultiTaskDataset):
             if alt is None:
                 present = sorted(d for d in (listing.names(root) or ())
                                  if osp.isdir(osp.join(root, d)))
-                raise DatasetLayoutError(
-                    f'NYUv2 (MTAN layout): split folder {osp.join(root, folder)!r} is missing; '
+                raise DatasetFormatError(
+                    f'NYUv2 (MTAN format): split folder {osp.join(root, folder)!r} is missing; '
                     f'split folders present: {_short_list(present, 10)}')
             self._log(f'NYUv2Dataset: no {folder!r} folder; using {alt!r} (MTAN stores the '
                       f'official NYUv2 test images as val)')
@@ -596,8 +269,8 @@ class NYUv2Dataset(DenseMultiTaskDataset):
         present = [t for t in _MTAN_FOLDERS if listing.is_dir(osp.join(base, _MTAN_FOLDERS[t]))]
         for t in needed:
             if t not in present:
-                raise DatasetLayoutError(
-                    f'NYUv2 (MTAN layout): folder {osp.join(base, _MTAN_FOLDERS[t])!r} for task '
+                raise DatasetFormatError(
+                    f'NYUv2 (MTAN format): folder {osp.join(base, _MTAN_FOLDERS[t])!r} for task '
                     f'{t!r} is missing; task folders present in {base!r}: '
                     + _short_list([f'{_MTAN_FOLDERS[p]} ({p})' for p in present], 10))
         ids = []
@@ -634,7 +307,7 @@ class NYUv2Dataset(DenseMultiTaskDataset):
     def load_raw(self, index: int):
         paths = self.sample_paths(index)
         out: Dict[str, np.ndarray] = {}
-        if self.layout == 'adashare':
+        if self.data_format == 'adashare':
             rgb = read_image(paths['image'], 'RGB').astype(np.float32) / 255.0
             if 'segment_semantic' in self.tasks:
                 out['segment_semantic'] = self._seg_to_contract(

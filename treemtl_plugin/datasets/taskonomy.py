@@ -6,10 +6,12 @@ The tasks are ``segment_semantic``, ``normal``, ``depth_zbuffer``, ``keypoints2d
 the path base. Every file keeps the official Taskonomy name
 ``point_<P>_view_<V>_domain_<D>.png``, where ``<D>`` is ``rgb``, ``segmentsemantic``, ``normal``,
 ``depth_zbuffer``, ``keypoints2d`` or ``edge_texture``. Three ways of arranging these files are
-supported. ``layout='auto'`` picks the one on disk; the choice goes to the log and to
-``dataset.layout``.
+supported. ``data_format='auto'`` picks the one on disk; the choice goes to the log, to
+``dataset.data_format`` and to ``dataset.metainfo['data_format']``. The shared output path
+(normalisation, resizing, augmentation) is
+:class:`~treemtl_plugin.datasets.base.DenseMultiTaskDataset`.
 
-Layout ``'json'``: the authors' (TreeMTL / AdaShare / AutoMTL)
+Format ``'json'``: the authors' (TreeMTL / AdaShare / AutoMTL)
 -------------------------------------------------------------
 ::
 
@@ -47,23 +49,23 @@ Evidence:
   ``train_val_test_tiny.csv`` (``row['id']`` where ``row[split] == '1'``), walks
   ``os.path.join(dataroot, split, building, 'rgb')``, and names each label file by replacing the
   rgb file's last ``_``-token with ``<task>.png`` (``segmentsemantic.png`` for segment_semantic).
-  So the per-building folder tree above, and hence the ``'buildings'`` layout below, is also what
+  So the per-building folder tree above, and hence the ``'buildings'`` format below, is also what
   the json paths point into.
 
-Layout ``'buildings'``: the official Taskonomy release, one folder per building
+Format ``'buildings'``: the official Taskonomy release, one folder per building
 ------------------------------------------------------------------------------
 ::
 
     <data_root>/[<split>/]<building>/{rgb,segment_semantic,normal,depth_zbuffer,keypoints2d,
                                       edge_texture}/point_<P>_view_<V>_domain_<D>.png
 
-Layout ``'omnidata'``: the tree that the omnidata downloader writes for Taskonomy
+Format ``'omnidata'``: the tree that the omnidata downloader writes for Taskonomy
 --------------------------------------------------------------------------------
 ::
 
     <data_root>/[<split>/]<task_folder>/taskonomy/<building>/point_<P>_view_<V>_domain_<D>.png
 
-For the two scanned layouts, a split's buildings come from the first of these that applies:
+For the two scanned formats, a split's buildings come from the first of these that applies:
 
 1. ``buildings=[...]``;
 2. ``split_file``, one of
@@ -73,7 +75,7 @@ For the two scanned layouts, a split's buildings come from the first of these th
    * a ``.txt`` file with one building per line (all of them belong to this split);
 3. a per-split folder ``<data_root>/<split>/``, where every building found inside is used.
 
-Passing ``buildings`` or ``split_file`` makes ``layout='auto'`` scan the folders even when a
+Passing ``buildings`` or ``split_file`` makes ``data_format='auto'`` scan the folders even when a
 ``taskonomy.json`` is present.
 
 Samples are the rgb files of those buildings, sorted. A sample's id is
@@ -106,16 +108,20 @@ Decoding into the data contract (``/tmp/notes/data_contract.md``), following the
 
 Errors
 ------
-Missing data raises :class:`~treemtl_plugin.datasets.nyuv2.DatasetLayoutError` (a
-``FileNotFoundError``). The message names what is missing and where: the data root, the split (a
-json key or per-split folder), a building, a task folder (listing the task folders present), the
-files of a task for some samples (naming the first ids), or zero samples. A malformed argument or
-split file, or an unknown task name, raises ``ValueError``.
+Missing data raises :class:`~treemtl_plugin.errors.DatasetFormatError` (a
+``FileNotFoundError``; ``DatasetLayoutError`` is its old name). The message names what is missing
+and where: the data root, the split (a json key or per-split folder), a building, a task folder
+(listing the task folders present), the files of a task for some samples (naming the first ids),
+or zero samples. A bad argument (an unknown format, task name or ``depth_encoding``, a bad split
+or image size, ``buildings``/``split_file`` with the json format ...) raises
+:class:`~treemtl_plugin.errors.ConfigError` (a ``ValueError``) naming the value and the fix. A
+malformed ``taskonomy.json`` or split file raises ``ValueError``.
 """
 from __future__ import annotations
 
 import csv
 import json
+import os
 import os.path as osp
 import re
 from typing import Dict, List, Optional, Sequence
@@ -123,10 +129,12 @@ from typing import Dict, List, Optional, Sequence
 import numpy as np
 import torch
 
+from ..errors import ConfigError, DatasetFormatError
 from ..registry import DATASETS
-from .nyuv2 import (IGNORE_INDEX, IMAGENET_MEAN, IMAGENET_STD, DatasetLayoutError,
-                    DenseMultiTaskDataset, DirListing, SizeLike, _short_list, load_split_json,
-                    read_image, read_label_png, unit_normals)
+from .._compat import renamed_kwargs
+from .base import (DenseMultiTaskDataset, DirListing, SizeLike, _short_list, check_choice,
+                   load_split_json, read_image, read_label_png, unit_normals)
+from .transforms_common import IGNORE_INDEX, IMAGENET_MEAN, IMAGENET_STD
 
 __all__ = ['TaskonomyDataset', 'TASKONOMY_TASKS', 'TASK_FOLDERS', 'DOMAIN_SUFFIX']
 
@@ -167,85 +175,105 @@ def _read_16bit(path: str) -> np.ndarray:
 @DATASETS.register_module()
 class TaskonomyDataset(DenseMultiTaskDataset):
     """Tiny-Taskonomy with the 5 tasks of AdaShare/TreeMTL. See the module docstring for the
-    layouts, the split rules and the decoding.
+    formats, the split rules and the decoding.
 
     Args:
         data_root: the dataset folder.
         split: ``'train'``, ``'val'``, ``'test'`` or ``'test_small'`` (json key or split name). For
-            the json layout ``'val'`` falls back to ``'test_small'`` and then to ``'test'``, as
+            the json format ``'val'`` falls back to ``'test_small'`` and then to ``'test'``, as
             TreeMTL validates on ``'test_small'``.
         tasks: a subset of the five tasks (aliases accepted); None means all five.
-        buildings: explicit building list for the scanned layouts.
-        split_file: building lists for the scanned layouts (CSV / json / txt, see above).
+        buildings: explicit building list for the scanned formats.
+        split_file: building lists for the scanned formats (CSV / json / txt, see above).
         image_size: the final size (resize target, or crop target with ``augment``); default
             (256, 256). The authors train and test at 224.
         augment: random scale, flip and crop (the authors' training transform).
-        layout: ``'auto'``, ``'json'``, ``'buildings'`` or ``'omnidata'``.
-        ann_file: the json for the json layout (default ``<data_root>/taskonomy.json``).
+        data_format: ``'auto'``, ``'json'``, ``'buildings'`` or ``'omnidata'``.
+        ann_file: the json for the json format (default ``<data_root>/taskonomy.json``).
         base_size: size every sample is first resized to (the authors: 256); None skips this step.
         depth_encoding: ``'log'`` (the authors'), ``'metres'`` or ``'raw'``.
         normal_mask_from_depth: zero the normals where the depth is invalid, as the authors do.
         check_files: check at construction that every requested task file exists.
+        scale_range, flip_prob: the augmentation parameters.
+        mean, std: the normalisation of the [0, 1] RGB input.
     """
 
     DATASET_NAME = 'Taskonomy'
     AVAILABLE_TASKS = TASKONOMY_TASKS
     ANN_FILE = 'taskonomy.json'
+    DATA_FORMATS = ('auto', 'json', 'buildings', 'omnidata')
+    DEPTH_ENCODINGS = ('log', 'metres', 'raw')
 
+    @renamed_kwargs(layout='data_format')
     def __init__(self, data_root: str, split: str = 'train', tasks=None,
                  buildings: Optional[Sequence[str]] = None, split_file: Optional[str] = None,
-                 image_size: SizeLike = (256, 256), augment: bool = False, layout: str = 'auto',
-                 ann_file: Optional[str] = None, base_size: SizeLike = (256, 256),
+                 image_size: SizeLike = (256, 256), augment: bool = False,
+                 data_format: str = 'auto', ann_file: Optional[str] = None,
+                 base_size: SizeLike = (256, 256),
                  depth_encoding: str = 'log', normal_mask_from_depth: bool = True,
                  check_files: bool = True, scale_range: Sequence[float] = (0.5, 1.5),
                  flip_prob: float = 0.5, mean: Sequence[float] = IMAGENET_MEAN,
                  std: Sequence[float] = IMAGENET_STD):
+        data_format = check_choice('Taskonomy', 'data_format', data_format, self.DATA_FORMATS)
+        check_choice('Taskonomy', 'depth_encoding', depth_encoding, self.DEPTH_ENCODINGS)
+        if isinstance(buildings, str):
+            buildings = [buildings]
+        if buildings is not None:
+            buildings = self._check_buildings(buildings)
+        for key, value in (('split_file', split_file), ('ann_file', ann_file)):
+            if value is not None and not isinstance(value, (str, os.PathLike)):
+                raise ConfigError(f'Taskonomy: {key}={value!r} must be a file path or None')
         super().__init__(data_root, split, tasks, image_size, augment, scale_range, flip_prob,
                          mean, std, base_size=base_size)
-        if layout not in ('auto', 'json', 'buildings', 'omnidata'):
-            raise ValueError("Taskonomy: layout must be 'auto', 'json', 'buildings' or 'omnidata', "
-                             f'got {layout!r}')
-        if depth_encoding not in ('log', 'metres', 'raw'):
-            raise ValueError(f"Taskonomy: depth_encoding must be 'log', 'metres' or 'raw', "
-                             f'got {depth_encoding!r}')
         self.depth_encoding = depth_encoding
         self.normal_mask_from_depth = bool(normal_mask_from_depth)
         self.num_classes = NUM_SEG_CLASSES
-        if isinstance(buildings, str):
-            buildings = [buildings]
         root = self.data_root
-        json_path = osp.join(root, ann_file or self.ANN_FILE)
+        json_path = osp.join(root, os.fspath(ann_file or self.ANN_FILE))
         listing = DirListing()
-        if layout == 'auto':
-            layout = self._detect_layout(root, json_path, listing, buildings, split_file)
-        self.layout = layout
-        if layout == 'json':
+        if data_format == 'auto':
+            data_format = self._detect_format(root, json_path, listing, buildings, split_file)
+        self.data_format = data_format
+        if data_format == 'json':
             if buildings is not None or split_file is not None:
-                raise ValueError('Taskonomy: buildings/split_file select buildings for the scanned '
-                                 "layouts; the 'json' layout takes its samples from "
-                                 f'{osp.basename(json_path)}')
+                raise ConfigError(
+                    'Taskonomy: buildings=/split_file= select buildings for the scanned formats; '
+                    f"data_format='json' takes its samples from {osp.basename(json_path)}. Drop "
+                    "them, or pass data_format='buildings' or 'omnidata'")
             self._init_json(json_path, listing, check_files)
         else:
             self._init_scanned(listing, buildings, split_file, check_files)
         if not self.samples:
-            raise DatasetLayoutError(
+            raise DatasetFormatError(
                 f'Taskonomy split {self.split!r}: zero samples found ({self._where})')
         prior = osp.join(root, 'semseg_prior_factor.npy')
         self.class_weights = None
         if osp.isfile(prior):
             self.class_weights = torch.from_numpy(np.load(prior).astype(np.float32)).flatten()
         self.metainfo = dict(
-            dataset_name='Taskonomy', layout=self.layout, split=self.split,
+            dataset_name='Taskonomy', data_format=self.data_format, split=self.split,
             resolved_split=self.resolved_split, tasks=list(self.tasks),
             num_classes={'segment_semantic': NUM_SEG_CLASSES}, ignore_index=IGNORE_INDEX,
             depth_encoding=depth_encoding,
             class_weights=None if self.class_weights is None else self.class_weights.tolist())
-        self._log(f'TaskonomyDataset: {self.layout} layout found at {root} ({self._where}); split '
-                  f'{self.split!r} -> {self.resolved_split!r}: {len(self)} samples, '
+        self._log(f'TaskonomyDataset: {self.data_format} format found at {root} ({self._where}); '
+                  f'split {self.split!r} -> {self.resolved_split!r}: {len(self)} samples, '
                   f'tasks {list(self.tasks)}')
 
-    # -- layout detection ----------------------------------------------------------------------
-    def _detect_layout(self, root, json_path, listing, buildings, split_file) -> str:
+    @staticmethod
+    def _check_buildings(buildings) -> List[str]:
+        try:
+            names = list(buildings)
+        except TypeError:
+            names = None
+        if not names or not all(isinstance(b, str) and b.strip() for b in names):
+            raise ConfigError(f'Taskonomy: buildings={buildings!r} must be a non-empty list of '
+                              "building names (e.g. ['allensville']), or None to take them from "
+                              'split_file= or the per-split folder')
+        return names
+
+    # -- format detection ----------------------------------------------------------------------
+    def _detect_format(self, root, json_path, listing, buildings, split_file) -> str:
         if osp.isfile(json_path) and buildings is None and split_file is None:
             return 'json'
         # this split's folder, the root, then other per-split folders (so that a missing split
@@ -260,13 +288,13 @@ class TaskonomyDataset(DenseMultiTaskDataset):
         if buildings or split_file:
             return 'buildings'      # lets _init_scanned name the missing building folders
         present = sorted(listing.names(root) or ())
-        raise DatasetLayoutError(
-            f'Taskonomy: no known layout under {root!r}: expected {json_path!r} (the authors\' '
-            f"json layout), <building>/rgb/ folders in {osp.join(root, self.split)!r} or {root!r} "
-            f"('buildings' layout), or {osp.join(root, 'rgb', 'taskonomy')!r} ('omnidata' layout); "
+        raise DatasetFormatError(
+            f'Taskonomy: no known format under {root!r}: expected {json_path!r} (the authors\' '
+            f"json format), <building>/rgb/ folders in {osp.join(root, self.split)!r} or {root!r} "
+            f"('buildings' format), or {osp.join(root, 'rgb', 'taskonomy')!r} ('omnidata' format); "
             f'found: {_short_list(present, 10)}')
 
-    # -- json layout ---------------------------------------------------------------------------
+    # -- json format ---------------------------------------------------------------------------
     def _json_key(self, info: dict, json_path: str) -> str:
         if self.split in info:
             return self.split
@@ -277,8 +305,8 @@ class TaskonomyDataset(DenseMultiTaskDataset):
                 self._log(f'TaskonomyDataset: split {self.split!r} is not in '
                           f'{osp.basename(json_path)}; using {key!r} as the authors do')
                 return key
-        raise DatasetLayoutError(
-            f'Taskonomy (json layout): split {self.split!r} missing from {json_path!r}; splits '
+        raise DatasetFormatError(
+            f'Taskonomy (json format): split {self.split!r} missing from {json_path!r}; splits '
             f'present: {sorted(info)}')
 
     @staticmethod
@@ -335,8 +363,8 @@ class TaskonomyDataset(DenseMultiTaskDataset):
             if not existing and parsed:
                 present = sorted(d for d in (listing.names(root) or ())
                                  if osp.isdir(osp.join(root, d)))
-                raise DatasetLayoutError(
-                    f'Taskonomy (json layout): split folder {osp.join(root, split_dir)!r} for '
+                raise DatasetFormatError(
+                    f'Taskonomy (json format): split folder {osp.join(root, split_dir)!r} for '
                     f'split {key!r} is missing (entries are relative to it); folders present in '
                     f'{root!r}: {_short_list(present, 10)}')
             base = existing[0] if existing else root
@@ -358,8 +386,8 @@ class TaskonomyDataset(DenseMultiTaskDataset):
             for t, dirs in folders.items():
                 absent = [d for d in dirs if not listing.is_dir(d)]
                 if absent:
-                    raise DatasetLayoutError(
-                        f'Taskonomy (json layout): folder for task {t!r} is missing: '
+                    raise DatasetFormatError(
+                        f'Taskonomy (json format): folder for task {t!r} is missing: '
                         f'{_short_list(absent, 3)}; ' + self._present_task_folders(
                             osp.dirname(absent[0]), listing))
             self._check_files(listing, needed, {t: _short_list(d, 3) for t, d in folders.items()})
@@ -367,12 +395,12 @@ class TaskonomyDataset(DenseMultiTaskDataset):
     # -- paths ---------------------------------------------------------------------------------
     def sample_path(self, index: int, task: str) -> str:
         sample = self.samples[index]
-        if 'rel' in sample:                                   # json layout
+        if 'rel' in sample:                                   # json format
             rel = sample['rel'].get(task)
             if rel is None:
                 raise KeyError(f'Taskonomy: sample {sample["id"]!r} lists no file for {task!r}')
             return osp.join(self._base, rel)
-        b, stem = sample['building'], sample['stem']          # scanned layouts
+        b, stem = sample['building'], sample['stem']          # scanned formats
         folder = osp.join(self._base, TASK_FOLDERS[task], 'taskonomy', b) if self._omni else \
             osp.join(self._base, b, TASK_FOLDERS[task])
         return osp.join(folder, f'{stem}_domain_{DOMAIN_SUFFIX[task]}.png')
@@ -390,19 +418,20 @@ class TaskonomyDataset(DenseMultiTaskDataset):
                    listing.is_dir(osp.join(parent, n))]
         return f'task folders present in {parent!r}: {_short_list(present, 10)}'
 
-    # -- scanned layouts -------------------------------------------------------------------------
+    # -- scanned formats -------------------------------------------------------------------------
     def _buildings_from_split_file(self, split_file: str) -> List[str]:
+        split_file = os.fspath(split_file)
         path = split_file if osp.isabs(split_file) else (
             split_file if osp.isfile(split_file) else osp.join(self.data_root, split_file))
         if not osp.isfile(path):
-            raise DatasetLayoutError(f'Taskonomy: split_file {split_file!r} does not exist '
+            raise DatasetFormatError(f'Taskonomy: split_file {split_file!r} does not exist '
                                      f'(looked for {path!r})')
         ext = osp.splitext(path)[1].lower()
         if ext == '.json':
             with open(path, 'r') as f:
                 info = json.load(f)
             if not isinstance(info, dict) or self.split not in info:
-                raise DatasetLayoutError(
+                raise DatasetFormatError(
                     f'Taskonomy: split {self.split!r} missing from split_file {path!r}; splits '
                     f'present: {sorted(info) if isinstance(info, dict) else "(not a dict)"}')
             return [str(b) for b in info[self.split]]
@@ -413,7 +442,7 @@ class TaskonomyDataset(DenseMultiTaskDataset):
                 raise ValueError(f'Taskonomy: split_file {path!r} is empty')
             header = [h.strip().lower() for h in rows[0]]
             if self.split.lower() not in header:
-                raise DatasetLayoutError(
+                raise DatasetFormatError(
                     f'Taskonomy: split {self.split!r} missing from split_file {path!r}; columns: '
                     f'{rows[0]}')
             col = header.index(self.split.lower())
@@ -427,7 +456,7 @@ class TaskonomyDataset(DenseMultiTaskDataset):
         root = self.data_root
         split_base = osp.join(root, self.split)
         base = split_base if listing.is_dir(split_base) else root
-        omni = self.layout == 'omnidata'
+        omni = self.data_format == 'omnidata'
 
         def rgb_dir(b):
             return osp.join(base, 'rgb', 'taskonomy', b) if omni else osp.join(base, b, 'rgb')
@@ -449,15 +478,15 @@ class TaskonomyDataset(DenseMultiTaskDataset):
             source = f'per-split folder {split_base!r}'
         else:
             present = sorted(d for d in (listing.names(root) or ()) if osp.isdir(osp.join(root, d)))
-            raise DatasetLayoutError(
-                f'Taskonomy ({self.layout} layout): split folder {split_base!r} is missing, and '
-                f'no buildings= or split_file= says which buildings form split {self.split!r}; '
+            raise DatasetFormatError(
+                f'Taskonomy ({self.data_format} format): split folder {split_base!r} is missing, '
+                f'and no buildings= or split_file= says which buildings form split {self.split!r}; '
                 f'folders present in {root!r}: {_short_list(present, 10)}')
         self.resolved_split = self.split
         self._where = f'{base}, buildings from {source}'
         self.buildings = list(dict.fromkeys(chosen))
         if not self.buildings:
-            raise DatasetLayoutError(f'Taskonomy split {self.split!r}: no buildings in {source}')
+            raise DatasetFormatError(f'Taskonomy split {self.split!r}: no buildings in {source}')
         needed = ('image',) + self.tasks
         all_present = sorted(listing.names(osp.join(base, 'rgb', 'taskonomy')) or ()) if omni else \
             sorted(n for n in (listing.names(base) or ()) if listing.is_dir(osp.join(base, n)))
@@ -466,16 +495,16 @@ class TaskonomyDataset(DenseMultiTaskDataset):
             if not listing.is_dir(rgb_dir(b)):
                 parent = osp.join(base, b)
                 if not omni and not listing.is_dir(parent):
-                    raise DatasetLayoutError(
-                        f'Taskonomy ({self.layout} layout): building {b!r} of split {self.split!r} '
-                        f'(from {source}) has no folder {parent!r}; buildings present in '
-                        f'{base!r}: {_short_list(all_present, 10)}')
+                    raise DatasetFormatError(
+                        f'Taskonomy ({self.data_format} format): building {b!r} of split '
+                        f'{self.split!r} (from {source}) has no folder {parent!r}; buildings '
+                        f'present in {base!r}: {_short_list(all_present, 10)}')
                 if omni and not listing.is_dir(osp.join(base, 'rgb', 'taskonomy')):
-                    raise DatasetLayoutError(
-                        f"Taskonomy (omnidata layout): input folder "
+                    raise DatasetFormatError(
+                        f"Taskonomy (omnidata format): input folder "
                         f"{osp.join(base, 'rgb', 'taskonomy')!r} is missing")
-                raise DatasetLayoutError(
-                    f'Taskonomy ({self.layout} layout): building {b!r} has no rgb folder '
+                raise DatasetFormatError(
+                    f'Taskonomy ({self.data_format} format): building {b!r} has no rgb folder '
                     f'{rgb_dir(b)!r}; '
                     + (f'buildings present: {_short_list(all_present, 10)}' if omni
                        else self._present_task_folders(parent, listing)))
@@ -487,11 +516,11 @@ class TaskonomyDataset(DenseMultiTaskDataset):
                                    if listing.is_dir(osp.join(base, TASK_FOLDERS[x], 'taskonomy'))]
                         what = (f'folder {tdir!r}' if not listing.is_dir(tdir)
                                 else f'folder {task_dir(b, t)!r} (building {b!r})')
-                        raise DatasetLayoutError(
-                            f'Taskonomy (omnidata layout): task {t!r} is missing: {what}; task '
+                        raise DatasetFormatError(
+                            f'Taskonomy (omnidata format): task {t!r} is missing: {what}; task '
                             f'folders present in {base!r}: {_short_list(present, 10)}')
-                    raise DatasetLayoutError(
-                        f'Taskonomy (buildings layout): folder for task {t!r} is missing: '
+                    raise DatasetFormatError(
+                        f'Taskonomy (buildings format): folder for task {t!r} is missing: '
                         f'{task_dir(b, t)!r}; ' + self._present_task_folders(osp.join(base, b),
                                                                              listing))
             stems = sorted(m.group('stem') for m in map(_RGB_RE.match, listing.names(rgb_dir(b)))

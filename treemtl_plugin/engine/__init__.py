@@ -1,4 +1,5 @@
-"""Runtime glue for mmengine: trusted checkpoint loading (torch >= 2.6)."""
-from .checkpoint import is_trusted, load_local_checkpoint, trust_checkpoints_in
+"""Runtime glue for mmengine: the sweep's lean runner and checkpoint loading under torch >= 2.6.
 
-__all__ = ['is_trusted', 'load_local_checkpoint', 'trust_checkpoints_in']
+Import the submodules directly (``treemtl_plugin.engine.runner``,
+``treemtl_plugin.engine.checkpoint``); importing this package has no side effects.
+"""

@@ -1,8 +1,12 @@
-"""Torch models: branching-point detector, TimmBlockBackbone, tree multi-task model, heads, losses.
+"""Torch models: branching-point detector, backbone profiles, TimmBlockBackbone, tree multi-task
+model, heads, losses.
 
 Importing this package registers every entry in ``treemtl_plugin.registry.MODELS``.
 """
-from .branching_point_detector import DetectionError, detect_blocks, single_tensor_cuts, trace
+from .backbone_profile import (BackboneProfile, clear_profile_cache, get_profile_cache_dir,
+                               profile_backbone, set_profile_cache_dir)
+from .branching_point_detector import (DetectionError, detect_blocks, single_tensor_cuts,
+                                       slice_blocks, trace)
 from .heads import ASPPHead, ClsHead, LightConvHead
 from .losses import (ClsCrossEntropyLoss, DepthL1Loss, MaskedL1Loss, NormalCosineLoss,
                      SegCrossEntropyLoss)
@@ -11,7 +15,9 @@ from .tree_model import TreeMultiTaskModel
 from .grouping_model import TaskGroupingModel
 
 __all__ = [
-    'DetectionError', 'detect_blocks', 'single_tensor_cuts', 'trace', 'ASPPHead', 'ClsHead',
+    'BackboneProfile', 'clear_profile_cache', 'get_profile_cache_dir', 'profile_backbone',
+    'set_profile_cache_dir', 'DetectionError', 'detect_blocks', 'single_tensor_cuts',
+    'slice_blocks', 'trace', 'ASPPHead', 'ClsHead',
     'LightConvHead', 'ClsCrossEntropyLoss', 'DepthL1Loss', 'MaskedL1Loss', 'NormalCosineLoss',
     'SegCrossEntropyLoss', 'TimmBlockBackbone', 'create_timm_model', 'fvcore_flops',
     'TreeMultiTaskModel', 'TaskGroupingModel',

@@ -10,9 +10,14 @@
    a neighbour, so each block is a real computation block.
 5. Slice the graph at the remaining cuts into runnable ``fx.GraphModule`` blocks that share the
    original modules (and so the original, e.g. pretrained, weights).
+
+Steps 2-4 only choose the cuts; ``DetectedBlock.cut`` records each one by fx node name, so
+``slice_blocks`` can redo step 5 on a fresh trace of the same model without steps 2-4 (this is
+how ``TimmBlockBackbone`` builds from a cached ``BackboneProfile``).
 """
 from __future__ import annotations
 
+import contextlib
 import operator
 import re
 from collections.abc import Sequence
@@ -24,6 +29,11 @@ import torch.fx as fx
 import torch.nn as nn
 import torch.nn.functional as F
 
+from ..errors import DetectionError
+
+__all__ = ['DEFAULT_BLOCK_PATTERN', 'DetectionError', 'DetectedBlock', 'Detection', 'trace',
+           'single_tensor_cuts', 'detect_blocks', 'slice_blocks']
+
 # Class names of the block modules timm (and torchvision) models are built from. A cut strictly
 # inside one of these is dropped. Stages/containers (Sequential, *Stage) are not listed.
 DEFAULT_BLOCK_PATTERN = (r'(Block|Bottleneck|Residual|BasicLayer|DenseLayer|Basic$|Unit$|'
@@ -34,10 +44,6 @@ _WEIGHT_FUNCTIONS = {F.conv1d, F.conv2d, F.conv3d, F.conv_transpose1d, F.conv_tr
                      F.conv_transpose3d, F.linear, torch.conv1d, torch.conv2d, torch.conv3d}
 
 
-class DetectionError(RuntimeError):
-    """The backbone could not be split into blocks (message names the cause and the fix)."""
-
-
 @dataclass
 class DetectedBlock:
     """One computation block: a runnable module from one tensor to the next."""
@@ -45,6 +51,7 @@ class DetectedBlock:
     name: str
     module: fx.GraphModule
     modules: list[str] = field(default_factory=list)   # module paths the block covers
+    cut: str | None = None    # fx node name of the cut ending the block; None: graph output
 
 
 @dataclass
@@ -69,12 +76,13 @@ class _Backbone(nn.Module):
 
 
 class _TimmTracer(fx.Tracer):
-    """torch.fx tracer with timm's leaf modules and autowrapped functions."""
+    """torch.fx tracer with timm's leaf modules and autowrapped functions (its public
+    ``register_notrace_module`` / ``register_notrace_function`` registries)."""
 
     def __init__(self):
-        from timm.models import _features_fx as timm_fx
-        super().__init__(autowrap_functions=tuple(timm_fx.get_notrace_functions()))
-        self._leaves = tuple(timm_fx.get_notrace_modules())
+        from timm.layers import get_notrace_functions, get_notrace_modules
+        super().__init__(autowrap_functions=tuple(get_notrace_functions()))
+        self._leaves = tuple(get_notrace_modules())
 
     def is_leaf_module(self, m: nn.Module, qualname: str) -> bool:
         return isinstance(m, self._leaves) or super().is_leaf_module(m, qualname)
@@ -90,7 +98,8 @@ def trace(model: nn.Module, include_head: bool = False) -> fx.GraphModule:
         model.forward = model.forward_features
     root = _Backbone(model, include_head=True)
     try:
-        graph = _TimmTracer().trace(root)
+        with _dict_attributes_restored(model):
+            graph = _TimmTracer().trace(root)
     except Exception as err:  # fx raises many types: TraceError, TypeError, RuntimeError...
         raise DetectionError(
             f'{type(model).__name__} cannot be traced with torch.fx ({type(err).__name__}: '
@@ -104,6 +113,26 @@ def trace(model: nn.Module, include_head: bool = False) -> fx.GraphModule:
     gm.graph.eliminate_dead_code()
     gm.recompile()
     return gm
+
+
+@contextlib.contextmanager
+def _dict_attributes_restored(model: nn.Module):
+    """Put back the contents of the modules' dict attributes after tracing.
+
+    Some timm modules (LeViT, EfficientFormer, EfficientViT-MSRA attention) fill a plain dict
+    cache in eval mode; tracing would leave an fx Proxy in it, which the next trace of the model
+    reads back ("Argument ... does not belong to this Graph").
+    """
+    saved = [(m, name, value, dict(value)) for m in model.modules()
+             for name, value in vars(m).items()
+             if type(value) is dict and not name.startswith('_')]
+    try:
+        yield
+    finally:
+        for m, name, value, contents in saved:
+            value.clear()
+            value.update(contents)
+            vars(m)[name] = value
 
 
 def _module_stack(node: fx.Node) -> list[tuple[str, type]]:
@@ -281,8 +310,26 @@ def detect_blocks(model: nn.Module, include_head: bool = False,
         members = [n for n in order if n is not sink and seg.get(n) == k]
         into_next = k == 1 or (k <= len(kept) and _merge_forward(members, seg, order, k))
         del kept[k - 1 if into_next else k - 2]
-    return Detection(blocks=_slice(gm, source, kept, end, sink, order, idom),
+    return Detection(blocks=_slice(gm, source, kept, sink, order),
                      num_raw_cuts=num_raw, graph_module=gm)
+
+
+def slice_blocks(gm: fx.GraphModule, cuts: Sequence[str]) -> list[DetectedBlock]:
+    """Slice a traced backbone (``trace(model, include_head)``) at the fx nodes named ``cuts``.
+
+    ``cuts`` are the ``DetectedBlock.cut`` names of a previous ``detect_blocks`` run on the same
+    model and library versions, in order, without the last block's ``None``. Gives the same
+    blocks as that run without redoing its dominator search, alignment and shape probing; raises
+    ``DetectionError`` if the names do not fit this graph (a stale record).
+    """
+    dag, source, sink = _dependency_graph(gm.graph)
+    nodes = {n.name: n for n in dag}
+    unknown = [c for c in cuts if c not in nodes or nodes[c] is source]
+    if unknown:
+        raise DetectionError(f'cut nodes {unknown} are not in the traced graph of '
+                             f'{gm.__class__.__name__}; the recorded cuts are stale')
+    order = [n for n in gm.graph.nodes if n in dag]
+    return _slice(gm, source, [nodes[c] for c in cuts], sink, order)
 
 
 def _common_depth(a: fx.Node, b: fx.Node) -> int:
@@ -318,16 +365,47 @@ def _segments(order, source, kept, end, sink, idom) -> dict:
     return _assign_segments([n for n in order if n is not sink], index, idom)
 
 
-def _slice(gm: fx.GraphModule, source: fx.Node, kept: list[fx.Node], end: fx.Node | None,
-           sink: fx.Node, order: list[fx.Node], idom: dict) -> list[DetectedBlock]:
+def _positional_segments(order: list[fx.Node], source: fx.Node, kept: list[fx.Node],
+                         sink: fx.Node) -> dict:
+    """Segment k (1-based) = nodes after cut k-1 up to and including cut k, in graph order.
+
+    For cuts that dominate the output this equals the dominator-tree assignment of
+    ``_segments``: a node dominated by cut c comes after c, and a node not dominated by the
+    next cut c' reaches the output only through c', so it comes before c'. ``_slice`` checks
+    that no block reads another block's nodes, which catches names that are not cuts.
+    """
+    position = {n: k for k, n in enumerate(order)}
+    bounds = [position[c] for c in kept]
+    if bounds != sorted(set(bounds)):
+        raise DetectionError(f'cuts {[c.name for c in kept]} are not in graph order')
+    seg, k = {source: 0}, 1
+    for node in order:
+        if node is source or node is sink:
+            continue
+        seg[node] = k
+        if k <= len(kept) and node is kept[k - 1]:
+            k += 1
+    return seg
+
+
+def _slice(gm: fx.GraphModule, source: fx.Node, kept: list[fx.Node], sink: fx.Node,
+           order: list[fx.Node]) -> list[DetectedBlock]:
     """Cut the graph at ``kept`` into runnable GraphModules, one per segment."""
-    seg = _segments(order, source, kept, end, sink, idom)
+    seg = _positional_segments(order, source, kept, sink)
     num_segments = len(kept) + 1
     members: list[list[fx.Node]] = [[] for _ in range(num_segments + 1)]
     for node in order:
         if node is not sink and node is not source:
             members[seg[node]].append(node)
     bounds = [source] + kept
+    for k in range(1, num_segments + 1):
+        for node in members[k]:
+            for parent in node.all_input_nodes:
+                if parent in seg and seg[parent] != k and parent is not bounds[k - 1]:
+                    raise DetectionError(
+                        f'{node.name} (block {k - 1}) reads {parent.name} of block '
+                        f'{seg[parent] - 1}: the cuts {[c.name for c in kept]} do not split '
+                        'the graph into a chain (stale or wrong cut names)')
     blocks = []
     for k in range(1, num_segments + 1):
         graph = fx.Graph()
@@ -354,7 +432,8 @@ def _slice(gm: fx.GraphModule, source: fx.Node, kept: list[fx.Node], end: fx.Nod
         module = fx.GraphModule(gm, graph, class_name=f'Block{k - 1}')
         covered = _covered_modules(members[k], order)
         blocks.append(DetectedBlock(index=k - 1, name=_block_name(covered, k - 1),
-                                    module=module, modules=covered))
+                                    module=module, modules=covered,
+                                    cut=kept[k - 1].name if k <= len(kept) else None))
     return blocks
 
 

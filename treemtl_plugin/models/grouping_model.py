@@ -16,6 +16,8 @@ import torch
 import torch.nn as nn
 from mmengine.model import BaseModel
 
+from .._compat import renamed_kwargs
+from ..errors import ConfigError
 from ..registry import MODELS
 from .tree_model import TreeMultiTaskModel, collate_targets
 
@@ -30,8 +32,9 @@ class TaskGroupingModel(BaseModel):
         tasks: ``{task: dict(head=..., loss=..., loss_weight=1.0)}`` for every task; each
             network gets the entries of its members (``in_channels`` of a head is filled from
             that network's backbone).
-        groups: the task list of every network, e.g. ``[['seg', 'depth'], ['depth', 'normal']]``.
-        chosen: ``{task: index into groups}``: the network whose head serves the task at
+        task_groups: the task list of every network, e.g.
+            ``[['seg', 'depth'], ['depth', 'normal']]`` (formerly ``groups``).
+        chosen: ``{task: index into task_groups}``: the network whose head serves the task at
             inference; the group must contain the task. Every task needs an entry.
         half_width_backbone: backbone config of the half-width networks.
         half_width: one flag per group (default: all full width).
@@ -43,28 +46,29 @@ class TaskGroupingModel(BaseModel):
     networks. Networks that serve no task at inference are skipped in 'tensor'/'predict'.
     """
 
+    @renamed_kwargs(groups='task_groups')
     def __init__(self, backbone: dict | nn.Module, tasks: Mapping[str, Mapping],
-                 groups: Sequence[Sequence[str]], chosen: Mapping[str, int],
+                 task_groups: Sequence[Sequence[str]], chosen: Mapping[str, int],
                  half_width_backbone: dict | nn.Module | None = None,
                  half_width: Sequence[bool] | None = None,
                  data_preprocessor: dict | None = None, init_cfg=None):
         super().__init__(data_preprocessor=data_preprocessor, init_cfg=init_cfg)
         if not tasks:
-            raise ValueError('TaskGroupingModel needs at least one task in `tasks`')
+            raise ConfigError('TaskGroupingModel needs at least one task in `tasks`')
         self.task_names = list(tasks)
-        self.groups = _check_groups(groups, self.task_names)
-        self.chosen = _check_chosen(chosen, self.groups, self.task_names)
-        self.half_width = _check_half_width(half_width, self.groups, half_width_backbone)
+        self.task_groups = _check_groups(task_groups, self.task_names)
+        self.chosen = _check_chosen(chosen, self.task_groups, self.task_names)
+        self.half_width = _check_half_width(half_width, self.task_groups, half_width_backbone)
 
         self.networks = nn.ModuleList()
-        for k, group in enumerate(self.groups):
+        for k, group in enumerate(self.task_groups):
             source = half_width_backbone if self.half_width[k] else backbone
             try:
                 network = TreeMultiTaskModel(
                     backbone=copy.deepcopy(source),
                     tasks={t: copy.deepcopy(dict(tasks[t])) for t in group}, layout=None)
-            except ValueError as err:
-                raise ValueError(f'network {k} (group {list(group)}): {err}') from None
+            except ConfigError as err:
+                raise ConfigError(f'network {k} (group {list(group)}): {err}') from None
             self.networks.append(network)
 
     # -- structure ----------------------------------------------------------------------
@@ -100,7 +104,7 @@ class TaskGroupingModel(BaseModel):
         """mmengine contract: 'tensor' -> {task: pred}; 'loss' -> {loss_task@netk: value};
         'predict' -> one dict per sample with 'pred' (and 'gt' when targets are given)."""
         if mode not in ('tensor', 'loss', 'predict'):
-            raise ValueError(f"mode must be 'tensor', 'loss' or 'predict', got {mode!r}")
+            raise ConfigError(f"mode must be 'tensor', 'loss' or 'predict', got {mode!r}")
         if isinstance(inputs, (list, tuple)):
             inputs = torch.stack(list(inputs))
         if mode == 'loss':
@@ -126,51 +130,51 @@ class TaskGroupingModel(BaseModel):
 # -- validation -----------------------------------------------------------------------------
 def _check_groups(groups, task_names: list[str]) -> list[list[str]]:
     if isinstance(groups, (str, bytes)) or not isinstance(groups, Sequence) or not groups:
-        raise ValueError(f'groups must be a non-empty list of task lists, got {groups!r}')
+        raise ConfigError(f'task_groups must be a non-empty list of task lists, got {groups!r}')
     known = set(task_names)
     out = []
     for k, group in enumerate(groups):
         if isinstance(group, (str, bytes)) or not isinstance(group, Sequence):
-            raise ValueError(f'group {k} must be a list of task names, got {group!r}')
+            raise ConfigError(f'group {k} must be a list of task names, got {group!r}')
         group = list(group)
         if not group:
-            raise ValueError(f'group {k} is empty; every network needs at least one task')
+            raise ConfigError(f'group {k} is empty; every network needs at least one task')
         unknown = [t for t in group if t not in known]
         if unknown:
-            raise ValueError(f'group {k} {group} uses unknown task(s) {unknown}; the tasks '
+            raise ConfigError(f'group {k} {group} uses unknown task(s) {unknown}; the tasks '
                              f'(keys of `tasks`) are {task_names}')
         duplicated = sorted({t for t in group if group.count(t) > 1})
         if duplicated:
-            raise ValueError(f'group {k} {group} lists task(s) {duplicated} more than once')
+            raise ConfigError(f'group {k} {group} lists task(s) {duplicated} more than once')
         out.append(group)
     covered = {t for group in out for t in group}
     uncovered = [t for t in task_names if t not in covered]
     if uncovered:
-        raise ValueError(f'task(s) {uncovered} are in no group; every task must be trained '
+        raise ConfigError(f'task(s) {uncovered} are in no group; every task must be trained '
                          f'in at least one network (groups: {out})')
     return out
 
 
 def _check_chosen(chosen, groups: list[list[str]], task_names: list[str]) -> dict[str, int]:
     if not isinstance(chosen, Mapping):
-        raise ValueError(f'chosen must be a dict {{task: group index}}, got {chosen!r}')
+        raise ConfigError(f'chosen must be a dict {{task: group index}}, got {chosen!r}')
     unknown = [t for t in chosen if t not in task_names]
     if unknown:
-        raise ValueError(f'chosen names unknown task(s) {unknown}; the tasks are {task_names}')
+        raise ConfigError(f'chosen names unknown task(s) {unknown}; the tasks are {task_names}')
     out = {}
     for task in task_names:
         member_of = [k for k, group in enumerate(groups) if task in group]
         if task not in chosen:
-            raise ValueError(f'task {task!r} has no chosen network; chosen[{task!r}] must be '
+            raise ConfigError(f'task {task!r} has no chosen network; chosen[{task!r}] must be '
                              f'one of the groups containing it: {member_of}')
         k = chosen[task]
         if isinstance(k, bool) or not isinstance(k, numbers.Integral):
-            raise ValueError(f'chosen[{task!r}] must be a group index (int), got {k!r}')
+            raise ConfigError(f'chosen[{task!r}] must be a group index (int), got {k!r}')
         k = int(k)
         if not 0 <= k < len(groups):
-            raise ValueError(f'chosen[{task!r}] = {k} is not a group index (0..{len(groups) - 1})')
+            raise ConfigError(f'chosen[{task!r}] = {k} is not a group index (0..{len(groups) - 1})')
         if k not in member_of:
-            raise ValueError(f'chosen[{task!r}] = {k} but group {k} {groups[k]} does not contain '
+            raise ConfigError(f'chosen[{task!r}] = {k} but group {k} {groups[k]} does not contain '
                              f'{task!r}; it is in group(s) {member_of}')
         out[task] = k
     return out
@@ -180,15 +184,15 @@ def _check_half_width(half_width, groups: list[list[str]], half_width_backbone) 
     if half_width is None:
         return [False] * len(groups)
     if isinstance(half_width, (str, bytes)) or not isinstance(half_width, Sequence):
-        raise ValueError(f'half_width must be a list of booleans (one per group), '
+        raise ConfigError(f'half_width must be a list of booleans (one per group), '
                          f'got {half_width!r}')
     if len(half_width) != len(groups):
-        raise ValueError(f'half_width has {len(half_width)} flags but there are {len(groups)} '
+        raise ConfigError(f'half_width has {len(half_width)} flags but there are {len(groups)} '
                          'groups; give one flag per group')
     flags = [bool(f) for f in half_width]
     if half_width_backbone is None:
         for k, flag in enumerate(flags):
             if flag:
-                raise ValueError(f'group {k} {groups[k]} is half-width but no '
+                raise ConfigError(f'group {k} {groups[k]} is half-width but no '
                                  '`half_width_backbone` config is given')
     return flags

@@ -14,6 +14,7 @@ import torch
 import torch.nn as nn
 from mmengine.model import BaseModule
 
+from ..errors import ConfigError
 from ..registry import MODELS
 
 __all__ = ['to_nchw', 'ASPPHead', 'LightConvHead', 'ClsHead']
@@ -84,7 +85,7 @@ class ASPPHead(BaseModule):
                  init_cfg=None):
         super().__init__(init_cfg=init_cfg)
         if not dilations:
-            raise ValueError('ASPPHead needs at least one dilation')
+            raise ConfigError('ASPPHead needs at least one dilation')
         self.in_channels = int(in_channels)
         self.num_outputs = int(num_outputs)
         self.channels = int(channels)

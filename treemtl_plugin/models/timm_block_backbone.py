@@ -1,55 +1,29 @@
-"""``TimmBlockBackbone``: any timm model as a chain of branching-point blocks, with costs."""
+"""``TimmBlockBackbone``: any timm model as a chain of branching-point blocks, with costs.
+
+Building one creates the timm model, traces it and slices the graph at the cuts of its
+``BackboneProfile`` (``backbone_profile.py``). The profile -- detected blocks, fvcore FLOPs,
+parameters, output shapes -- is measured on the first build of a spec and cached, so later
+builds (sweep runs, trainings) skip detection and measurement.
+"""
 from __future__ import annotations
 
-import contextlib
-import difflib
-import logging
+import warnings
 from collections.abc import Sequence
 
 import torch
 import torch.nn as nn
 from mmengine.model import BaseModule
 
-from ..block_groups import balanced_groups, check_groups
+from ..core.block_groups import balanced_groups, check_block_groups
+from ..errors import ConfigError, DetectionError
 from ..registry import MODELS
-from .branching_point_detector import DEFAULT_BLOCK_PATTERN, DetectedBlock, detect_blocks
+from .backbone_profile import (BackboneProfile, check_input_size, create_timm_model,
+                               fvcore_flops, profile_backbone, unfused_attention)
+from .branching_point_detector import DEFAULT_BLOCK_PATTERN, DetectedBlock, slice_blocks, trace
 
-
-def create_timm_model(model_name: str, pretrained: bool = False, **kwargs) -> nn.Module:
-    """``timm.create_model`` with a helpful error for unknown names."""
-    import timm
-    if not timm.is_model(model_name):
-        names = timm.list_models()
-        close = difflib.get_close_matches(model_name, names, n=5, cutoff=0.6)
-        hint = f' Did you mean {", ".join(close)}?' if close else \
-            ' See timm.list_models() for the available names.'
-        raise ValueError(f'unknown timm model {model_name!r}.{hint}')
-    return timm.create_model(model_name, pretrained=pretrained, **kwargs)
-
-
-@contextlib.contextmanager
-def unfused_attention(model: nn.Module):
-    """Switch timm's fused attention off (FLOP counters miss fused SDPA), then restore."""
-    saved = [(m, m.fused_attn) for m in model.modules() if hasattr(m, 'fused_attn')]
-    for m, _ in saved:
-        m.fused_attn = False
-    try:
-        yield
-    finally:
-        for m, value in saved:
-            m.fused_attn = value
-
-
-def fvcore_flops(module: nn.Module, x: torch.Tensor) -> int:
-    """fvcore FLOP count (one fused multiply-add = one FLOP) of ``module(x)``."""
-    from fvcore.nn import FlopCountAnalysis
-    logging.getLogger('fvcore').setLevel(logging.ERROR)
-    with unfused_attention(module), torch.no_grad():
-        analysis = FlopCountAnalysis(module, (x,))
-        analysis.unsupported_ops_warnings(False)
-        analysis.uncalled_modules_warnings(False)
-        analysis.tracer_warnings('none')
-        return int(analysis.total())
+# create_timm_model, fvcore_flops and unfused_attention live in backbone_profile; kept importable
+# from here
+__all__ = ['TimmBlockBackbone', 'create_timm_model', 'fvcore_flops', 'unfused_attention']
 
 
 @MODELS.register_module()
@@ -70,8 +44,9 @@ class TimmBlockBackbone(BaseModule):
 
     Attributes: ``blocks`` (ModuleList, one entry per branching point), ``block_names``,
     ``block_flops`` (GFLOPs, fvcore), ``block_params`` (millions), ``block_channels``,
-    ``block_strides``, ``out_channels``, ``out_stride``, ``groups`` and ``detected``
-    (name, GFLOPs, params of every fine block).
+    ``block_strides``, ``out_channels``, ``out_stride``, ``block_groups`` (fine block indices of
+    each branching point), ``detected`` (name, GFLOPs, params, shape of every fine block) and
+    ``profile`` (the cached ``BackboneProfile`` all of these come from).
     """
 
     def __init__(self, model_name: str, pretrained: bool = False,
@@ -85,27 +60,36 @@ class TimmBlockBackbone(BaseModule):
                  init_cfg=None):
         super().__init__(init_cfg=init_cfg)
         if num_branch_points is not None and block_groups is not None:
-            raise ValueError('give either num_branch_points or block_groups, not both')
+            raise ConfigError('give either num_branch_points or block_groups, not both')
         self.model_name = model_name
-        self.input_size = tuple(int(v) for v in input_size)
-        if len(self.input_size) != 3:
-            raise ValueError(f'input_size must be (C, H, W), got {input_size!r}')
+        self.input_size = check_input_size(input_size)
         model = create_timm_model(model_name, pretrained, **(model_kwargs or {}))
         model.eval()
-        detection = detect_blocks(model, include_head=include_head, block_pattern=block_pattern,
-                                  block_modules=block_modules,
-                                  example_input=torch.zeros(1, *self.input_size))
-        fine = detection.blocks
-        fine_flops, fine_params, shapes = self._measure(fine)
+        spec = dict(input_size=self.input_size, model_kwargs=model_kwargs,
+                    include_head=include_head, block_pattern=block_pattern,
+                    block_modules=block_modules)
+        profile = profile_backbone(model_name, **spec, model=model)
+        graph_module = trace(model, include_head)
+        try:
+            fine = _slice_profile(graph_module, profile)
+        except DetectionError as err:  # a cached profile that no longer fits: measure again
+            warnings.warn(f'{model_name}: the cached backbone profile does not fit the traced '
+                          f'model ({err}); measuring it again')
+            profile = profile_backbone(model_name, **spec, model=model, refresh=True)
+            fine = _slice_profile(graph_module, profile)
+        self.profile = profile
+        fine_flops = [b.flops for b in profile.blocks]
+        fine_params = [b.params for b in profile.blocks]
+        shapes = [b.shape for b in profile.blocks]
         if block_groups is not None:
-            groups = check_groups(block_groups, len(fine))
+            groups = check_block_groups(block_groups, len(fine))
         elif num_branch_points is not None:
             groups = balanced_groups(fine_flops, num_branch_points)
         else:
             groups = [[k] for k in range(len(fine))]
-        self.groups = groups
-        self.detected = [dict(name=b.name, gflops=f / 1e9, params=p, shape=s)
-                         for b, f, p, s in zip(fine, fine_flops, fine_params, shapes)]
+        self.block_groups = groups
+        self.detected = [dict(name=b.name, gflops=b.gflops, params=b.params, shape=b.shape)
+                         for b in profile.blocks]
         self.blocks = nn.ModuleList(
             [nn.Sequential(*[fine[i].module for i in group]) for group in groups])
         self.block_names = [_group_name([fine[i] for i in group]) for group in groups]
@@ -123,26 +107,12 @@ class TimmBlockBackbone(BaseModule):
     def num_blocks(self) -> int:
         return len(self.blocks)
 
-    def _measure(self, fine: list[DetectedBlock]):
-        """Per fine block: fvcore FLOPs, parameters, output shape (one image)."""
-        x = torch.randn(1, *self.input_size, generator=torch.Generator().manual_seed(0))
-        flops, params, shapes = [], [], []
-        seen: set[int] = set()
-        for block in fine:
-            block.module.eval()
-            flops.append(fvcore_flops(block.module, x))
-            # a parameter shared by two blocks is counted once, in the first
-            own = [p for p in block.module.parameters() if id(p) not in seen]
-            seen.update(id(p) for p in own)
-            params.append(sum(p.numel() for p in own))
-            with torch.no_grad():
-                x = block.module(x)
-            if not isinstance(x, torch.Tensor):
-                raise ValueError(f'{self.model_name}: the backbone output is a '
-                                 f'{type(x).__name__}, not a tensor; use include_head=False '
-                                 'or a model whose forward_features returns one tensor')
-            shapes.append(tuple(x.shape[1:]))
-        return flops, params, shapes
+    @property
+    def groups(self) -> list[list[int]]:
+        """Deprecated name of ``block_groups``."""
+        warnings.warn('TimmBlockBackbone.groups is renamed block_groups', FutureWarning,
+                      stacklevel=2)
+        return self.block_groups
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         for block in self.blocks:
@@ -154,8 +124,18 @@ class TimmBlockBackbone(BaseModule):
         return [dict(index=k, name=name, fine_blocks=group, gflops=f, mparams=p,
                      channels=c, stride=s)
                 for k, (name, group, f, p, c, s) in enumerate(zip(
-                    self.block_names, self.groups, self.block_flops, self.block_params,
+                    self.block_names, self.block_groups, self.block_flops, self.block_params,
                     self.block_channels, self.block_strides))]
+
+
+def _slice_profile(graph_module, profile: BackboneProfile) -> list[DetectedBlock]:
+    """The profile's fine blocks, sliced from ``graph_module``; ``DetectionError`` if stale."""
+    fine = slice_blocks(graph_module, profile.cuts)
+    names = [b.name for b in fine]
+    if names != [b.name for b in profile.blocks]:
+        raise DetectionError(f'its blocks are {[b.name for b in profile.blocks]}, the graph '
+                             f'sliced at its cuts gives {names}')
+    return fine
 
 
 def _group_name(blocks: list[DetectedBlock]) -> str:

@@ -15,7 +15,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 from mmengine.model import BaseModel
 
-from ..layout import Layout, LayoutError, as_layout
+from ..core.layout import Layout, as_layout
+from ..errors import ConfigError, LayoutError
 from ..registry import MODELS
 
 
@@ -28,8 +29,8 @@ class TreeMultiTaskModel(BaseModel):
             ``out_channels``).
         tasks: ``{task: dict(head=..., loss=..., loss_weight=1.0)}``; ``in_channels`` of each
             head is filled from the backbone.
-        layout: the tree (DESIGN.md JSON form or a ``Layout``); ``None`` = all tasks share the
-            whole backbone.
+        layout: the tree (JSON form of ``docs/method.md``, "Layouts", or a ``Layout``);
+            ``None`` = all tasks share the whole backbone.
         data_preprocessor: mmengine data preprocessor config (default: moves data to device).
     """
 
@@ -37,7 +38,7 @@ class TreeMultiTaskModel(BaseModel):
                  layout=None, data_preprocessor: dict | None = None, init_cfg=None):
         super().__init__(data_preprocessor=data_preprocessor, init_cfg=init_cfg)
         if not tasks:
-            raise ValueError('TreeMultiTaskModel needs at least one task in `tasks`')
+            raise ConfigError('TreeMultiTaskModel needs at least one task in `tasks`')
         self.task_names = list(tasks)
         backbone = MODELS.build(backbone) if isinstance(backbone, Mapping) else backbone
         num_blocks = len(backbone.blocks)
@@ -46,14 +47,14 @@ class TreeMultiTaskModel(BaseModel):
         try:
             layout = as_layout(layout)
         except LayoutError as err:
-            raise ValueError(f'invalid layout: {err}') from None
+            raise LayoutError(f'invalid model.layout: {err}') from None
         if set(layout.tasks) != set(self.task_names):
-            raise ValueError(
+            raise ConfigError(
                 f'the layout\'s tasks {sorted(layout.tasks)} do not match the model\'s tasks '
                 f'{sorted(self.task_names)} (the `tasks` dict keys); every task needs a head '
                 'and a loss, and every layout task must be one of them')
         if layout.num_blocks != num_blocks:
-            raise ValueError(
+            raise ConfigError(
                 f'the layout has {layout.num_blocks} blocks but the backbone has {num_blocks} '
                 'branching points; set num_branch_points / block_groups of the backbone to '
                 'match the layout, or use a layout with that many blocks')
@@ -87,10 +88,10 @@ class TreeMultiTaskModel(BaseModel):
         for task, spec in tasks.items():
             spec = dict(spec)
             if 'head' not in spec:
-                raise ValueError(f'task {task!r} has no `head` config (e.g. '
+                raise ConfigError(f'task {task!r} has no `head` config (e.g. '
                                  "head=dict(type='LightConvHead', num_outputs=1))")
             if 'loss' not in spec:
-                raise ValueError(f'task {task!r} has no `loss` config (e.g. '
+                raise ConfigError(f'task {task!r} has no `loss` config (e.g. '
                                  "loss=dict(type='DepthL1Loss'))")
             head_cfg = dict(spec['head'])
             head_cfg.setdefault('in_channels', out_channels)
@@ -143,7 +144,7 @@ class TreeMultiTaskModel(BaseModel):
         if mode == 'loss':
             missing = [t for t in self.task_names if t not in targets]
             if missing:
-                raise ValueError(f'the batch has no targets for task(s) {missing}; '
+                raise ConfigError(f'the batch has no targets for task(s) {missing}; '
                                  f'it has {sorted(targets)}')
             losses = {}
             for task in self.task_names:
@@ -162,7 +163,7 @@ class TreeMultiTaskModel(BaseModel):
                                   if isinstance(v, torch.Tensor)}
                 results.append(item)
             return results
-        raise ValueError(f"mode must be 'tensor', 'loss' or 'predict', got {mode!r}")
+        raise ConfigError(f"mode must be 'tensor', 'loss' or 'predict', got {mode!r}")
 
 
 def collate_targets(data_samples) -> dict[str, torch.Tensor]:

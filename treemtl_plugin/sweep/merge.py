@@ -1,10 +1,14 @@
-"""Merge finished sweep runs into the two-task table (relative performance, DESIGN.md)."""
+"""Merge finished sweep runs into the two-task table.
+
+See ``docs/method.md``, "Two-task table" and "Relative performance".
+"""
 from __future__ import annotations
 
 from collections.abc import Mapping
 
+from ..core.table import TwoTaskTable
+from ..errors import SweepError
 from ..evaluation.relative_performance import relative_performance
-from ..two_task_table import TwoTaskTable
 from .plan import SweepRun
 
 
@@ -18,7 +22,6 @@ def build_two_task_table(runs: list[SweepRun], records: Mapping[str, dict],
                          source: str = '<sweep>') -> TwoTaskTable:
     """``A[i, j, b]`` = task i's relative performance (%) in pair run (i, j, b) vs its
     single-task run, over the task's metrics (Maninis et al. 2019)."""
-    from .executor import SweepError
     missing = missing_runs(runs, records)
     if missing:
         shown = ', '.join(missing[:10]) + (f' ... and {len(missing) - 10} more'

@@ -9,7 +9,8 @@ import re
 from dataclasses import dataclass
 from itertools import combinations
 
-from ..layout import Layout
+from ..core.layout import Layout
+from ..errors import ConfigError
 
 
 @dataclass(frozen=True)
@@ -35,7 +36,7 @@ class SweepRun:
 
 def _safe(task: str) -> str:
     if not re.fullmatch(r'[A-Za-z0-9_.-]+', task) or '__' in task:
-        raise ValueError(f'task name {task!r} cannot name a sweep run: use letters, digits, '
+        raise ConfigError(f'task name {task!r} cannot name a sweep run: use letters, digits, '
                          "'_', '.', '-' (no double underscore)")
     return task
 
@@ -44,9 +45,9 @@ def plan_sweep(tasks: list[str] | tuple[str, ...], num_blocks: int) -> list[Swee
     """All runs of the sweep in a fixed order: single-task runs, then pairs by branch."""
     tasks = tuple(_safe(t) for t in tasks)
     if len(set(tasks)) != len(tasks) or len(tasks) < 2:
-        raise ValueError(f'the sweep needs at least two distinct tasks, got {list(tasks)}')
+        raise ConfigError(f'the sweep needs at least two distinct tasks, got {list(tasks)}')
     if num_blocks < 1:
-        raise ValueError(f'num_blocks must be >= 1, got {num_blocks}')
+        raise ConfigError(f'num_blocks must be >= 1, got {num_blocks}')
     runs = [SweepRun(f'single__{t}', (t,), None, num_blocks) for t in tasks]
     for a, b in combinations(tasks, 2):
         for branch in range(1, num_blocks + 1):
@@ -60,10 +61,10 @@ def parse_shard(text: str | None) -> tuple[int, int] | None:
         return None
     match = re.fullmatch(r'\s*(\d+)\s*/\s*(\d+)\s*', str(text))
     if not match:
-        raise ValueError(f'--shard must look like i/n (e.g. 1/4), got {text!r}')
+        raise ConfigError(f'--shard must look like i/n (e.g. 1/4), got {text!r}')
     index, count = int(match.group(1)), int(match.group(2))
     if count < 1 or not 1 <= index <= count:
-        raise ValueError(f'--shard {text}: need 1 <= i <= n (shards are numbered from 1)')
+        raise ConfigError(f'--shard {text}: need 1 <= i <= n (shards are numbered from 1)')
     return index, count
 
 

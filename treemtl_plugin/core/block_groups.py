@@ -3,11 +3,13 @@
 The paper merges fine blocks into N coarse branching points (5 in its experiments) to keep the
 design space and the two-task sweep small. ``balanced_groups`` splits a chain of block FLOPs
 into N contiguous groups minimising the largest group's FLOPs (exact dynamic programme);
-``check_groups`` validates user-given groups.
+``check_block_groups`` validates user-given groups.
 """
 from __future__ import annotations
 
 from collections.abc import Sequence
+
+from ..errors import ConfigError
 
 
 def balanced_groups(block_flops: Sequence[float], num_groups: int) -> list[list[int]]:
@@ -19,9 +21,9 @@ def balanced_groups(block_flops: Sequence[float], num_groups: int) -> list[list[
     flops = [float(f) for f in block_flops]
     num_blocks = len(flops)
     if not isinstance(num_groups, int) or isinstance(num_groups, bool) or num_groups < 1:
-        raise ValueError(f'num_branch_points must be a positive integer, got {num_groups!r}')
+        raise ConfigError(f'num_branch_points must be a positive integer, got {num_groups!r}')
     if num_groups > num_blocks:
-        raise ValueError(f'num_branch_points={num_groups} is more than the {num_blocks} '
+        raise ConfigError(f'num_branch_points={num_groups} is more than the {num_blocks} '
                          'detected blocks; use at most that many')
     prefix = [0.0]
     for f in flops:
@@ -45,13 +47,13 @@ def balanced_groups(block_flops: Sequence[float], num_groups: int) -> list[list[
     return groups[::-1]
 
 
-def check_groups(groups: Sequence[Sequence[int]], num_blocks: int) -> list[list[int]]:
+def check_block_groups(groups: Sequence[Sequence[int]], num_blocks: int) -> list[list[int]]:
     """Validate ``block_groups``: contiguous, in order, covering ``0..num_blocks-1`` once."""
     flat = [int(i) for group in groups for i in group]
     if any(len(group) == 0 for group in groups):
-        raise ValueError(f'block_groups {list(map(list, groups))} has an empty group')
+        raise ConfigError(f'block_groups {list(map(list, groups))} has an empty group')
     if flat != list(range(num_blocks)):
-        raise ValueError(f'block_groups must list the detected blocks 0..{num_blocks - 1} '
+        raise ConfigError(f'block_groups must list the detected blocks 0..{num_blocks - 1} '
                          f'once each, in order, as contiguous groups (e.g. [[0], [1, 2], '
                          f'[3, ..., {num_blocks - 1}]]); got {[list(g) for g in groups]}')
     return [[int(i) for i in group] for group in groups]

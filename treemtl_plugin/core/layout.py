@@ -2,7 +2,7 @@
 
 A layout over ``B`` blocks is a list ``L[0..B-1]``; ``L[b]`` is a partition of the task set and
 tasks in the same set share block ``b``. Partitions only refine going deeper (two tasks that
-separate never re-join). See DESIGN.md, "The method in one page".
+separate never re-join). See ``docs/method.md``, "Layouts".
 """
 from __future__ import annotations
 
@@ -12,12 +12,11 @@ from typing import Union
 
 import numpy as np
 
-TaskSet = frozenset
+from ..errors import LayoutError
+
+__all__ = ['Layout', 'LayoutError', 'LayoutLike', 'as_layout', 'blocks_from_branch_points']
+
 LayoutLike = Union['Layout', Sequence[Sequence[Sequence[str]]]]
-
-
-class LayoutError(ValueError):
-    """A layout that is not a valid tree (message names the bad block or task set)."""
 
 
 def _check_task_name(name) -> str:
@@ -131,7 +130,7 @@ class Layout:
 
     @classmethod
     def from_list(cls, data, tasks: Sequence[str] | None = None) -> 'Layout':
-        """From the JSON structure of DESIGN.md: blocks -> task sets -> task names."""
+        """From the JSON form (``docs/method.md``): blocks -> task sets -> task names."""
         return cls(data, tasks=tasks)
 
     @classmethod

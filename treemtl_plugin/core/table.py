@@ -20,7 +20,6 @@ This module is pure numpy + stdlib (no torch, pandas or mmengine).
 from __future__ import annotations
 
 import csv
-import difflib
 import math
 import numbers
 import operator
@@ -31,6 +30,8 @@ from typing import Any, Union
 
 import numpy as np
 
+from ..errors import TwoTaskTableError, did_you_mean
+
 __all__ = ['COLUMNS', 'TwoTaskTable', 'TwoTaskTableError']
 
 #: The canonical CSV header, in canonical order.
@@ -40,10 +41,6 @@ _MAX_LISTED = 20
 
 PathLike = Union[str, 'os.PathLike[str]']
 TaskRef = Union[str, int]
-
-
-class TwoTaskTableError(ValueError):
-    """Bad two-task table input; the message names the bad value and the fix."""
 
 
 # --------------------------------------------------------------------------- helpers
@@ -160,15 +157,6 @@ def _parse_perf(raw: Any, column: str, problems: list[str], where: str) -> float
     return value
 
 
-def _suggest(name: str, available: Sequence[str]) -> str:
-    """' (did you mean X?)' for the closest available name, by similarity or containment."""
-    close = difflib.get_close_matches(name, list(available), n=1)
-    if not close:
-        low = name.lower()
-        close = [a for a in available if low and (low in a.lower() or a.lower() in low)][:1]
-    return f' (did you mean {close[0]!r}?)' if close else ''
-
-
 def _resolve_tasks(requested: Any, available: Sequence[str], source: str) -> tuple[str, ...]:
     """Validate a user's ``tasks=`` list against the tasks present in a table."""
     if isinstance(requested, str) or not isinstance(requested, Iterable):
@@ -188,7 +176,7 @@ def _resolve_tasks(requested: Any, available: Sequence[str], source: str) -> tup
             f'{source}: tasks lists {duplicates!r} more than once; list each task once')
     unknown = [n for n in names if n not in available]
     if unknown:
-        details = ', '.join(f'{n!r}{_suggest(n, available)}' for n in unknown)
+        details = ', '.join(f'{n!r}{did_you_mean(n, available)}' for n in unknown)
         raise TwoTaskTableError(
             f'{source}: requested task(s) not in the table: {details}; '
             f'available tasks: {list(available)!r}. Fix the task names or use a table that '
@@ -492,7 +480,7 @@ class TwoTaskTable:
                 return self.tasks.index(task)
             except ValueError:
                 raise TwoTaskTableError(
-                    f'{self.source}: unknown task {task!r}{_suggest(task, self.tasks)}; '
+                    f'{self.source}: unknown task {task!r}{did_you_mean(task, self.tasks)}; '
                     f'tasks: {list(self.tasks)!r}') from None
         if isinstance(task, (bool, np.bool_)) or not isinstance(task, (int, np.integer)):
             raise TwoTaskTableError(
@@ -561,7 +549,7 @@ def _check_columns(columns: list[Any], source: str, where: str) -> None:
         if missing:
             parts.append(f'missing column(s) {missing!r}')
         if extra:
-            hints = ''.join(_suggest(c, COLUMNS) for c in extra)
+            hints = ''.join(did_you_mean(c, COLUMNS) for c in extra)
             parts.append(f'unexpected column(s) {extra!r}{hints}')
         if repeated:
             parts.append(f'repeated column(s) {repeated!r}')

@@ -21,17 +21,21 @@ from __future__ import annotations
 import heapq
 import itertools
 import math
-import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
-from .cost import BUDGET_RTOL, Budget, BudgetError, CostModel
-from .estimator import resolve_task_weights
-from .two_task_table import TwoTaskTable
+from ...errors import BudgetError, ConfigError
+from ..cost import BudgetLimits, CostModel
+from ..table import TwoTaskTable
+
+__all__ = ['Network', 'GroupingSearch', 'group_performance', 'GroupingCandidates',
+           'budget_units', 'search_groupings']
 
 NEG = -math.inf
+#: Task grouping enumerates 2^T candidate networks.
+MAX_GROUPING_TASKS = 16
 
 
 @dataclass(frozen=True, order=True)
@@ -47,64 +51,12 @@ class Network:
 
 
 @dataclass
-class GroupingSolution:
-    """A set of networks with each task's chosen network, score and cost."""
-    rank: int
-    networks: list[Network]
-    chosen: dict[str, int]            # task -> index into networks
-    score: float
-    estimates: dict[str, float]
-    models: float                     # backbone-equivalents
-    flops: float
-    flops_ratio: float
-    params: float | None
-    head_flops: float
-    head_params: float
-    within_budget: bool = True
-
-    @property
-    def flops_saving(self) -> float:
-        return 100.0 * (1.0 - self.flops_ratio)
-
-    @property
-    def groups(self) -> list[list[str]]:
-        return [list(n.tasks) for n in self.networks]
-
-    def draw(self) -> str:
-        lines = ['input']
-        for k, net in enumerate(self.networks):
-            last = k == len(self.networks) - 1
-            served = [t for t, idx in self.chosen.items() if idx == k]
-            width = ' (half width)' if net.half_width else ''
-            lines.append(f'{"└── " if last else "├── "}network {k + 1}{width}: '
-                         f'{", ".join(net.tasks)} -> serves {", ".join(served)}')
-        return '\n'.join(lines)
-
-    def to_dict(self) -> dict:
-        return dict(rank=self.rank, strategy='task_grouping', groups=self.groups,
-                    half_width=[n.half_width for n in self.networks], chosen=self.chosen,
-                    chosen_group={t: list(self.networks[i].tasks)
-                                  for t, i in self.chosen.items()},
-                    score=self.score, estimates=self.estimates, models=self.models,
-                    flops=self.flops, flops_ratio=self.flops_ratio,
-                    flops_saving_pct=self.flops_saving, params=self.params,
-                    head_flops=self.head_flops, head_params=self.head_params,
-                    within_budget=self.within_budget, tree=self.draw())
-
-
-@dataclass
-class GroupingRecommendation:
-    tasks: tuple[str, ...]
-    weights: np.ndarray
-    weights_note: str
-    budget: Budget
-    cost_model: CostModel
-    top: list[GroupingSolution]
-    num_candidates: int
-    max_models: float
-    seconds: float
-    method: str = 'task grouping: exact best-first branch-and-bound with a subset-DP bound'
-    expansions: int = 0
+class GroupingSearch:
+    """Result of :func:`search_groupings`: the best network sets, best first."""
+    candidates: 'GroupingCandidates'
+    solutions: list[tuple[int, ...]]      # candidate indices of each network set
+    max_units: int                        # the budget in half-backbone units
+    expansions: int
 
 
 def group_performance(values: np.ndarray, members: Sequence[int], branch: int) -> np.ndarray:
@@ -118,13 +70,17 @@ def group_performance(values: np.ndarray, members: Sequence[int], branch: int) -
     return perf
 
 
-class _Candidates:
+class GroupingCandidates:
     """Every network with its cost (half units) and per-task performance (-inf if absent)."""
 
     def __init__(self, table: TwoTaskTable, weights: np.ndarray,
                  half_width: Mapping[str, float] | None,
                  measured_groups: Mapping | None):
         tasks = table.tasks
+        if len(tasks) > MAX_GROUPING_TASKS:
+            raise ConfigError(f'task grouping enumerates 2^T candidate networks; T={len(tasks)} '
+                              f'is too many (at most {MAX_GROUPING_TASKS})')
+        self.tasks = tuple(tasks)
         self.num_tasks = n = len(tasks)
         index = {t: k for k, t in enumerate(tasks)}
         overrides = {}
@@ -132,14 +88,14 @@ class _Candidates:
             names = [group] if isinstance(group, str) else list(group)
             unknown = [t for t in names if t not in index]
             if len(set(names)) != len(names):
-                raise ValueError(f'measured_groups key {group!r} repeats a task')
+                raise ConfigError(f'measured_groups key {group!r} repeats a task')
             if unknown or len(names) < 2:
-                raise ValueError(f'measured_groups key {group!r}: needs >= 2 known tasks '
+                raise ConfigError(f'measured_groups key {group!r}: needs >= 2 known tasks '
                                  f'(unknown {unknown}; tasks are {list(tasks)})')
             mask = sum(1 << index[t] for t in names)
             missing = [t for t in names if t not in perfs]
             if missing:
-                raise ValueError(f'measured_groups[{group!r}] lacks values for {missing}')
+                raise ConfigError(f'measured_groups[{group!r}] lacks values for {missing}')
             overrides[mask] = {index[t]: float(perfs[t]) for t in names}
         self.masks, self.units, self.perf, self.half = [], [], [], []
         for mask in range(1, 1 << n):
@@ -151,10 +107,10 @@ class _Candidates:
             self._add(mask, 2, perf, False)
         for task, value in (half_width or {}).items():
             if task not in index:
-                raise ValueError(f'half_width has unknown task {task!r}; tasks are '
+                raise ConfigError(f'half_width has unknown task {task!r}; tasks are '
                                  f'{list(tasks)}')
             if not np.isfinite(value):
-                raise ValueError(f'half_width[{task!r}] must be finite, got {value!r}')
+                raise ConfigError(f'half_width[{task!r}] must be finite, got {value!r}')
             perf = np.full(n, NEG)
             perf[index[task]] = float(value)
             self._add(1 << index[task], 1, perf, True)
@@ -184,45 +140,24 @@ def _submasks_with(mask: int, bit: int):
         sub = (sub - 1) & rest
 
 
-def _budget_units(budget: Budget, cost: CostModel, tasks: Sequence[str]) -> int:
+def budget_units(limits: BudgetLimits, cost: CostModel, num_tasks: int) -> int:
     """The budget as a whole number of half-backbone units (every network is 1 or 1/2)."""
-    limits = [float(len(tasks))]   # more than T backbones never helps
-    one = cost.backbone_flops
-    if budget.max_models is not None:
-        limits.append(budget.max_models)
-    if budget.max_flops_ratio is not None:
-        limits.append(budget.max_flops_ratio * len(tasks))
-    if budget.max_flops is not None:
-        limits.append((budget.max_flops - cost.head_flops_total(tasks)) / one)
-    if budget.max_params is not None:
-        budget.check_cost_model(cost)
-        limits.append((budget.max_params - cost.head_params_total(tasks))
-                      / cost.backbone_params)
-    return int(math.floor(2 * min(limits) * (1 + BUDGET_RTOL) + 1e-9))
+    units = [float(num_tasks)]   # more than T backbones never helps
+    if limits.flops is not None:
+        units.append(limits.flops / cost.backbone_flops)
+    if limits.params is not None:
+        units.append(limits.params / cost.backbone_params)
+    return int(math.floor(2 * min(units)))
 
 
-def recommend_task_groups(table: TwoTaskTable, cost_model: CostModel,
-                          budget: Budget | None = None, topk: int = 5,
-                          task_weights='svde', half_width: Mapping[str, float] | None = None,
-                          measured_groups: Mapping | None = None) -> GroupingRecommendation:
-    """Exact top-``topk`` task groupings under ``budget`` (see the module docstring)."""
-    start = time.perf_counter()
-    if isinstance(topk, bool) or not isinstance(topk, (int, np.integer)) or topk < 1:
-        raise ValueError(f'topk must be a positive integer, got {topk!r}')
-    budget = budget or Budget()
-    tasks = table.tasks
-    n = len(tasks)
-    if n > 16:
-        raise ValueError(f'task grouping enumerates 2^T candidate networks; T={n} is too many '
-                         '(at most 16)')
-    weights, note = resolve_task_weights(table.values, tasks, task_weights)
-    cand = _Candidates(table, weights, half_width, measured_groups)
-    max_units = _budget_units(budget, cost_model, tasks)
+def search_groupings(cand: GroupingCandidates, max_units: int, topk: int,
+                     budget_text: str = '') -> GroupingSearch:
+    """Exact top-``topk`` network sets within ``max_units`` half-backbones (module docstring)."""
+    n = cand.num_tasks
     if max_units < 2:   # the cheapest grouping: one network shared by every task
         raise BudgetError(
-            f'no task grouping fits the budget ({budget.describe(cost_model)}): the cheapest, '
-            'one network shared by all tasks, costs 1 backbone-equivalent '
-            f'({cost_model.backbone_flops:g} {cost_model.flops_unit} + heads).')
+            f'no task grouping fits the budget ({budget_text}): the cheapest, one network '
+            'shared by all tasks, costs 1 backbone-equivalent (+ heads).')
 
     full_mask = (1 << n) - 1
     # options[P]: (weighted value, units, candidate index) of every network containing P
@@ -254,7 +189,7 @@ def recommend_task_groups(table: TwoTaskTable, cost_model: CostModel,
 
     if not np.isfinite(best[full_mask, max_units]):
         raise BudgetError(f'no task grouping covers every task within the budget '
-                          f'({budget.describe(cost_model)})')
+                          f'({budget_text})')
 
     # best-first search over partial partitions, ordered by (score bound desc, cost bound asc)
     scale = max(1.0, float(np.abs(cand.weighted[np.isfinite(cand.weighted)]).max(initial=1.0)))
@@ -307,12 +242,7 @@ def recommend_task_groups(table: TwoTaskTable, cost_model: CostModel,
                                       chosen + (c,)))
     ranked = sorted(found.items(),
                     key=lambda kv: (-_quantise(kv[1][0], tol), kv[1][1], kv[0]))
-    top = [_solution(rank, key, cand, tasks, weights, cost_model, budget)
-           for rank, (key, _) in enumerate(ranked[:topk], start=1)]
-    return GroupingRecommendation(tasks=tasks, weights=weights, weights_note=note,
-                                  budget=budget, cost_model=cost_model, top=top,
-                                  num_candidates=len(cand), max_models=max_units / 2,
-                                  seconds=time.perf_counter() - start, expansions=expansions)
+    return GroupingSearch(cand, [key for key, _ in ranked[:topk]], max_units, expansions)
 
 
 def _quantise(value: float, tol: float) -> int:
@@ -320,7 +250,7 @@ def _quantise(value: float, tol: float) -> int:
     return int(round(value / tol))
 
 
-def _min_units(cand: _Candidates, n: int) -> np.ndarray:
+def _min_units(cand: GroupingCandidates, n: int) -> np.ndarray:
     """Fewest half-backbone units that can cover each task subset (a cost lower bound):
     one full network covers any subset; a lone task may have a half-width network."""
     low_cost = np.full(1 << n, 2, dtype=np.int64)
@@ -338,7 +268,7 @@ def _all_submasks(mask: int):
         sub = (sub - 1) & mask
 
 
-def _evaluate(cand: _Candidates, key: tuple[int, ...], n: int) -> tuple[float, int]:
+def _evaluate(cand: GroupingCandidates, key: tuple[int, ...], n: int) -> tuple[float, int]:
     """True score of a network set (each task takes its best network) and its cost."""
     best = cand.weighted[list(key)].max(axis=0)
     return float(best.sum()), int(sum(cand.units[c] for c in key))
@@ -354,29 +284,3 @@ def _redundant(cand, key, n, value, tol) -> bool:
         if np.all(np.isfinite(best)) and best.sum() >= value - tol:
             return True
     return False
-
-
-def _solution(rank, key, cand, tasks, weights, cost, budget) -> GroupingSolution:
-    n = len(tasks)
-    nets = [(Network(tuple(tasks[i] for i in range(n) if cand.masks[c] >> i & 1),
-                     cand.half[c]), c) for c in key]
-    # display order: full networks before half-width ones, then by their tasks' order
-    nets.sort(key=lambda nc: (nc[0].half_width, [tasks.index(t) for t in nc[0].tasks]))
-    networks = [nc[0] for nc in nets]
-    chosen, estimates = {}, {}
-    for i, task in enumerate(tasks):
-        scores = [cand.perf[c, i] for _, c in nets]
-        k = int(np.argmax(scores))          # first best network wins ties
-        chosen[task] = k
-        estimates[task] = float(cand.perf[nets[k][1], i])
-    models = sum(n_.cost for n_ in networks)
-    flops = models * cost.backbone_flops
-    params = None if not cost.has_params else models * cost.backbone_params
-    ok = bool(budget.allows(np.array([flops]), None if params is None else np.array([params]),
-                            cost, tasks)[0])
-    score = float(sum(weights[i] * estimates[t] for i, t in enumerate(tasks)))
-    return GroupingSolution(rank=rank, networks=networks, chosen=chosen, score=score,
-                            estimates=estimates, models=models, flops=flops,
-                            flops_ratio=flops / (n * cost.backbone_flops), params=params,
-                            head_flops=cost.head_flops_total(tasks),
-                            head_params=cost.head_params_total(tasks), within_budget=ok)

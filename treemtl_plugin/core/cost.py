@@ -12,28 +12,38 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..errors import BudgetError, ConfigError
 from .layout import Layout
+
+__all__ = ['is_number', 'FVCORE_CONVENTION', 'BUDGET_RTOL', 'BUDGET_KEYS', 'CostModel', 'Budget',
+           'BudgetLimits', 'BudgetError']
 
 FVCORE_CONVENTION = 'fvcore: one fused multiply-add counts as one FLOP'
 
 # Relative slack for budget comparisons: sums of float block costs may differ in the last bits.
 BUDGET_RTOL = 1e-9
+BUDGET_KEYS = ('max_flops', 'max_flops_ratio', 'max_models', 'max_params')
 
 
-class BudgetError(ValueError):
-    """No layout satisfies the budget (message gives the cheapest layout's cost)."""
+def is_number(value) -> bool:
+    """A real number, not a bool or a string (config values are not coerced)."""
+    return isinstance(value, (int, float, np.integer, np.floating)) \
+        and not isinstance(value, (bool, np.bool_))
 
 
 def _cost_vector(name: str, values, num_blocks: int | None = None) -> np.ndarray:
+    if isinstance(values, (str, bytes, Mapping)) or not isinstance(values, (Sequence, np.ndarray)) \
+            or not all(is_number(v) for v in values):
+        raise ConfigError(f'{name} must be a list with one number per block, got {values!r}')
     arr = np.asarray(values, dtype=np.float64)
     if arr.ndim != 1 or arr.size == 0:
-        raise ValueError(f'{name} must be a non-empty list with one number per block, got '
-                         f'{values!r}')
+        raise ConfigError(f'{name} must be a non-empty list with one number per block, got '
+                          f'{values!r}')
     if not np.all(np.isfinite(arr)) or np.any(arr < 0):
-        raise ValueError(f'{name} must be finite and >= 0, got {arr.tolist()}')
+        raise ConfigError(f'{name} must be finite and >= 0, got {arr.tolist()}')
     if num_blocks is not None and arr.size != num_blocks:
-        raise ValueError(f'{name} has {arr.size} entries but block_flops has {num_blocks}; '
-                         'give one value per block')
+        raise ConfigError(f'{name} has {arr.size} entries but block_flops has {num_blocks}; '
+                          'give one value per block')
     return arr
 
 
@@ -43,13 +53,16 @@ def _head_costs(name: str, value, tasks: Sequence[str]) -> np.ndarray:
     if isinstance(value, Mapping):
         missing = [t for t in tasks if t not in value]
         if missing:
-            raise ValueError(f'{name} has no entry for task(s) {missing}; give one per task '
-                             'or a single number for every head')
-        arr = np.array([value[t] for t in tasks], dtype=np.float64)
+            raise ConfigError(f'{name} has no entry for task(s) {missing}; give one per task '
+                              'or a single number for every head')
+        values = [value[t] for t in tasks]
     else:
-        arr = np.full(len(tasks), float(value))
+        values = [value] * len(tasks)
+    if not all(is_number(v) for v in values):
+        raise ConfigError(f'{name} must be a number or a {{task: number}} dict, got {value!r}')
+    arr = np.array(values, dtype=np.float64)
     if not np.all(np.isfinite(arr)) or np.any(arr < 0):
-        raise ValueError(f'{name} must be finite and >= 0, got {value!r}')
+        raise ConfigError(f'{name} must be finite and >= 0, got {value!r}')
     return arr
 
 
@@ -76,6 +89,9 @@ class CostModel:
         flops = _cost_vector('block_flops', self.block_flops)
         params = (None if self.block_params is None else
                   _cost_vector('block_params', self.block_params, flops.size))
+        if flops.sum() <= 0:
+            raise ConfigError(f'block_flops {flops.tolist()} add up to 0: every layout would '
+                              'cost nothing; give the FLOPs of each branching point')
         object.__setattr__(self, '_flops', flops)
         object.__setattr__(self, '_params', params)
 
@@ -103,13 +119,14 @@ class CostModel:
         return float(_head_costs('head_params', self.head_params, tasks).sum())
 
     def flops_of(self, sets_per_block: np.ndarray) -> np.ndarray:
-        """Backbone FLOPs from (n, B) block-copy counts (exact for equal counts)."""
-        return np.asarray(sets_per_block, dtype=np.float64) @ self._flops
+        """Backbone FLOPs from (n, B) block-copy counts; row by row, so a layout's FLOPs are
+        bit-identical whatever batch it is computed in."""
+        return (np.asarray(sets_per_block, dtype=np.float64) * self._flops).sum(axis=-1)
 
     def params_of(self, sets_per_block: np.ndarray) -> np.ndarray | None:
         if self._params is None:
             return None
-        return np.asarray(sets_per_block, dtype=np.float64) @ self._params
+        return (np.asarray(sets_per_block, dtype=np.float64) * self._params).sum(axis=-1)
 
     def layout_cost(self, layout: Layout) -> dict:
         """Readable cost summary of one layout."""
@@ -123,6 +140,28 @@ class CostModel:
             flops_ratio=flops / (layout.num_tasks * self.backbone_flops),
             models=flops / self.backbone_flops,
             sets_per_block=counts[0].tolist())
+
+
+@dataclass(frozen=True)
+class BudgetLimits:
+    """A budget as upper limits on a layout's *backbone* FLOPs and params (None = no limit).
+
+    Heads are the same in every layout, so a whole-model limit becomes a backbone limit by
+    subtracting them. This is the one budget rule: the enumerator, the exact search, task
+    grouping and the plots all compare against these numbers.
+    """
+    flops: float | None
+    params: float | None
+
+    def allows(self, flops, params=None) -> np.ndarray:
+        """Boolean mask over layouts given their backbone FLOPs (and params)."""
+        flops = np.asarray(flops, dtype=np.float64)
+        ok = np.ones(flops.shape, dtype=bool)
+        if self.flops is not None:
+            ok &= flops <= self.flops
+        if self.params is not None:
+            ok &= np.asarray(params, dtype=np.float64) <= self.params
+        return ok
 
 
 @dataclass(frozen=True)
@@ -140,21 +179,24 @@ class Budget:
     max_params: float | None = None
 
     def __post_init__(self):
-        for name in ('max_flops', 'max_flops_ratio', 'max_models', 'max_params'):
+        for name in BUDGET_KEYS:
             value = getattr(self, name)
             if value is None:
                 continue
-            if isinstance(value, bool) or not isinstance(value, (int, float, np.number)) \
+            if isinstance(value, (bool, np.bool_)) \
+                    or not isinstance(value, (int, float, np.integer, np.floating)) \
                     or not np.isfinite(value) or value <= 0:
-                raise ValueError(f'{name} must be a positive number, got {value!r}')
+                raise ConfigError(f'{name} must be a positive number, got {value!r}')
         if self.max_flops_ratio is not None and self.max_flops_ratio > 1:
-            raise ValueError(f'max_flops_ratio={self.max_flops_ratio} is above 1; it is a '
-                             'fraction of the cost of independent models (e.g. 0.6 = 60%)')
+            raise ConfigError(f'max_flops_ratio={self.max_flops_ratio} is above 1; it is a '
+                              'fraction of the cost of independent models (e.g. 0.6 = 60%)')
 
     @property
     def is_unlimited(self) -> bool:
-        return all(getattr(self, n) is None for n in
-                   ('max_flops', 'max_flops_ratio', 'max_models', 'max_params'))
+        return all(getattr(self, n) is None for n in BUDGET_KEYS)
+
+    def to_dict(self) -> dict:
+        return {k: getattr(self, k) for k in BUDGET_KEYS}
 
     def describe(self, cost: CostModel | None = None) -> str:
         fu = cost.flops_unit if cost else ''
@@ -170,35 +212,34 @@ class Budget:
             parts.append(f'params <= {self.max_params:g} {pu}'.rstrip())
         return ', '.join(parts) if parts else 'no budget'
 
-    def check_cost_model(self, cost: CostModel) -> None:
-        if self.max_params is not None and not cost.has_params:
-            raise ValueError('max_params needs per-block parameter counts: set block_params '
-                             'in the config (one value per block)')
+    def limits(self, cost: CostModel, tasks: Sequence[str]) -> BudgetLimits:
+        """This budget as limits on backbone FLOPs and params (heads subtracted, slack added)."""
+        slack = 1 + BUDGET_RTOL
+        one = cost.backbone_flops
+        flops = []
+        if self.max_flops is not None:
+            flops.append(self.max_flops * slack - cost.head_flops_total(tasks))
+        if self.max_models is not None:
+            flops.append(self.max_models * one * slack)
+        if self.max_flops_ratio is not None:
+            flops.append(self.max_flops_ratio * len(tasks) * one * slack)
+        params = None
+        if self.max_params is not None:
+            if not cost.has_params:
+                raise ConfigError('max_params needs per-block parameter counts: set '
+                                  'block_params in the config (one value per block)')
+            params = self.max_params * slack - cost.head_params_total(tasks)
+        return BudgetLimits(min(flops) if flops else None, params)
 
     def allows(self, flops: np.ndarray, params: np.ndarray | None, cost: CostModel,
                tasks: Sequence[str]) -> np.ndarray:
         """Boolean mask over layouts given their backbone FLOPs and params."""
-        flops = np.asarray(flops, dtype=np.float64)
-        ok = np.ones(flops.shape, dtype=bool)
-        slack = 1 + BUDGET_RTOL
-        one = cost.backbone_flops
-        if self.max_flops is not None:
-            ok &= flops + cost.head_flops_total(tasks) <= self.max_flops * slack
-        if self.max_models is not None:
-            ok &= flops <= self.max_models * one * slack
-        if self.max_flops_ratio is not None:
-            ok &= flops <= self.max_flops_ratio * len(tasks) * one * slack
-        if self.max_params is not None:
-            self.check_cost_model(cost)
-            ok &= params + cost.head_params_total(tasks) <= self.max_params * slack
-        return ok
+        return self.limits(cost, tasks).allows(flops, params)
 
     def check_feasible(self, cost: CostModel, tasks: Sequence[str]) -> None:
         """Raise :class:`BudgetError` if even the cheapest (all-shared) layout is over budget."""
-        self.check_cost_model(cost)
-        flops = np.array([cost.backbone_flops])
-        params = None if not cost.has_params else np.array([cost.backbone_params])
-        if self.allows(flops, params, cost, tasks)[0]:
+        params = np.array([cost.backbone_params]) if cost.has_params else None
+        if self.allows(np.array([cost.backbone_flops]), params, cost, tasks)[0]:
             return
         hf, hp = cost.head_flops_total(tasks), cost.head_params_total(tasks)
         cheapest = (f'{cost.backbone_flops + hf:g} {cost.flops_unit} '

@@ -14,30 +14,30 @@ is extended and pruned per numpy operation, and promising rows are expanded firs
   scores at least its bound.
 
 The result is identical to enumeration: candidates are re-scored and ranked with the same
-canonical rows and :func:`~treemtl_plugin.recommender.rank_order`.
+canonical rows, :func:`~treemtl_plugin.core.ranking.rank_order` and
+:func:`~treemtl_plugin.core.ranking.pareto_front`.
 """
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
-from .cost import Budget, CostModel
-from .design_space import (LayoutChunk, _extend, _full_matrix, _num_children, pair_columns,
-                           pair_index)
-from .estimator import TaskAccuracyEstimator
+from ..cost import BudgetLimits, CostModel
+from ..encoding import (LayoutChunk, attach_depths, extend, full_matrix, grow, pair_columns,
+                        pair_index, root_chunk, sets_per_block)
+from ..estimator import TaskAccuracyEstimator
+from ..ranking import Rows, pareto_front, rank_order
+
+__all__ = ['SearchResult', 'search_top_layouts', 'search_pareto_front']
 
 SEARCH_CHUNK_ROWS = 1 << 15
 
 
 @dataclass
 class SearchResult:
-    branch_points: np.ndarray    # canonical rows (pair_index order of the table's tasks)
-    scores: np.ndarray
-    flops: np.ndarray
-    params: np.ndarray | None
+    rows: Rows                   # canonical rows (pair_index order of the table's tasks)
     nodes: int                   # partial layouts generated
     seconds: float
 
@@ -100,7 +100,7 @@ class _Problem:
         ub = self.known_score(bp) + self.future_pairs[inserted]
         if inserted >= self.n:
             return ub
-        full = _full_matrix(bp, inserted, self.B)
+        full = full_matrix(bp, inserted, self.B)
         for j in range(inserted, self.n):
             start = self.col_start[j]
             loose = sum(self.gain[start + k].max() for k in range(inserted))
@@ -114,43 +114,6 @@ class _Problem:
         return ub
 
 
-def _depth_first(prob: _Problem, select: Callable, accept: Callable) -> int:
-    """Depth-first over task insertion in bounded chunks; returns partial layouts generated.
-
-    ``select(chunk, inserted)`` returns the rows to keep, in the order to expand them;
-    ``accept(chunk)`` receives the surviving complete layouts.
-    """
-    nodes = 0
-
-    def grow(chunk: LayoutChunk, task: int) -> None:
-        nonlocal nodes
-        children = np.cumsum(_num_children(chunk.attach_depth, prob.B))
-        pos = 0
-        while pos < len(chunk):
-            base = children[pos - 1] if pos else 0
-            stop = max(int(np.searchsorted(children, base + SEARCH_CHUNK_ROWS, 'right')),
-                       pos + 1)
-            part = LayoutChunk(chunk.branch_points[pos:stop], chunk.attach_depth[pos:stop])
-            pos = stop
-            child = _extend(part, task, prob.B)
-            nodes += len(child)
-            rows = select(child, task + 1)
-            if len(rows) == 0:
-                continue
-            child = LayoutChunk(child.branch_points[rows], child.attach_depth[rows])
-            if task + 1 == prob.n:
-                accept(child)
-            else:
-                grow(child, task + 1)
-
-    root = LayoutChunk(np.zeros((1, 0), np.uint8), np.full((1, 1), -1, np.int16))
-    if prob.n == 1:
-        accept(root)
-    else:
-        grow(root, 1)
-    return nodes
-
-
 def _canonical_rows(bp: np.ndarray, order: list[int], n: int, B: int) -> np.ndarray:
     """Rows in insertion order -> rows in the table's task order (pair_index(n))."""
     ins_cols = pair_columns(n)
@@ -161,21 +124,29 @@ def _canonical_rows(bp: np.ndarray, order: list[int], n: int, B: int) -> np.ndar
     return out
 
 
-def search_top_layouts(estimator: TaskAccuracyEstimator, cost: CostModel, budget: Budget,
-                       tasks: Sequence[str], topk: int,
-                       progress: Callable[[int, int], None] | None = None) -> SearchResult:
-    """Exact top-``topk`` layouts within ``budget`` by depth-first branch-and-bound."""
-    from .recommender import rank_order
+def search_top_layouts(estimator: TaskAccuracyEstimator, cost: CostModel,
+                       limits: BudgetLimits, topk: int) -> SearchResult:
+    """Exact top-``topk`` layouts within ``limits`` by depth-first branch-and-bound."""
     start = time.perf_counter()
     n, B = estimator.num_tasks, estimator.num_blocks
     order = _insertion_order(estimator)
     prob = _Problem(estimator, cost, order)
-    budget_flops, budget_params = _budget_limits(budget, cost, tasks)
     scale = max(1.0, float(np.abs(prob.gain).max()))
     tol = 1e-9 * scale * max(1, len(prob.pairs))
     best = dict(bp=np.zeros((0, len(prob.pairs)), np.uint8), score=np.zeros(0),
-                threshold=_beam_threshold(prob, budget_flops, budget_params, topk) - tol)
-    def accept(chunk: LayoutChunk) -> None:
+                threshold=_beam_threshold(prob, limits, topk) - tol)
+
+    def select(child: LayoutChunk, inserted: int) -> np.ndarray:
+        rows = np.flatnonzero(_within(prob, child.attach_depth, limits))
+        if len(rows) == 0:
+            return rows
+        ub = prob.bound(child.branch_points[rows], child.attach_depth[rows], inserted)
+        good = ub >= best['threshold']
+        rows, ub = rows[good], ub[good]
+        return rows[np.argsort(-ub, kind='stable')]     # promising rows first
+
+    nodes = [0]
+    for chunk in grow(n, B, SEARCH_CHUNK_ROWS, select, nodes):
         scores = prob.known_score(chunk.branch_points)
         merged_bp = np.concatenate([best['bp'], chunk.branch_points])
         merged = np.concatenate([best['score'], scores])
@@ -185,90 +156,53 @@ def search_top_layouts(estimator: TaskAccuracyEstimator, cost: CostModel, budget
             keep = keep[merged[keep] >= kth - tol]      # keep every tie of the k-th
             best['threshold'] = kth - tol
         best['bp'], best['score'] = merged_bp[keep], merged[keep]
-
-    def select(child: LayoutChunk, inserted: int) -> np.ndarray:
-        rows = np.flatnonzero(_within(prob, child.attach_depth, budget_flops, budget_params))
-        if len(rows) == 0:
-            return rows
-        ub = prob.bound(child.branch_points[rows], child.attach_depth[rows], inserted)
-        good = ub >= best['threshold']
-        rows, ub = rows[good], ub[good]
-        return rows[np.argsort(-ub, kind='stable')]     # promising rows first
-
-    nodes = _depth_first(prob, select, accept)
-    rows = _canonical_rows(best['bp'], order, n, B)
-    scores = estimator.scores(rows)
-    counts = _counts(rows, n, B)
-    flops = cost.flops_of(counts)
-    params = cost.params_of(counts)
-    order_idx = rank_order(scores, flops, rows)[:topk]
-    return SearchResult(rows[order_idx], scores[order_idx], flops[order_idx],
-                        None if params is None else params[order_idx], nodes,
-                        time.perf_counter() - start)
+    rows = _scored_rows(_canonical_rows(best['bp'], order, n, B), estimator, cost, limits)
+    return SearchResult(rows.take(rank_order(rows.scores, rows.flops,
+                                             rows.branch_points)[:topk]),
+                        nodes[0], time.perf_counter() - start)
 
 
-def _within(prob: _Problem, depth: np.ndarray, budget_flops, budget_params) -> np.ndarray:
+def _scored_rows(rows: np.ndarray, estimator: TaskAccuracyEstimator, cost: CostModel,
+                 limits: BudgetLimits) -> Rows:
+    counts = sets_per_block(attach_depths(rows, estimator.num_tasks), estimator.num_blocks)
+    flops, params = cost.flops_of(counts), cost.params_of(counts)
+    return Rows(rows, estimator.scores(rows), flops, params, limits.allows(flops, params))
+
+
+def _within(prob: _Problem, depth: np.ndarray, limits: BudgetLimits) -> np.ndarray:
     keep = np.ones(len(depth), dtype=bool)
-    if budget_flops is not None:
-        keep &= prob.partial_cost(depth, prob.suffix_flops) <= budget_flops
-    if budget_params is not None:
-        keep &= prob.partial_cost(depth, prob.suffix_params) <= budget_params
+    if limits.flops is not None:
+        keep &= prob.partial_cost(depth, prob.suffix_flops) <= limits.flops
+    if limits.params is not None:
+        keep &= prob.partial_cost(depth, prob.suffix_params) <= limits.params
     return keep
 
 
-def _beam_threshold(prob: _Problem, budget_flops, budget_params, topk: int,
+def _beam_threshold(prob: _Problem, limits: BudgetLimits, topk: int,
                     width: int = 2048) -> float:
     """Score of the k-th best of a few good layouts found by beam search: a valid lower
     bound on the k-th best score, so the exact search can prune from the start."""
-    chunk = LayoutChunk(np.zeros((1, 0), np.uint8), np.full((1, 1), -1, np.int16))
+    chunk = root_chunk()
     for task in range(1, prob.n):
-        chunk = _extend(chunk, task, prob.B)
-        keep = _within(prob, chunk.attach_depth, budget_flops, budget_params)
-        chunk = LayoutChunk(chunk.branch_points[keep], chunk.attach_depth[keep])
+        chunk = extend(chunk, task, prob.B)
+        chunk = chunk.take(_within(prob, chunk.attach_depth, limits))
         if len(chunk) == 0:
             return -np.inf
         if len(chunk) > width:
             ub = prob.bound(chunk.branch_points, chunk.attach_depth, task + 1)
             sel = np.argpartition(-ub, width)[:width]
-            chunk = LayoutChunk(chunk.branch_points[sel], chunk.attach_depth[sel])
+            chunk = chunk.take(sel)
     scores = np.sort(prob.known_score(chunk.branch_points))[::-1]
     return float(scores[topk - 1]) if len(scores) >= topk else -np.inf
 
 
-def _counts(rows: np.ndarray, n: int, B: int) -> np.ndarray:
-    """(rows, B) number of task sets per block of canonical rows."""
-    cols = pair_columns(n)
-    depth = np.full((len(rows), n), -1, dtype=np.int16)
-    for i in range(1, n):
-        depth[:, i] = rows[:, [cols[i, j] for j in range(i)]].max(axis=1)
-    return LayoutChunk(rows, depth).sets_per_block(B)
-
-
-def _budget_limits(budget: Budget, cost: CostModel, tasks) -> tuple[float | None, float | None]:
-    """The budget as limits on backbone FLOPs and params (heads are the same everywhere)."""
-    from .cost import BUDGET_RTOL
-    one = cost.backbone_flops
-    flops_limits = []
-    if budget.max_flops is not None:
-        flops_limits.append(budget.max_flops - cost.head_flops_total(tasks))
-    if budget.max_models is not None:
-        flops_limits.append(budget.max_models * one)
-    if budget.max_flops_ratio is not None:
-        flops_limits.append(budget.max_flops_ratio * len(tasks) * one)
-    params_limit = None
-    if budget.max_params is not None:
-        budget.check_cost_model(cost)
-        params_limit = (budget.max_params - cost.head_params_total(tasks)) * (1 + BUDGET_RTOL)
-    flops_limit = min(flops_limits) * (1 + BUDGET_RTOL) if flops_limits else None
-    return flops_limit, params_limit
-
-
 def search_pareto_front(estimator: TaskAccuracyEstimator, cost: CostModel,
-                        tasks: Sequence[str]) -> SearchResult:
-    """Best score at each cost level (the score-vs-FLOPs Pareto front), exactly.
+                        limits: BudgetLimits | None = None) -> SearchResult:
+    """Best score at each cost level (the score-vs-FLOPs Pareto front), exactly, cheapest first.
 
     A partial layout is dropped when a complete layout already found costs no more (its cost
-    only grows) and scores at least the partial layout's bound.
+    only grows) and scores at least the partial layout's bound. ``limits`` only marks which
+    front layouts are within budget.
     """
     start = time.perf_counter()
     n, B = estimator.num_tasks, estimator.num_blocks
@@ -285,13 +219,20 @@ def search_pareto_front(estimator: TaskAccuracyEstimator, cost: CostModel,
         best = np.where(idx >= 0, front['best'][np.maximum(idx, 0)], -np.inf)
         return ub < best - tol
 
-    def accept(chunk: LayoutChunk) -> None:
+    def select(child: LayoutChunk, inserted: int) -> np.ndarray:
+        ub = prob.bound(child.branch_points, child.attach_depth, inserted)
+        flops = prob.partial_cost(child.attach_depth, prob.suffix_flops)
+        keep = np.flatnonzero(~dominated(flops, ub))
+        return keep[np.lexsort((-ub[keep], flops[keep]))]    # cheap and promising first
+
+    nodes = [0]
+    for chunk in grow(n, B, SEARCH_CHUNK_ROWS, select, nodes):
         bp = chunk.branch_points
         scores = prob.known_score(bp)
         flops = prob.partial_cost(chunk.attach_depth, prob.suffix_flops)
         keep = ~dominated(flops, scores)
         if not keep.any():
-            return
+            continue
         front['bp'].append(bp[keep])
         front['score'].append(scores[keep])
         front['cost'].append(flops[keep])
@@ -299,18 +240,9 @@ def search_pareto_front(estimator: TaskAccuracyEstimator, cost: CostModel,
         all_scores = np.concatenate(front['score'])
         order_ = np.lexsort((-all_scores, all_flops))
         levels, first = np.unique(all_flops[order_], return_index=True)
-        best = np.maximum.accumulate(all_scores[order_][first])
-        front['flops'], front['best'] = levels, best
-
-    def select(child: LayoutChunk, inserted: int) -> np.ndarray:
-        ub = prob.bound(child.branch_points, child.attach_depth, inserted)
-        flops = prob.partial_cost(child.attach_depth, prob.suffix_flops)
-        keep = np.flatnonzero(~dominated(flops, ub))
-        return keep[np.lexsort((-ub[keep], flops[keep]))]    # cheap and promising first
-
-    nodes = _depth_first(prob, select, accept)
-    rows = _canonical_rows(np.concatenate(front['bp']), order, n, B)
-    scores = estimator.scores(rows)
-    flops = cost.flops_of(_counts(rows, n, B))
-    params = cost.params_of(_counts(rows, n, B))
-    return SearchResult(rows, scores, flops, params, nodes, time.perf_counter() - start)
+        front['flops'], front['best'] = levels, np.maximum.accumulate(all_scores[order_][first])
+    rows = _scored_rows(_canonical_rows(np.concatenate(front['bp']), order, n, B), estimator,
+                        cost, limits or BudgetLimits(None, None))
+    rows = rows.take(rank_order(rows.scores, rows.flops, rows.branch_points))
+    return SearchResult(rows.take(pareto_front(rows.flops, rows.scores)), nodes[0],
+                        time.perf_counter() - start)

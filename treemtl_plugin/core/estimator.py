@@ -3,16 +3,17 @@
 Task ``i``'s estimate in a layout is the mean over ``j != i`` of ``A[i, j, b_ij]`` (its relative
 performance in the two-task model that shares the same ``b_ij`` leading blocks). The score is
 ``sum_i w_i * estimate_i`` with SVD-entropy (SVDE) task weights: tasks whose two-task curves
-fluctuate less over the branching point are trusted more (DESIGN.md, "Task weights").
+fluctuate less over the branching point are trusted more (``docs/method.md``, "Task weights").
 """
 from __future__ import annotations
 
 import warnings
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-from .design_space import matrix_to_row, pair_columns, pair_index
+from ..errors import ConfigError
+from .encoding import matrix_to_row, pair_columns, pair_index
 
 SVDE_ORDER = 3
 SVDE_DELAY = 1
@@ -28,7 +29,7 @@ def svd_entropy(x: Sequence[float], order: int = SVDE_ORDER, delay: int = SVDE_D
     x = np.asarray(x, dtype=np.float64)
     rows = len(x) - (order - 1) * delay
     if rows < 1:
-        raise ValueError(f'svd_entropy needs at least {(order - 1) * delay + 1} values for '
+        raise ConfigError(f'svd_entropy needs at least {(order - 1) * delay + 1} values for '
                          f'order={order}, delay={delay}; got {len(x)}')
     embedded = np.stack([x[k * delay:k * delay + rows] for k in range(order)], axis=1)
     sing = np.linalg.svd(embedded, compute_uv=False)
@@ -50,7 +51,7 @@ def svde_task_weights(values: np.ndarray) -> np.ndarray:
     num_tasks, _, width = values.shape
     num_blocks = width - 1
     if num_blocks < SVDE_ORDER:
-        raise ValueError(f'SVDE weights need at least {SVDE_ORDER} branching points (an '
+        raise ConfigError(f'SVDE weights need at least {SVDE_ORDER} branching points (an '
                          f'order-{SVDE_ORDER} embedding); got B={num_blocks}. '
                          "Use task_weights='uniform' or explicit weights.")
     entropy = np.zeros((num_tasks, num_tasks))
@@ -84,18 +85,24 @@ def resolve_task_weights(values: np.ndarray, tasks: Sequence[str],
             return svde_task_weights(values), 'SVD-entropy (1 - H) task weights'
         if weights == 'uniform':
             return np.full(num_tasks, 1.0 / num_tasks), 'uniform task weights'
-        raise ValueError(f"task_weights={weights!r} is not known; use 'svde', 'uniform', a "
+        raise ConfigError(f"task_weights={weights!r} is not known; use 'svde', 'uniform', a "
                          'list with one weight per task, or a {task: weight} dict')
-    if isinstance(weights, dict):
+    if isinstance(weights, Mapping):
         unknown = sorted(set(weights) - set(tasks))
         missing = [t for t in tasks if t not in weights]
         if unknown or missing:
-            raise ValueError(f'task_weights dict must give every task exactly once: unknown '
-                             f'{unknown}, missing {missing}')
+            raise ConfigError(f'task_weights dict must give every task exactly once: unknown '
+                              f'{unknown}, missing {missing}')
         weights = [weights[t] for t in tasks]
+    if isinstance(weights, (str, bytes)) or not isinstance(weights, Sequence) \
+            and not isinstance(weights, np.ndarray) \
+            or any(isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, float, np.number))
+                   for v in np.ravel(np.asarray(weights, dtype=object))):
+        raise ConfigError(f"task_weights must be 'svde', 'uniform', a list of {num_tasks} numbers "
+                          f'or a {{task: weight}} dict; got {weights!r}')
     w = np.asarray(weights, dtype=np.float64)
     if w.shape != (num_tasks,) or not np.all(np.isfinite(w)) or np.any(w < 0) or w.sum() <= 0:
-        raise ValueError(f'task_weights must be {num_tasks} finite non-negative numbers with a '
+        raise ConfigError(f'task_weights must be {num_tasks} finite non-negative numbers with a '
                          f'positive sum (one per task {list(tasks)}); got {np.ravel(w).tolist()}')
     return w / w.sum(), 'user-given task weights'
 
@@ -111,7 +118,7 @@ class TaskAccuracyEstimator:
         values = np.asarray(values, dtype=np.float64)
         num_tasks = values.shape[0]
         if values.ndim != 3 or values.shape[1] != num_tasks:
-            raise ValueError(f'two-task values must have shape (T, T, B+1), got {values.shape}')
+            raise ConfigError(f'two-task values must have shape (T, T, B+1), got {values.shape}')
         self.values = values
         self.weights = np.asarray(weights, dtype=np.float64)
         self.num_tasks = num_tasks

@@ -1,0 +1,172 @@
+"""Reading a config: its tasks, two-task table, block costs and recommender.
+
+Two kinds of config drive ``tools/recommend.py`` (README "Config reference"):
+
+* **table mode** -- ``tasks``, ``two_task_table`` (CSV path), ``block_flops`` (one per
+  branching point) and optional ``block_params``, ``head_flops``, ``head_params``,
+  ``flops_unit``, ``params_unit``, ``flops_convention``;
+* **full mode** -- a ``model`` (``TreeMultiTaskModel`` over a ``TimmBlockBackbone``; its
+  ``tasks`` dict gives the tasks and their heads) plus the mmengine training setup; block costs
+  are measured and the two-task table comes from the sweep (or ``two_task_table``).
+
+Both take a ``recommender = dict(type='TreeRecommender' | 'TaskGroupingRecommender', ...)``.
+"""
+from __future__ import annotations
+
+import inspect
+import os.path as osp
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from ..core.cost import FVCORE_CONVENTION, CostModel
+from ..core.table import TwoTaskTable
+from ..errors import ConfigError, did_you_mean
+from ..registry import RECOMMENDERS
+
+__all__ = ['STRATEGIES', 'is_full_mode', 'config_tasks', 'resolve_path', 'load_table',
+           'build_cost_model', 'build_recommender', 'check_data_root']
+
+#: ``--strategy`` names -> registered recommender types
+STRATEGIES = {'tree': 'TreeRecommender', 'task_grouping': 'TaskGroupingRecommender'}
+
+
+def is_full_mode(cfg: Mapping) -> bool:
+    """Does the config describe a model to train (full mode), not only a table?"""
+    return cfg.get('model') is not None
+
+
+def config_tasks(cfg: Mapping) -> list[str]:
+    """The tasks, in display order: ``model.tasks`` in full mode (``tasks`` may reorder them),
+    ``tasks`` in table mode."""
+    tasks = cfg.get('tasks')
+    if tasks is not None and (isinstance(tasks, str) or not isinstance(tasks, (list, tuple))
+                              or not all(isinstance(t, str) and t for t in tasks)):
+        raise ConfigError(f'`tasks` must be a list of task-name strings, got {tasks!r}')
+    if tasks is not None and len(set(tasks)) != len(tasks):
+        raise ConfigError(f'`tasks` lists a task twice: {list(tasks)}')
+    if is_full_mode(cfg):
+        heads = cfg.model.get('tasks')
+        if not isinstance(heads, Mapping) or not heads:
+            raise ConfigError('model.tasks must be a dict {task: dict(head=..., loss=...)} with '
+                              'one entry per task (see configs/_base_/models/)')
+        for task, spec in heads.items():
+            if not isinstance(spec, Mapping) or 'head' not in spec or 'loss' not in spec:
+                raise ConfigError(f'model.tasks[{task!r}] needs a `head` and a `loss`, e.g. '
+                                  "dict(head=dict(type='LightConvHead', num_outputs=1), "
+                                  "loss=dict(type='DepthL1Loss')); got {spec!r}")
+        if tasks is None:
+            tasks = list(heads)
+        elif set(tasks) != set(heads):
+            unknown = [f'{t!r}{did_you_mean(t, heads)}' for t in tasks if t not in heads]
+            missing = [t for t in heads if t not in tasks]
+            raise ConfigError(f'`tasks` {list(tasks)} must name the same tasks as model.tasks '
+                              f'{list(heads)} (unknown: {", ".join(unknown) or "none"}; '
+                              f'missing: {missing or "none"}); add or remove heads in '
+                              'model.tasks to change the tasks')
+    if tasks is None:
+        raise ConfigError('the config has no `tasks`: list the task names, e.g. '
+                          "tasks = ['segment_semantic', 'normal', 'depth_zbuffer']")
+    if len(tasks) < 2:
+        raise ConfigError(f'a recommendation needs at least two tasks to share a backbone, '
+                          f'got {list(tasks)}')
+    return list(tasks)
+
+
+def resolve_path(path: str, cfg_dir: str | None) -> str:
+    """A config path: absolute, relative to the working directory, or to the config file."""
+    if osp.isabs(path) or osp.exists(path) or cfg_dir is None:
+        return path
+    candidate = osp.join(cfg_dir, path)
+    return candidate if osp.exists(candidate) else path
+
+
+def load_table(cfg: Mapping, cfg_dir: str | None = None,
+               num_blocks: int | None = None) -> TwoTaskTable:
+    """The two-task table named by ``cfg.two_task_table``, restricted to the config's tasks."""
+    tasks = config_tasks(cfg)
+    path = cfg.get('two_task_table')
+    if not path or not isinstance(path, str):
+        raise ConfigError('the config has no `two_task_table`: give the path of a two-task '
+                          'CSV (header task_a,task_b,branch,perf_a,perf_b; see README)')
+    path = resolve_path(path, cfg_dir)
+    if not osp.isfile(path):
+        raise ConfigError(f'two_task_table file not found: {path!r} (relative paths are looked '
+                          "up from the working directory, then from the config file's folder)")
+    if num_blocks is None:
+        num_blocks = len(cfg.get('block_flops') or []) or None
+    return TwoTaskTable.from_csv(path, tasks=tasks, num_blocks=num_blocks)
+
+
+def build_cost_model(cfg: Mapping) -> CostModel:
+    """Cost model from the table-mode keys ``block_flops`` etc."""
+    if cfg.get('block_flops') is None:
+        raise ConfigError('the config has no `block_flops`: give one FLOPs value per branching '
+                          'point (e.g. GFLOPs as fvcore counts them, one image)')
+    return CostModel(block_flops=cfg.block_flops, block_params=cfg.get('block_params'),
+                     head_flops=cfg.get('head_flops'), head_params=cfg.get('head_params'),
+                     flops_unit=cfg.get('flops_unit', 'GFLOPs'),
+                     params_unit=cfg.get('params_unit', 'M'),
+                     flops_convention=cfg.get('flops_convention', FVCORE_CONVENTION))
+
+
+def _accepted(cls) -> set[str]:
+    return {n for n in inspect.signature(cls.__init__).parameters if n != 'self'}
+
+
+def build_recommender(cfg: Mapping, strategy: str | None = None, topk: int | None = None,
+                      budget: Mapping[str, Any] | None = None,
+                      progress: Callable[[int, int], None] | None = None):
+    """The config's recommender, optionally switched to another ``strategy`` (``'tree'`` or
+    ``'task_grouping'``), with command-line ``topk`` and ``budget`` limits on top.
+
+    Switching keeps only the options every strategy shares (``topk``, ``budget``) and applies
+    the recommender's ``task_grouping`` sub-dict when the grouping strategy runs. Keys no
+    strategy knows are errors with a did-you-mean.
+    """
+    import treemtl_plugin.recommenders  # noqa: F401  (registers the strategies)
+    options = dict(cfg.get('recommender') or {})
+    kind = options.pop('type', 'TreeRecommender')
+    if strategy is not None:
+        if strategy not in STRATEGIES:
+            raise ConfigError(f'unknown strategy {strategy!r}{did_you_mean(strategy, STRATEGIES)}'
+                              f'; use one of {list(STRATEGIES)}')
+        if STRATEGIES[strategy] != kind:
+            cls = RECOMMENDERS.get(STRATEGIES[strategy])
+            options = {k: v for k, v in options.items() if k in cls.common_options}
+            kind = STRATEGIES[strategy]
+    cls = RECOMMENDERS.get(kind)
+    if cls is None:
+        raise ConfigError(f'recommender.type={kind!r} is not a registered recommender'
+                          f'{did_you_mean(str(kind), RECOMMENDERS.module_dict)}; use one of '
+                          f'{sorted(RECOMMENDERS.module_dict)}')
+    grouping = options.pop('task_grouping', None) or {}
+    if not isinstance(grouping, Mapping):
+        raise ConfigError(f'recommender.task_grouping must be a dict, got {grouping!r}')
+    if kind == STRATEGIES['task_grouping']:
+        options.update(grouping)
+    known = _accepted(cls) - {'progress', 'chunk_rows'}
+    every = set().union(*(_accepted(c) for c in RECOMMENDERS.module_dict.values()))
+    unknown = [k for k in options if k not in every]
+    if unknown:
+        hints = ', '.join(f'{k!r}{did_you_mean(k, sorted(every))}' for k in unknown)
+        raise ConfigError(f'unknown recommender option(s) {hints}; {kind} takes '
+                          f'{sorted(known)}')
+    options = {k: v for k, v in options.items() if k in known}   # the other strategy's keys
+    if topk is not None:
+        options['topk'] = topk
+    limits = dict(options.get('budget') or {})
+    limits.update({k: v for k, v in (budget or {}).items() if v is not None})
+    options['budget'] = limits
+    if progress is not None and 'progress' in _accepted(cls):
+        options['progress'] = progress
+    return cls(**options)
+
+
+def check_data_root(cfg: Mapping) -> None:
+    """Fail fast when a dataset's data_root does not exist (before any training)."""
+    for key in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
+        dataset = (cfg.get(key) or {}).get('dataset') or {}
+        root = dataset.get('data_root')
+        if root and not osp.isdir(root):
+            raise ConfigError(f'{key}.dataset.data_root {root!r} does not exist; download the '
+                              'dataset there or set data_root (see README "Real datasets")')

@@ -1,0 +1,180 @@
+"""The main job behind ``tools/recommend.py``: one config in, a recommendation in the work dir.
+
+Table mode scores the config's two-task table. Full mode measures the backbone's block costs,
+runs (a shard of) the two-task sweep, recommends, and exports one training config per
+candidate; ``train_top`` trains the first few exported models and reports measured beside
+estimated relative performance. The recommendation, its report, plot and files are the same
+for every strategy (``recommender.type``).
+"""
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import os.path as osp
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from mmengine.config import Config
+
+from ..core.cost import CostModel
+from ..core.table import TwoTaskTable
+from ..errors import ConfigError
+from ..io.atomic import write_json
+from ..io.config_file import dump_config
+from ..io.export import export_configs
+from ..io.writers import write_comparison, write_recommendation
+from ..recommenders.base import Recommendation
+from ..visualization.report import print_comparison, print_report
+from .config import (build_cost_model, build_recommender, check_data_root, config_tasks,
+                     is_full_mode, load_table)
+
+__all__ = ['RecommendationRun', 'run_recommendation', 'recommend_from_config', 'train_exported']
+
+
+@dataclass
+class RecommendationRun:
+    """What :func:`run_recommendation` did."""
+    status: str                                   # 'done' or 'shard_done'
+    recommendation: Recommendation | None = None
+    table: TwoTaskTable | None = None
+    cost: CostModel | None = None
+    paths: dict[str, str] = field(default_factory=dict)
+    exported: list[str] = field(default_factory=list)
+    train_top: list[dict] = field(default_factory=list)
+    comparison: list[dict] | None = None
+
+
+def recommend_from_config(cfg: Mapping, cfg_dir: str | None = None, strategy: str | None = None,
+                          topk: int | None = None, budget: Mapping[str, Any] | None = None,
+                          progress=None) -> Recommendation:
+    """Table mode in memory: the config's recommender on its two-task table and block costs."""
+    cfg = cfg if isinstance(cfg, Config) else Config(dict(cfg))
+    config_tasks(cfg)
+    recommender = build_recommender(cfg, strategy, topk, budget, progress)
+    return recommender.recommend(*_table_mode_inputs(cfg, cfg_dir))
+
+
+def _table_mode_inputs(cfg: Config, cfg_dir: str | None = None):
+    if cfg_dir is None and cfg.filename:
+        cfg_dir = osp.dirname(osp.abspath(cfg.filename))
+    return load_table(cfg, cfg_dir), build_cost_model(cfg)
+
+
+def run_recommendation(cfg: Config, work_dir: str, strategy: str | None = None,
+                       topk: int | None = None, budget: Mapping[str, Any] | None = None,
+                       shard: tuple[int, int] | None = None, train_top: int = 0,
+                       compare_budgets: Sequence[float] | None = None,
+                       log: Callable[[str], None] = print, progress=None,
+                       train_fn: Callable | None = None) -> RecommendationRun:
+    """Run the whole job for ``cfg`` and write everything to ``work_dir``.
+
+    ``strategy`` ('tree' / 'task_grouping'), ``topk`` and ``budget`` (limits) override the
+    config's recommender; ``shard=(i, n)`` runs only that shard of the sweep (full mode).
+    """
+    full = is_full_mode(cfg)
+    if not full and (shard or train_top):
+        raise ConfigError('--shard and --train-top need a config with a `model` to train (full '
+                          'mode); this config only has a two-task table')
+    if osp.exists(work_dir) and not osp.isdir(work_dir):
+        raise ConfigError(f'--work-dir {work_dir!r} is a file, not a folder; choose a folder')
+    tasks = config_tasks(cfg)
+    recommender = build_recommender(cfg, strategy, topk, budget, progress)
+    os.makedirs(work_dir, exist_ok=True)
+    with contextlib.ExitStack() as stack:
+        if full:
+            from ..models.backbone_profile import profile_cache_dir
+            # the backbone is measured once; every sweep run and export reuses the profile
+            stack.enter_context(profile_cache_dir(osp.join(work_dir, 'cache')))
+            table, cost = _full_mode_inputs(cfg, tasks, work_dir, shard, log, train_fn)
+            if table is None:
+                log('[sweep] this shard is done; other shards still have runs to finish. Run '
+                    'the same command without --shard (or after all shards) to merge and '
+                    'recommend.')
+                return RecommendationRun(status='shard_done')
+        else:
+            table, cost = _table_mode_inputs(cfg)
+        return _recommend_and_write(cfg, recommender, table, cost, work_dir, full,
+                                    train_top, compare_budgets, log, train_fn)
+
+
+def _recommend_and_write(cfg, recommender, table, cost, work_dir, full, train_top,
+                         compare_budgets, log, train_fn) -> RecommendationRun:
+    rec = recommender.recommend(table, cost)
+    comparison = None
+    if compare_budgets:
+        from .compare import compare_strategies
+        comparison = compare_strategies(cfg, table, cost, compare_budgets)
+    config_copy = osp.join(work_dir, osp.basename(cfg.filename or 'config.py'))
+    dump_config(cfg, config_copy)
+    run = RecommendationRun(status='done', recommendation=rec, table=table, cost=cost,
+                            comparison=comparison)
+    run.paths = write_recommendation(rec, work_dir)
+    print_report(rec, save_path=osp.join(work_dir, 'report.txt'))
+    if comparison is not None:
+        run.paths.update(write_comparison(comparison, work_dir, cost.flops_unit))
+        print_comparison(comparison, cost.flops_unit, osp.join(work_dir, 'compare.txt'))
+    if full:
+        run.exported = export_configs(rec, recommender, config_copy, cfg.model,
+                                      osp.join(work_dir, 'exported'),
+                                      osp.join(work_dir, 'train'))
+        if train_top:
+            run.train_top = train_exported(run.exported[:train_top], rec, cfg, work_dir,
+                                           log=log, train_fn=train_fn)
+    return run
+
+
+def _full_mode_inputs(cfg: Config, tasks: list[str], work_dir: str, shard, log, train_fn):
+    """Block costs from the backbone, then the sweep's table (or the config's CSV)."""
+    from .sweep import measure_costs, sweep_table
+    check_data_root(cfg)
+    cost, backbone_info = measure_costs(cfg, tasks)
+    num_blocks = cost.num_blocks
+    log(f'[costs] {backbone_info["model_name"]} at {backbone_info["input_size"]}: '
+        f'{len(backbone_info["detected"])} detected blocks -> {num_blocks} branching points; '
+        'GFLOPs per branching point (fvcore): ' + ', '.join(f'{f:.4g}' for f in cost.block_flops))
+    with open(osp.join(work_dir, 'backbone_blocks.json'), 'w', encoding='utf-8') as f:
+        json.dump(backbone_info, f, indent=2, default=str)
+    if cfg.get('two_task_table'):
+        cfg_dir = osp.dirname(osp.abspath(cfg.filename)) if cfg.filename else None
+        return load_table(cfg, cfg_dir, num_blocks=num_blocks), cost
+    kwargs = {} if train_fn is None else dict(train_fn=train_fn)
+    table = sweep_table(cfg, tasks, num_blocks, osp.join(work_dir, 'sweep'), shard=shard,
+                        log=log, **kwargs)
+    return table, cost
+
+
+def train_exported(paths: list[str], rec: Recommendation, cfg: Config, work_dir: str,
+                   log: Callable[[str], None] = print, train_fn: Callable | None = None
+                   ) -> list[dict]:
+    """Train exported configs with the sweep's schedule; measured vs estimated Δ per task."""
+    from ..engine.runner import train_and_evaluate
+    from ..evaluation.relative_performance import relative_performance
+    from ..sweep.executor import load_results
+    train_fn = train_fn or train_and_evaluate
+    records = load_results(osp.join(work_dir, 'sweep'))
+    singles = {r['tasks'][0]: r['metrics'] for r in records.values() if len(r['tasks']) == 1}
+    overrides = (cfg.get('sweep') or {}).get('overrides') or {}
+    rows = []
+    for path, item in zip(paths, rec.top):
+        run_cfg = Config.fromfile(path)
+        run_cfg.work_dir = osp.join(work_dir, 'train_top', f'rank{item.rank}')
+        run_cfg.experiment_name = f'train_top_rank{item.rank}'
+        run_cfg.default_hooks['checkpoint'] = None
+        if overrides:
+            run_cfg.merge_from_dict(dict(overrides))
+        log(f'[train-top] training rank {item.rank} ({path})')
+        metrics = train_fn(run_cfg)
+        measured = {t: relative_performance(metrics, singles[t], t) for t in item.estimates}
+        rows.append(dict(rank=item.rank, **item.structure(), metrics=metrics,
+                         estimated=item.estimates, measured=measured,
+                         estimated_mean=sum(item.estimates.values()) / len(item.estimates),
+                         measured_mean=sum(measured.values()) / len(measured)))
+    write_json(osp.join(work_dir, 'train_top.json'), rows)
+    for row in rows:
+        tasks = ', '.join(f'{t}: est {row["estimated"][t]:+.2f} / measured '
+                          f'{row["measured"][t]:+.2f}' for t in row['estimated'])
+        log(f'rank {row["rank"]} relative performance (%) -- {tasks}; mean est '
+            f'{row["estimated_mean"]:+.2f} / measured {row["measured_mean"]:+.2f}')
+    return rows

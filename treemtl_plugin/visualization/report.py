@@ -1,0 +1,153 @@
+"""The printed report of a recommendation (any strategy), readable at any terminal width.
+
+Numbers come first, in tables whose columns never shrink below their values: when the per-task
+columns do not fit the width, they continue in a second table. Each candidate's drawing (the
+tree, or the networks of a grouping) follows in its own section, so wide drawings never squeeze
+the numbers. ``report.txt`` is rendered at a fixed width of 100 columns.
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from ..recommenders.base import Candidate, Recommendation
+
+__all__ = ['render_report', 'print_report', 'print_comparison', 'REPORT_WIDTH', 'make_console']
+
+REPORT_WIDTH = 100   # columns of report.txt
+
+
+def make_console(width: int | None = None, file=None):
+    """A rich console: the terminal's width (or $COLUMNS, else 80 when piped) unless given."""
+    from rich.console import Console
+    return Console(width=width, file=file, highlight=False, soft_wrap=False)
+
+
+def _fmt(value: float | None, digits: int = 3, sign: bool = False) -> str:
+    if value is None:
+        return '-'
+    return f'{value:+.{digits}f}' if sign else f'{value:.{digits}f}'
+
+
+def _numbers_tables(items: Sequence[Candidate], rec: Recommendation, title: str, width: int):
+    """The candidates' numbers as one or more tables that fit ``width`` columns."""
+    from rich import box
+    from rich.table import Table
+
+    cost = rec.cost_model
+    fixed = [('rank', [str(c.rank) for c in items]),
+             ('score', [_fmt(c.score) for c in items]),
+             (f'FLOPs ({cost.flops_unit})', [_fmt(c.flops) for c in items]),
+             ('vs indep.', [f'{100 * c.flops_ratio:.1f}%' for c in items]),
+             ('backbones', [f'{c.models:.2f}' for c in items])]
+    if cost.has_params:
+        fixed.append((f'params ({cost.params_unit})', [_fmt(c.params) for c in items]))
+    per_task = [(f'{t} (%)', [_fmt(c.estimates[t], 2, sign=True) for c in items])
+                for t in rec.tasks]
+
+    def need(columns) -> int:   # SIMPLE_HEAVY box: 2 spaces of padding + 1 separator
+        return sum(max(8, *(len(v) for v in values)) + 3 for _, values in columns) + 1
+
+    tables, pending, first = [], list(per_task), True
+    while first or pending:
+        columns = list(fixed) if first else [fixed[0]]
+        while pending and need(columns + [pending[0]]) <= width:
+            columns.append(pending.pop(0))
+        if not first and len(columns) == 1:     # a task column wider than the screen
+            columns.append(pending.pop(0))
+        heading = title if first else f'{title} (continued: estimated relative performance)'
+        table = Table(title=heading, box=box.SIMPLE_HEAVY, title_justify='left')
+        for name, values in columns:
+            table.add_column(name, justify='right', overflow='fold',
+                             min_width=max(len(v) for v in values) if values else 4)
+        for k in range(len(items)):
+            table.add_row(*[values[k] for _, values in columns])
+        tables.append(table)
+        first = False
+    return tables
+
+
+def render_report(rec: Recommendation, width: int) -> list:
+    """Rich renderables of the report: summary, numbers, drawings, Pareto front."""
+    from rich.text import Text
+
+    cost = rec.cost_model
+    head = Text(rec.summary_line + '\n', overflow='fold')
+    head.append('Task weights (' + rec.weights_note + '): '
+                + ', '.join(f'{t}={w:.3f}' for t, w in zip(rec.tasks, rec.weights)) + '\n')
+    heads = f' (all heads: {rec.top[0].head_flops:.4g} {cost.flops_unit})' \
+        if rec.top and rec.top[0].head_flops else ''
+    head.append(f'One backbone = {cost.backbone_flops:.4g} {cost.flops_unit}'
+                + (f', {cost.backbone_params:.4g} {cost.params_unit} params'
+                   if cost.has_params else '')
+                + f'. FLOPs: {cost.flops_convention}; heads are excluded from the FLOPs '
+                  f'column{heads}. Estimates are relative performance vs single-task models.')
+    out: list = [head]
+    out += _numbers_tables(rec.top, rec, f'Top-{len(rec.top)} recommendations', width)
+    drawings = Text(overflow='fold')
+    for c in rec.top:
+        drawings.append(f'#{c.rank}  score {c.score:.3f}, {c.models:.2f} backbones, '
+                        f'{100 * c.flops_ratio:.1f}% of independent models'
+                        + ('' if c.within_budget else ' (over budget)') + '\n', style='bold')
+        drawings.append(c.draw() + '\n\n')
+    out.append(drawings)
+    if rec.pareto:
+        out.append(_pareto_table(rec))
+    return out
+
+
+def _pareto_table(rec: Recommendation):
+    from rich import box
+    from rich.table import Table
+
+    table = Table(title='Pareto front (best estimated score at each cost, whole space)',
+                  box=box.SIMPLE_HEAVY, title_justify='left')
+    for name in (f'FLOPs ({rec.cost_model.flops_unit})', 'vs indep.', 'score', 'budget'):
+        table.add_column(name, justify='right', no_wrap=True)
+    table.add_column('layout (task sets where they change)', overflow='fold', ratio=1)
+    for p in rec.pareto:
+        table.add_row(_fmt(p.flops), f'{100 * p.flops_ratio:.1f}%', _fmt(p.score),
+                      'ok' if p.within_budget else 'over', p.short())
+    return table
+
+
+def _emit(renderables, console, save_path: str | None) -> None:
+    for item in renderables(console.width):
+        console.print(item)
+    if save_path:
+        with open(save_path, 'w', encoding='utf-8') as f:
+            file_console = make_console(REPORT_WIDTH, file=f)
+            for item in renderables(REPORT_WIDTH):
+                file_console.print(item)
+
+
+def print_report(rec: Recommendation, save_path: str | None = None, console=None) -> None:
+    """Print the report at the console's width; save it as plain text at 100 columns."""
+    _emit(lambda width: render_report(rec, width), console or make_console(), save_path)
+
+
+def print_comparison(rows: list[dict], flops_unit: str, save_path: str | None = None,
+                     console=None) -> None:
+    """Best tree layout vs best task grouping per budget: numbers first, then the structures."""
+    def render(width: int) -> list:
+        from rich import box
+        from rich.table import Table
+        from rich.text import Text
+
+        table = Table(title='Best tree layout vs best task grouping per budget (estimated; '
+                      'compared on the tree estimator\'s scale)', box=box.SIMPLE_HEAVY,
+                      title_justify='left')
+        for name in ('budget', 'tree score', f'tree FLOPs ({flops_unit})',
+                     'grouping score', 'grouping score (Standley scale)',
+                     f'grouping FLOPs ({flops_unit})', 'winner'):
+            table.add_column(name, justify='right', overflow='fold', min_width=6)
+        for r in rows:
+            table.add_row(f'{r["max_models"]:g}', _fmt(r['tree_score']), _fmt(r['tree_flops']),
+                          _fmt(r['grouping_score_tree_estimator']), _fmt(r['grouping_score']),
+                          _fmt(r['grouping_flops']), str(r['winner'] or '-'))
+        details = Text(overflow='fold')
+        for r in rows:
+            details.append(f'budget {r["max_models"]:g}\n', style='bold')
+            details.append(f'  tree:     {r["tree_layout"] or "-"}\n')
+            details.append(f'  grouping: {r["grouping"] or "-"}\n')
+        return [table, details]
+    _emit(render, console or make_console(), save_path)
