@@ -14,7 +14,7 @@ from treemtl_plugin.apis.config import config_tasks
 from treemtl_plugin.apis import run_recommendation
 from treemtl_plugin.core.layout import Layout
 from treemtl_plugin.errors import ConfigError, SweepError
-from treemtl_plugin.sweep.executor import METRICS_FILE, SweepExecutor, load_results
+from treemtl_plugin.sweep.executor import METRICS_FILE, SweepExecutor
 from treemtl_plugin.sweep.run_config import run_config
 from treemtl_plugin.sweep.merge import build_two_task_table
 from treemtl_plugin.sweep.plan import parse_shard, plan_sweep, shard_runs
@@ -46,6 +46,10 @@ def micro_cfg(tmp_path=None, **extra) -> Config:
     for key, value in extra.items():
         cfg[key] = value
     return cfg
+
+
+def load_results(cfg, runs, sweep_dir):
+    return SweepExecutor(cfg, runs, str(sweep_dir)).results()
 
 
 def run_pipeline(cfg, work_dir, topk=None, strategy=None, budget=None, train_fn=None):
@@ -114,7 +118,7 @@ def test_killed_sweep_resumes_without_retraining(tmp_path):
     reference_calls = []
     SweepExecutor(cfg, runs, str(tmp_path / 'ref'), train_fn=fake_train(reference_calls),
                   log=lambda m: None).execute()
-    reference = build_two_task_table(runs, load_results(str(tmp_path / 'ref')), TASKS, 2)
+    reference = build_two_task_table(runs, load_results(cfg, runs, tmp_path / 'ref'), TASKS, 2)
 
     calls = []
     train = fake_train(calls)
@@ -128,11 +132,11 @@ def test_killed_sweep_resumes_without_retraining(tmp_path):
     sweep_dir = str(tmp_path / 'sweep')
     with pytest.raises(KeyboardInterrupt):
         SweepExecutor(cfg, runs, sweep_dir, train_fn=dies_on_third, log=lambda m: None).execute()
-    finished = load_results(sweep_dir)
+    finished = load_results(cfg, runs, sweep_dir)
     assert len(finished) == 2
     # the interrupted run left a folder without metrics.json: it must be restarted cleanly
     partial = Path(sweep_dir) / 'runs' / runs[2].run_id
-    partial.mkdir(parents=True)
+    partial.mkdir(parents=True, exist_ok=True)
     (partial / 'stale.log').write_text('half a run')
     calls.clear()
     logs = []
@@ -141,7 +145,7 @@ def test_killed_sweep_resumes_without_retraining(tmp_path):
     assert not (partial / 'stale.log').exists()
     assert any('2 already finished' in m for m in logs)
     assert any('ETA' in m for m in logs)
-    table = build_two_task_table(runs, load_results(sweep_dir), TASKS, 2)
+    table = build_two_task_table(runs, load_results(cfg, runs, sweep_dir), TASKS, 2)
     assert table == reference
 
 
@@ -150,15 +154,15 @@ def test_sharded_runs_merge_into_the_same_table(tmp_path):
     runs = plan_sweep(TASKS, 2)
     SweepExecutor(cfg, runs, str(tmp_path / 'one'), train_fn=fake_train([]),
                   log=lambda m: None).execute()
-    single = build_two_task_table(runs, load_results(str(tmp_path / 'one')), TASKS, 2)
+    single = build_two_task_table(runs, load_results(cfg, runs, tmp_path / 'one'), TASKS, 2)
     shared_dir = str(tmp_path / 'sharded')
     SweepExecutor(cfg, runs, shared_dir, shard=(1, 2), train_fn=fake_train([]),
                   log=lambda m: None).execute()
     with pytest.raises(SweepError, match='have no results yet'):
-        build_two_task_table(runs, load_results(shared_dir), TASKS, 2)
+        build_two_task_table(runs, load_results(cfg, runs, shared_dir), TASKS, 2)
     SweepExecutor(cfg, runs, shared_dir, shard=(2, 2), train_fn=fake_train([]),
                   log=lambda m: None).execute()
-    merged = build_two_task_table(runs, load_results(shared_dir), TASKS, 2)
+    merged = build_two_task_table(runs, load_results(cfg, runs, shared_dir), TASKS, 2)
     assert merged == single
     # relative performance: seg mIoU +1.5/block (higher better), pixel acc -0.5/block
     b = 2
@@ -173,7 +177,7 @@ def test_failed_run_raises_sweep_error_and_keeps_finished(tmp_path):
     def fails(cfg):
         raise RuntimeError('CUDA out of memory')
 
-    with pytest.raises(SweepError, match='single__segment_semantic failed.*run the sweep again'):
+    with pytest.raises(SweepError, match='single__depth_zbuffer failed.*run the sweep again'):
         SweepExecutor(cfg, runs, str(tmp_path), train_fn=fails, log=lambda m: None).execute()
     assert not any(Path(tmp_path, 'runs').glob(f'*/{METRICS_FILE}'))
 
@@ -189,7 +193,7 @@ def test_full_pipeline_exports_a_config_that_trains(tmp_path, monkeypatch):
     assert rec.num_layouts == 3                      # 2 tasks, B=2: branch at 0, 1 or 2
     table_csv = Path(work, 'sweep', 'two_task_table.csv')
     assert table_csv.is_file() and len(table_csv.read_text().splitlines()) == 1 + 3
-    assert len(load_results(str(Path(work, 'sweep')))) == 2 + 2
+    assert len(list(Path(work, 'sweep', 'runs').glob(f'*/{METRICS_FILE}'))) == 2 + 2
     blocks = json.loads(Path(work, 'backbone_blocks.json').read_text())
     assert blocks['model_name'] == 'resnet18' and len(blocks['blocks']) == 2
     exported = result.exported

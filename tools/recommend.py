@@ -13,10 +13,10 @@ import argparse
 import os.path as osp
 import sys
 
-from mmengine.config import Config, DictAction
+from mmengine.config import DictAction
 
 from treemtl_plugin.apis import run_recommendation
-from treemtl_plugin.apis.config import STRATEGIES
+from treemtl_plugin.apis.config import STRATEGIES, load_config
 from treemtl_plugin.errors import TreeMTLError
 from treemtl_plugin.sweep.plan import parse_shard
 
@@ -66,9 +66,7 @@ def main(argv=None) -> int:
         print(f'error: config file not found: {args.config}', file=sys.stderr)
         return 2
     try:
-        cfg = Config.fromfile(args.config)
-        if args.cfg_options:
-            cfg.merge_from_dict(args.cfg_options)
+        cfg = load_config(args.config, args.cfg_options)
         if args.method:
             cfg.merge_from_dict({'recommender.method': args.method})
         cfg.launcher = args.launcher

@@ -12,6 +12,10 @@ import sys
 
 from mmengine.config import Config, DictAction
 
+from treemtl_plugin.apis.config import check_config_keys, load_config
+from treemtl_plugin.apis.preflight import registry_error, signature_error
+from treemtl_plugin.errors import ConfigError, TreeMTLError
+
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description='Train a tree-structured multi-task model')
@@ -35,19 +39,20 @@ def parse_args(argv=None):
 
 def build_config(args) -> Config:
     """Config with the command-line flags applied (OpenMMLab conventions)."""
-    cfg = Config.fromfile(args.config)
+    cfg = load_config(args.config, args.cfg_options)
+    check_config_keys(cfg.keys())
     cfg.launcher = args.launcher
-    if args.cfg_options is not None:
-        cfg.merge_from_dict(args.cfg_options)
     if args.work_dir is not None:
         cfg.work_dir = args.work_dir
     elif cfg.get('work_dir') is None:
         cfg.work_dir = osp.join('./work_dirs', osp.splitext(osp.basename(args.config))[0])
+    if osp.exists(cfg.work_dir) and not osp.isdir(cfg.work_dir):
+        raise ConfigError(f'work dir {cfg.work_dir!r} is a file, not a folder; choose a folder')
     if args.amp:
         import torch
         if not torch.cuda.is_available():
-            raise SystemExit('error: --amp needs a CUDA GPU (mmengine AmpOptimWrapper); '
-                             'run without --amp on CPU')
+            raise ConfigError('--amp needs a CUDA GPU (mmengine AmpOptimWrapper); run without '
+                              '--amp on CPU')
         cfg.optim_wrapper.type = 'AmpOptimWrapper'
         cfg.optim_wrapper.setdefault('loss_scale', 'dynamic')
     if args.resume == 'auto':
@@ -55,7 +60,7 @@ def build_config(args) -> Config:
         cfg.load_from = None
     elif args.resume is not None:
         if not osp.isfile(args.resume):
-            raise SystemExit(f'error: checkpoint to resume from not found: {args.resume}')
+            raise ConfigError(f'checkpoint to resume from not found: {args.resume}')
         cfg.resume = True
         cfg.load_from = args.resume
     return cfg
@@ -68,14 +73,17 @@ def main(argv=None) -> int:
         return 2
     from mmengine.registry import RUNNERS
     from mmengine.runner import Runner
-
-    from treemtl_plugin.engine.checkpoint import trust_checkpoints_in
-    cfg = build_config(args)
-    trust_checkpoints_in(cfg.work_dir)            # checkpoints this run writes and resumes
-    if args.resume not in (None, 'auto'):
-        trust_checkpoints_in(args.resume)         # named explicitly by the user
-    runner = Runner.from_cfg(cfg) if 'runner_type' not in cfg else RUNNERS.build(cfg)
-    runner.train()
+    try:
+        cfg = build_config(args)
+        try:
+            runner = Runner.from_cfg(cfg) if 'runner_type' not in cfg else RUNNERS.build(cfg)
+        except (KeyError, TypeError) as err:   # a type or keyword typo in the config
+            raise (registry_error(err, 'config') if isinstance(err, KeyError) else
+                   signature_error(err, 'config')) or err
+        runner.train()
+    except TreeMTLError as err:
+        print(f'error: {err}', file=sys.stderr)
+        return 1
     return 0
 
 

@@ -18,3 +18,7 @@ log_level = 'INFO'
 load_from = None
 resume = False
 randomness = dict(seed=0)
+# the plugin's Runner (trusted, checked checkpoint loading under torch >= 2.6); importing its
+# module registers it, so any OpenMMLab-style tools/train.py (RUNNERS.build) finds it
+custom_imports = dict(imports=['treemtl_plugin.engine.runner'], allow_failed_imports=False)
+runner_type = 'treemtl_plugin.TreeMTLRunner'

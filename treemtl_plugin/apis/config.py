@@ -23,11 +23,98 @@ from ..core.table import TwoTaskTable
 from ..errors import ConfigError, did_you_mean
 from ..registry import RECOMMENDERS
 
-__all__ = ['STRATEGIES', 'is_full_mode', 'config_tasks', 'resolve_path', 'load_table',
-           'build_cost_model', 'build_recommender', 'check_data_root']
+__all__ = ['STRATEGIES', 'KNOWN_KEYS', 'load_config', 'check_config_keys', 'check_sweep_settings',
+           'is_full_mode', 'config_tasks',
+           'resolve_path', 'load_table', 'build_cost_model', 'build_recommender',
+           'check_data_root']
 
 #: ``--strategy`` names -> registered recommender types
 STRATEGIES = {'tree': 'TreeRecommender', 'task_grouping': 'TaskGroupingRecommender'}
+
+#: top-level keys an mmengine Runner reads
+RUNNER_KEYS = ('model', 'work_dir', 'train_dataloader', 'val_dataloader', 'test_dataloader',
+               'train_cfg', 'val_cfg', 'test_cfg', 'auto_scale_lr', 'optim_wrapper',
+               'param_scheduler', 'val_evaluator', 'test_evaluator', 'default_hooks',
+               'custom_hooks', 'data_preprocessor', 'load_from', 'resume', 'launcher',
+               'env_cfg', 'log_processor', 'log_level', 'visualizer', 'default_scope',
+               'randomness', 'experiment_name', 'runner_type', 'compile', 'cfg',
+               'custom_imports')
+#: top-level keys the plugin reads
+PLUGIN_KEYS = ('tasks', 'two_task_table', 'block_flops', 'block_params', 'head_flops',
+               'head_params', 'flops_unit', 'params_unit', 'flops_convention', 'recommender',
+               'sweep', 'validation', 'recommendation')
+#: helper variables OpenMMLab configs commonly define for their own use
+HELPER_KEYS = ('data_root', 'dataset_type', 'backend_args', 'file_client_args', 'img_size',
+               'image_size', 'crop_size', 'norm_cfg', 'train_pipeline', 'test_pipeline',
+               'val_pipeline', 'num_classes', 'class_names', 'metainfo', 'checkpoint', 'lr')
+KNOWN_KEYS = RUNNER_KEYS + PLUGIN_KEYS + HELPER_KEYS
+SWEEP_KEYS = ('overrides', 'keep_checkpoints', 'seeds', 'workers', 'threads', 'method')
+
+
+def load_config(path: str, cfg_options: Mapping | None = None) -> 'Config':
+    """``Config.fromfile`` + ``--cfg-options``, with a ConfigError naming the file (and line)
+    for syntax errors, missing base files, errors in the config's code and bad options."""
+    from mmengine.config import Config
+    try:
+        cfg = Config.fromfile(path)
+    except SyntaxError as err:
+        name = err.filename if err.filename and err.filename != '<unknown>' else path
+        where = f'{name}, line {err.lineno}' if err.lineno else str(name)
+        raise ConfigError(f'config {where}: syntax error: {err.msg}') from None
+    except FileNotFoundError as err:
+        raise ConfigError(f'config {path}: file not found: {err.filename or err}') from None
+    except (NameError, ImportError, TypeError, ValueError, KeyError, AttributeError) as err:
+        raise ConfigError(f'config {path} cannot be loaded: {type(err).__name__}: {err}'
+                          ) from None
+    if cfg_options:
+        check_config_keys({str(k).split('.')[0] for k in cfg_options}, '--cfg-options')
+        try:
+            cfg.merge_from_dict(dict(cfg_options))
+        except (TypeError, KeyError, ValueError) as err:
+            raise ConfigError(f'--cfg-options {dict(cfg_options)!r} cannot be applied: '
+                              f'{err}') from None
+    return cfg
+
+
+def _close(key: str, known) -> str | None:
+    import difflib
+    match = difflib.get_close_matches(key, list(known), n=1, cutoff=0.75)
+    return match[0] if match else None
+
+
+def check_config_keys(keys, where: str = 'the config') -> list[str]:
+    """Top-level ``keys`` that look like typos of known keys are errors (with a did-you-mean);
+    returns the other unknown keys (helper variables a config may define for itself)."""
+    unknown = [k for k in keys if k not in KNOWN_KEYS and not str(k).startswith('_')]
+    typos = [(k, _close(str(k), KNOWN_KEYS)) for k in unknown]
+    typos = [(k, m) for k, m in typos if m is not None]
+    if typos:
+        raise ConfigError(f'unknown key(s) in {where}: ' + ', '.join(
+            f'{k!r} (did you mean {m!r}?)' for k, m in typos))
+    return unknown
+
+
+def check_sweep_settings(cfg: Mapping) -> None:
+    """``sweep`` is the plugin's own dict: every key must be known."""
+    sweep = cfg.get('sweep')
+    if sweep is None:
+        return
+    if not isinstance(sweep, Mapping):
+        raise ConfigError(f'`sweep` must be a dict such as dict(overrides=dict(train_cfg='
+                          f'dict(max_iters=120))), got {sweep!r}')
+    unknown = [k for k in sweep if k not in SWEEP_KEYS]
+    if unknown:
+        raise ConfigError('unknown sweep option(s) ' + ', '.join(
+            f'{k!r}{did_you_mean(str(k), SWEEP_KEYS)}' for k in unknown)
+            + f'; known: {list(SWEEP_KEYS)}')
+    overrides = sweep.get('overrides')
+    if overrides is not None and not isinstance(overrides, Mapping):
+        raise ConfigError(f'sweep.overrides must be a dict of config keys, got {overrides!r}')
+    if overrides:
+        check_config_keys(overrides, 'sweep.overrides')
+    if not isinstance(sweep.get('keep_checkpoints', False), bool):
+        raise ConfigError('sweep.keep_checkpoints must be True or False, got '
+                          f"{sweep['keep_checkpoints']!r}")
 
 
 def is_full_mode(cfg: Mapping) -> bool:

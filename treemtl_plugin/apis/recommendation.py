@@ -27,8 +27,8 @@ from ..io.export import export_configs
 from ..io.writers import write_comparison, write_recommendation
 from ..recommenders.base import Recommendation
 from ..visualization.report import print_comparison, print_report
-from .config import (build_cost_model, build_recommender, check_data_root, config_tasks,
-                     is_full_mode, load_table)
+from .config import (build_cost_model, build_recommender, check_config_keys,
+                     check_sweep_settings, config_tasks, is_full_mode, load_table)
 
 __all__ = ['RecommendationRun', 'run_recommendation', 'recommend_from_config', 'train_exported']
 
@@ -79,15 +79,22 @@ def run_recommendation(cfg: Config, work_dir: str, strategy: str | None = None,
                           'mode); this config only has a two-task table')
     if osp.exists(work_dir) and not osp.isdir(work_dir):
         raise ConfigError(f'--work-dir {work_dir!r} is a file, not a folder; choose a folder')
+    check_config_keys(cfg.keys())
+    check_sweep_settings(cfg)
     tasks = config_tasks(cfg)
     recommender = build_recommender(cfg, strategy, topk, budget, progress)
+    if full:
+        from .preflight import check_before_training
+        check_before_training(cfg, tasks, recommender, train_top,
+                              sweep=not cfg.get('two_task_table'))
     os.makedirs(work_dir, exist_ok=True)
     with contextlib.ExitStack() as stack:
         if full:
             from ..models.backbone_profile import profile_cache_dir
             # the backbone is measured once; every sweep run and export reuses the profile
             stack.enter_context(profile_cache_dir(osp.join(work_dir, 'cache')))
-            table, cost = _full_mode_inputs(cfg, tasks, work_dir, shard, log, train_fn)
+            table, cost = _full_mode_inputs(cfg, tasks, recommender, work_dir, shard, log,
+                                            train_fn)
             if table is None:
                 log('[sweep] this shard is done; other shards still have runs to finish. Run '
                     'the same command without --shard (or after all shards) to merge and '
@@ -125,11 +132,12 @@ def _recommend_and_write(cfg, recommender, table, cost, work_dir, full, train_to
     return run
 
 
-def _full_mode_inputs(cfg: Config, tasks: list[str], work_dir: str, shard, log, train_fn):
+def _full_mode_inputs(cfg: Config, tasks: list[str], recommender, work_dir: str, shard, log,
+                      train_fn):
     """Block costs from the backbone, then the sweep's table (or the config's CSV)."""
     from .sweep import measure_costs, sweep_table
-    check_data_root(cfg)
     cost, backbone_info = measure_costs(cfg, tasks)
+    recommender.check_feasible(cost, tasks)      # before any training, also for a shard
     num_blocks = cost.num_blocks
     log(f'[costs] {backbone_info["model_name"]} at {backbone_info["input_size"]}: '
         f'{len(backbone_info["detected"])} detected blocks -> {num_blocks} branching points; '
@@ -151,10 +159,12 @@ def train_exported(paths: list[str], rec: Recommendation, cfg: Config, work_dir:
     """Train exported configs with the sweep's schedule; measured vs estimated Δ per task."""
     from ..engine.runner import train_and_evaluate
     from ..evaluation.relative_performance import relative_performance
-    from ..sweep.executor import load_results
+    from ..sweep.executor import SweepExecutor
+    from ..sweep.plan import plan_sweep
     train_fn = train_fn or train_and_evaluate
-    records = load_results(osp.join(work_dir, 'sweep'))
-    singles = {r['tasks'][0]: r['metrics'] for r in records.values() if len(r['tasks']) == 1}
+    singles_plan = [r for r in plan_sweep(rec.tasks, rec.cost_model.num_blocks) if r.is_single]
+    records = SweepExecutor(cfg, singles_plan, osp.join(work_dir, 'sweep')).results()
+    singles = {r['tasks'][0]: r['metrics'] for r in records.values()}
     overrides = (cfg.get('sweep') or {}).get('overrides') or {}
     rows = []
     for path, item in zip(paths, rec.top):

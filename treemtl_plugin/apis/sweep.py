@@ -11,7 +11,7 @@ from mmengine.config import Config
 from ..core.cost import CostModel
 from ..core.table import TwoTaskTable
 from ..engine.runner import train_and_evaluate
-from ..sweep.executor import SweepExecutor, load_results
+from ..sweep.executor import SweepExecutor
 from ..sweep.merge import build_two_task_table, missing_runs
 from ..sweep.plan import plan_sweep
 
@@ -48,8 +48,9 @@ def sweep_table(cfg: Config, tasks: list[str], num_blocks: int, sweep_dir: str,
                 train_fn=train_and_evaluate) -> TwoTaskTable | None:
     """Run (a shard of) the sweep; return the merged table, or None if runs are missing."""
     runs = plan_sweep(tasks, num_blocks)
-    SweepExecutor(cfg, runs, sweep_dir, shard=shard, train_fn=train_fn, log=log).execute()
-    records = load_results(sweep_dir)
+    executor = SweepExecutor(cfg, runs, sweep_dir, shard=shard, train_fn=train_fn, log=log)
+    executor.execute()
+    records = executor.results()
     if missing_runs(runs, records):
         return None
     table = build_two_task_table(runs, records, tasks, num_blocks,

@@ -23,6 +23,9 @@ FVCORE_CONVENTION = 'fvcore: one fused multiply-add counts as one FLOP'
 # Relative slack for budget comparisons: sums of float block costs may differ in the last bits.
 BUDGET_RTOL = 1e-9
 BUDGET_KEYS = ('max_flops', 'max_flops_ratio', 'max_models', 'max_params')
+#: Largest plausible cost of one block or head (in any unit); larger values would overflow
+#: the costs of big layouts to infinity.
+MAX_COST = 1e15
 
 
 def is_number(value) -> bool:
@@ -41,6 +44,9 @@ def _cost_vector(name: str, values, num_blocks: int | None = None) -> np.ndarray
                           f'{values!r}')
     if not np.all(np.isfinite(arr)) or np.any(arr < 0):
         raise ConfigError(f'{name} must be finite and >= 0, got {arr.tolist()}')
+    if np.any(arr > MAX_COST):
+        raise ConfigError(f'{name} {arr.tolist()} has values above {MAX_COST:g}: not a '
+                          'plausible cost per block in any unit (check the unit)')
     if num_blocks is not None and arr.size != num_blocks:
         raise ConfigError(f'{name} has {arr.size} entries but block_flops has {num_blocks}; '
                           'give one value per block')
@@ -61,8 +67,8 @@ def _head_costs(name: str, value, tasks: Sequence[str]) -> np.ndarray:
     if not all(is_number(v) for v in values):
         raise ConfigError(f'{name} must be a number or a {{task: number}} dict, got {value!r}')
     arr = np.array(values, dtype=np.float64)
-    if not np.all(np.isfinite(arr)) or np.any(arr < 0):
-        raise ConfigError(f'{name} must be finite and >= 0, got {value!r}')
+    if not np.all(np.isfinite(arr)) or np.any(arr < 0) or np.any(arr > MAX_COST):
+        raise ConfigError(f'{name} must be finite, >= 0 and <= {MAX_COST:g}, got {value!r}')
     return arr
 
 

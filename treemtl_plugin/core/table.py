@@ -34,6 +34,8 @@ from ..errors import TwoTaskTableError, did_you_mean
 
 __all__ = ['COLUMNS', 'TwoTaskTable', 'TwoTaskTableError']
 
+#: Largest plausible relative performance, in % (larger values are typos or wrong units).
+MAX_PERF = 1e6
 #: The canonical CSV header, in canonical order.
 COLUMNS: tuple[str, ...] = ('task_a', 'task_b', 'branch', 'perf_a', 'perf_b')
 
@@ -154,6 +156,10 @@ def _parse_perf(raw: Any, column: str, problems: list[str], where: str) -> float
     if not math.isfinite(value):
         problems.append(f'{where}: {column} {_fmt_raw(raw)} is NaN or infinite; {fix}')
         return None
+    if abs(value) > MAX_PERF:
+        problems.append(f'{where}: {column} {_fmt_raw(raw)} is not a plausible relative '
+                        f'performance (beyond ±{MAX_PERF:g} %); {fix}')
+        return None
     return value
 
 
@@ -242,6 +248,9 @@ class TwoTaskTable:
                 f'{source}: values has shape {values.shape}, expected (T, T, B+1) = {expected}')
         if not np.all(np.isfinite(values)):
             raise TwoTaskTableError(f'{source}: values contains NaN or infinite entries')
+        if np.any(np.abs(values) > MAX_PERF):
+            raise TwoTaskTableError(f'{source}: values beyond ±{MAX_PERF:g} % are not '
+                                    'plausible relative performances')
         if np.any(values[:, :, 0] != 0):
             raise TwoTaskTableError(
                 f'{source}: values[:, :, 0] must be 0 (branch 0 = single-task models)')

@@ -7,6 +7,8 @@ from collections.abc import Iterable, Sequence
 import numpy as np
 import torch
 
+from ..errors import ConfigError, did_you_mean
+
 #: Task names of the data contract (Taskonomy naming), in their canonical order.
 TASK_NAMES = ('segment_semantic', 'depth_zbuffer', 'normal', 'edge_texture', 'keypoints2d')
 #: Segmentation label that losses and metrics ignore.
@@ -25,11 +27,13 @@ def check_tasks(tasks: Iterable[str] | str | None,
     tasks = tuple(tasks)
     unknown = [t for t in tasks if t not in available]
     if unknown:
-        raise ValueError(f'unknown task name(s) {unknown}; valid names: {list(available)}')
+        names = ', '.join(f'{t!r}{did_you_mean(str(t), available)}' for t in unknown)
+        raise ConfigError(f'unknown task name(s) {names}; this dataset provides '
+                          f'{list(available)}')
     if not tasks:
-        raise ValueError(f'tasks is empty; pick some of {list(available)}')
+        raise ConfigError(f'tasks is empty; pick some of {list(available)}')
     if len(set(tasks)) != len(tasks):
-        raise ValueError(f'duplicate task names in {list(tasks)}')
+        raise ConfigError(f'duplicate task names in {list(tasks)}')
     return tasks
 
 
@@ -42,9 +46,9 @@ def parse_image_size(image_size: int | Sequence[int], min_size: int = 9) -> tupl
                   for s in image_size)):
         size = (int(image_size[0]), int(image_size[1]))
     else:
-        raise ValueError(f'image_size must be an int or (H, W), got {image_size!r}')
+        raise ConfigError(f'image_size must be an int or (H, W), got {image_size!r}')
     if min(size) < min_size:
-        raise ValueError(f'image_size must be >= {min_size} pixels per side, got {image_size!r}')
+        raise ConfigError(f'image_size must be >= {min_size} pixels per side, got {image_size!r}')
     return size
 
 

@@ -1,49 +1,69 @@
-"""Loading mmengine checkpoints under torch >= 2.6 without trusting every file.
+"""Loading mmengine checkpoints under torch >= 2.6, trusted only where it is safe, and checked.
 
-torch 2.6 made ``torch.load(weights_only=True)`` the default; mmengine's checkpoints hold
-``HistoryBuffer`` objects and numpy values, so resume and ``load_from`` of Runner checkpoints
-fail ("Unsupported global"). We replace mmengine's local-file loader: it tries
-``weights_only=True`` first and falls back to a full unpickle only for files inside trusted
-folders -- the work dirs this package's tools write checkpoints to, and files the user names
-explicitly with ``--resume``. Anything else still loads as weights only.
+torch 2.6 made ``torch.load(weights_only=True)`` the default; mmengine's training checkpoints
+hold ``HistoryBuffer`` objects and numpy values, so resuming them fails ("Unsupported
+global"). :func:`trusted_loading` lets mmengine fully unpickle files under given folders --
+the runner's own work dir, a file named explicitly to resume from -- for the duration of a
+``with`` block, and restores mmengine's own loader afterwards: importing the plugin changes
+nothing for other mmengine code. Files elsewhere still load as weights only.
 """
 from __future__ import annotations
 
+import contextlib
 import os.path as osp
 import pickle
+import zipfile
 
 import torch
 from mmengine.runner import CheckpointLoader
 
-_TRUSTED: set[str] = set()
+from ..errors import CheckpointError
+
+__all__ = ['trusted_loading', 'read_checkpoint']
 
 
-def trust_checkpoints_in(path: str) -> None:
-    """Allow full unpickling of checkpoints at or under ``path`` (a file or a folder)."""
-    _TRUSTED.add(osp.realpath(osp.expanduser(path)))
+def _under(path: str, roots) -> bool:
+    real = osp.realpath(path)
+    return any(real == root or real.startswith(root.rstrip(osp.sep) + osp.sep) for root in roots)
 
 
-def is_trusted(filename: str) -> bool:
-    real = osp.realpath(filename)
-    return any(real == root or real.startswith(root.rstrip(osp.sep) + osp.sep)
-               for root in _TRUSTED)
-
-
-def load_local_checkpoint(filename: str, map_location=None):
-    """mmengine loader for local files: weights only, or full unpickle when trusted."""
-    filename = osp.expanduser(filename)
+def read_checkpoint(filename: str, map_location='cpu', trusted: bool = False):
+    """``torch.load`` a local checkpoint: weights only, or a full unpickle when ``trusted``.
+    A missing, corrupt or non-checkpoint file raises CheckpointError naming it."""
     if not osp.isfile(filename):
-        raise FileNotFoundError(f'{filename} can not be found.')
+        raise CheckpointError(f'checkpoint {filename} not found')
     try:
-        return torch.load(filename, map_location=map_location, weights_only=True)
-    except pickle.UnpicklingError as err:
-        if is_trusted(filename):
+        try:
+            return torch.load(filename, map_location=map_location, weights_only=True)
+        except pickle.UnpicklingError:
+            if not trusted:
+                raise
             return torch.load(filename, map_location=map_location, weights_only=False)
-        raise pickle.UnpicklingError(
-            f'{filename} holds more than weights (e.g. an mmengine training checkpoint) and is '
-            'not in a work dir of this run. If you trust it, resume with '
-            '`tools/train.py --resume <file>` or call '
-            'treemtl_plugin.engine.trust_checkpoints_in(<file or folder>).') from err
+    except pickle.UnpicklingError as err:
+        if 'Weights only load failed' in str(err):
+            raise CheckpointError(
+                f'{filename} holds more than weights (e.g. an mmengine training checkpoint) '
+                'and is outside the trusted folders (the run\'s work dir, a file given to '
+                '--resume); resume it with tools/train.py --resume <file>') from None
+        raise CheckpointError(f'{filename} is not a readable checkpoint ({err})') from None
+    except (RuntimeError, EOFError, OSError, zipfile.BadZipFile, ValueError) as err:
+        raise CheckpointError(f'{filename} is not a readable checkpoint: it is truncated or '
+                              f'not a torch file ({type(err).__name__}: {err})') from None
 
 
-CheckpointLoader.register_scheme(prefixes='', loader=load_local_checkpoint, force=True)
+@contextlib.contextmanager
+def trusted_loading(*roots: str | None):
+    """Inside the block, mmengine loads local checkpoints under ``roots`` in full."""
+    roots = [osp.realpath(osp.expanduser(r)) for r in roots if r]
+
+    def load_local(filename, map_location=None):
+        filename = osp.expanduser(filename)
+        return read_checkpoint(filename, map_location, trusted=_under(filename, roots))
+
+    previous = CheckpointLoader._schemes.get('')
+    CheckpointLoader.register_scheme(prefixes='', loader=load_local, force=True)
+    try:
+        yield
+    finally:
+        if previous is not None:
+            CheckpointLoader.register_scheme(prefixes='', loader=previous, force=True)

@@ -1,4 +1,11 @@
-"""``SweepRunner``: an mmengine Runner for the sweep's many short trainings.
+"""Runners: ``TreeMTLRunner`` (checked, scoped checkpoint loading) and ``SweepRunner``.
+
+``TreeMTLRunner`` is the runner of the plugin's configs (``runner_type`` in
+``configs/_base_/default_runtime.py``): it resumes mmengine checkpoints under torch >= 2.6 by
+trusting only its own work dir and a file named explicitly to resume from, and it refuses a
+checkpoint that does not belong to its model with one clear message.
+
+``SweepRunner`` is for the sweep's many short trainings.
 
 A sweep trains dozens of models of a few hundred iterations each, so what a plain Runner does
 around the training matters: it collects the environment (~1.8 s: compilers, CUDA), formats
@@ -15,12 +22,15 @@ import logging
 import torch
 from mmengine.config import Config
 from mmengine.hooks import Hook
+from mmengine.model import is_model_wrapper
 from mmengine.runner import Runner
 
+from ..errors import CheckpointError
 from ..io.config_file import config_text
 from ..registry import RUNNERS
+from .checkpoint import read_checkpoint, trusted_loading
 
-__all__ = ['SweepRunner', 'train_and_evaluate']
+__all__ = ['TreeMTLRunner', 'SweepRunner', 'train_and_evaluate']
 
 
 class QuickTextConfig(Config):
@@ -43,7 +53,43 @@ class _KeepLastMetrics(Hook):
 
 
 @RUNNERS.register_module()
-class SweepRunner(Runner):
+class TreeMTLRunner(Runner):
+    """An mmengine Runner whose checkpoint loading is trusted only where it is safe, and
+    checked: a corrupt file or one of another model is a CheckpointError before any state is
+    touched."""
+
+    def load_or_resume(self) -> None:
+        explicit = self._load_from if self._resume else None
+        with trusted_loading(self.work_dir, explicit):
+            super().load_or_resume()
+
+    def resume(self, filename: str, *args, **kwargs) -> None:
+        self._check_belongs(filename)
+        super().resume(filename, *args, **kwargs)
+
+    def _check_belongs(self, filename: str) -> None:
+        """The checkpoint's state dict must have exactly this model's keys and shapes."""
+        checkpoint = read_checkpoint(filename, trusted=True)
+        state = checkpoint.get('state_dict', checkpoint) if isinstance(checkpoint, dict) \
+            else None
+        if not isinstance(state, dict):
+            raise CheckpointError(f'{filename} holds no state dict')
+        model = self.model.module if is_model_wrapper(self.model) else self.model
+        own = model.state_dict()
+        missing = [k for k in own if k not in state]
+        unexpected = [k for k in state if k not in own]
+        shapes = [k for k in own if k in state and hasattr(state[k], 'shape')
+                  and tuple(state[k].shape) != tuple(own[k].shape)]
+        if missing or unexpected or shapes:
+            raise CheckpointError(
+                f'{filename} belongs to another model (another layout, backbone or task '
+                f'set): {len(missing)} missing key(s) {missing[:3]}, {len(unexpected)} '
+                f'unexpected {unexpected[:3]}, {len(shapes)} of another shape {shapes[:3]}; '
+                'resume from a checkpoint of this config, or start without --resume')
+
+
+@RUNNERS.register_module()
+class SweepRunner(TreeMTLRunner):
     """A quiet, lean Runner for short sweep runs; ``last_metrics`` holds the final validation."""
 
     last_metrics: dict[str, float] | None = None

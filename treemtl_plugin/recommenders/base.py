@@ -134,6 +134,10 @@ class BaseRecommender(ABC):
     def recommend(self, table: TwoTaskTable, cost: CostModel) -> Recommendation:
         """The top-``topk`` candidates under the budget."""
 
+    def check_feasible(self, cost: CostModel, tasks) -> None:
+        """Raise BudgetError if no candidate can fit the budget (checked before training)."""
+        self.budget.check_feasible(cost, tasks)
+
     @abstractmethod
     def model_override(self, base_model: Mapping, candidate: Candidate) -> dict:
         """What to merge onto the config's ``model`` so that it trains ``candidate``

@@ -19,7 +19,7 @@ from ..core.estimator import resolve_task_weights
 from ..core.search.task_grouping import (GroupingCandidates, Network, budget_units,
                                          search_groupings)
 from ..core.table import TwoTaskTable
-from ..errors import ConfigError
+from ..errors import BudgetError, ConfigError
 from ..registry import RECOMMENDERS
 from .base import BaseRecommender, Candidate, Recommendation, check_topk
 
@@ -128,6 +128,13 @@ class TaskGroupingRecommender(BaseRecommender):
             method='task grouping: exact best-first branch-and-bound with a subset-DP bound',
             seconds=time.perf_counter() - start, num_candidates=len(cand),
             max_models=max_units / 2, expansions=found.expansions)
+
+    def check_feasible(self, cost: CostModel, tasks) -> None:
+        if budget_units(self.budget.limits(cost, tasks), cost, len(tasks)) < 2:
+            raise BudgetError(
+                f'no task grouping fits the budget ({self.budget.describe(cost)}): the '
+                'cheapest, one network shared by all tasks, costs 1 backbone-equivalent '
+                f'({cost.backbone_flops:g} {cost.flops_unit} + heads).')
 
     def model_override(self, base_model: Mapping, candidate: GroupingCandidate) -> dict:
         model = dict(_delete_=True, type='TaskGroupingModel',

@@ -1,29 +1,36 @@
-"""Run the two-task sweep with mmengine runners, resumably and shardably.
+"""Run the two-task sweep with mmengine runners: resumable, shardable, safe to run twice.
 
-Each finished run writes ``<sweep_dir>/runs/<run_id>/metrics.json`` atomically (write to a
-temporary file, then rename): it is the run's completion marker. Running the sweep again skips
-finished runs and restarts interrupted ones from scratch (their folder is cleared), so a killed
-sweep loses only the run in flight. ``shard=(i, n)`` runs every n-th run: shards can run in
-parallel jobs (Slurm arrays, several GPUs) on a shared file system; ``collect`` merges them.
+* **Fingerprints.** Each finished run writes ``<sweep_dir>/runs/<run_id>/metrics.json``
+  atomically, with the fingerprint of its config (:mod:`.fingerprint`). A later sweep reuses
+  a run only if its file is valid and its fingerprint matches the current config; stale and
+  corrupt results are reported (how many, which file, why) and trained again.
+* **Claims.** Several processes may work on one sweep dir (two shards, the same command
+  started twice, Slurm arrays on a shared file system): each run is claimed atomically
+  (:mod:`.claims`) before it is trained, so a run is trained by one process only, and only its
+  owner ever clears or writes its folder.
+* **Shards.** ``shard=(i, n)`` takes every n-th run; the last process to finish merges.
 """
 from __future__ import annotations
 
-import json
 import os
 import os.path as osp
 import shutil
 import time
 from collections.abc import Callable
+from dataclasses import dataclass, field
 
 from mmengine.config import Config
 
 from ..engine.runner import train_and_evaluate
 from ..errors import SweepError
 from ..io.atomic import write_json
+from .claims import CLAIM_FILE, claim_owner, try_claim
+from .fingerprint import run_fingerprint
 from .plan import SweepRun, shard_runs
+from .results import METRICS_FILE, run_statuses
 from .run_config import run_config
 
-METRICS_FILE = 'metrics.json'
+__all__ = ['SweepExecutor', 'SweepReport', 'METRICS_FILE']
 
 
 def _format_seconds(seconds: float) -> str:
@@ -33,8 +40,21 @@ def _format_seconds(seconds: float) -> str:
     return f'{hours}h{minutes:02d}m{secs:02d}s' if hours else f'{minutes}m{secs:02d}s'
 
 
+@dataclass
+class SweepReport:
+    """What :meth:`SweepExecutor.execute` did."""
+    planned: int
+    in_shard: int
+    reused: int
+    trained: list[str] = field(default_factory=list)
+    stale: dict[str, str] = field(default_factory=dict)        # run id -> what changed
+    corrupt: dict[str, str] = field(default_factory=dict)      # run id -> path and reason
+    claimed_elsewhere: dict[str, str] = field(default_factory=dict)   # run id -> host:pid
+    seconds: float = 0.0
+
+
 class SweepExecutor:
-    """Runs (a shard of) the sweep's runs; finished runs are skipped on restart."""
+    """Trains the runs of (a shard of) the sweep that have no valid, current result."""
 
     def __init__(self, cfg: Config, runs: list[SweepRun], sweep_dir: str,
                  shard: tuple[int, int] | None = None,
@@ -45,72 +65,109 @@ class SweepExecutor:
         self.runs = shard_runs(runs, shard)
         self.shard = shard
         self.sweep_dir = sweep_dir
+        self.runs_dir = osp.join(sweep_dir, 'runs')
         self.train_fn = train_fn
         self.log = log
+        keep = bool((cfg.get('sweep') or {}).get('keep_checkpoints', False))
+        self.configs = {r.run_id: run_config(cfg, r.tasks, r.layout(), self.run_dir(r),
+                                             r.run_id, keep_checkpoints=keep) for r in runs}
+        self.fingerprints = {rid: run_fingerprint(c, c.model.tasks)
+                             for rid, c in self.configs.items()}
 
     def run_dir(self, run: SweepRun) -> str:
-        return osp.join(self.sweep_dir, 'runs', run.run_id)
+        return osp.join(self.runs_dir, run.run_id)
 
-    def is_finished(self, run: SweepRun) -> bool:
-        return osp.isfile(osp.join(self.run_dir(run), METRICS_FILE))
+    def results(self) -> dict[str, dict]:
+        """Valid, current results of every planned run (all shards), by run id."""
+        return {s.run.run_id: s.record for s in
+                run_statuses(self.runs_dir, self.all_runs, self.fingerprints)
+                if s.state == 'finished'}
 
-    def execute(self) -> dict:
-        """Run every unfinished run of the shard; returns counts and timings."""
+    def execute(self) -> SweepReport:
+        """Train every run of this shard without a valid, current result."""
         from mmengine.dist import broadcast_object_list, is_main_process
-        os.makedirs(osp.join(self.sweep_dir, 'runs'), exist_ok=True)
-        sweep_cfg = dict(self.cfg.get('sweep', {}) or {})
-        todo = [r for r in self.runs if not self.is_finished(r)]
-        decision = [todo]
-        broadcast_object_list(decision)      # every rank runs the same list
-        todo = decision[0]
-        shard_text = '' if self.shard is None else f' (shard {self.shard[0]}/{self.shard[1]})'
-        self.log(f'[sweep] {len(self.all_runs)} runs planned, {len(self.runs)} in this job'
-                 f'{shard_text}: {len(self.runs) - len(todo)} already finished, '
-                 f'{len(todo)} to train')
+        os.makedirs(self.runs_dir, exist_ok=True)
+        statuses = run_statuses(self.runs_dir, self.runs, self.fingerprints)
+        report = SweepReport(planned=len(self.all_runs), in_shard=len(self.runs),
+                             reused=sum(s.state == 'finished' for s in statuses))
+        report.stale = {s.run.run_id: s.reason for s in statuses if s.state == 'stale'}
+        report.corrupt = {s.run.run_id: s.reason for s in statuses if s.state == 'corrupt'}
+        todo = [s.run for s in statuses if s.state != 'finished']
+        self._log_plan(report, len(todo))
+        start = time.perf_counter()
         durations: list[float] = []
         for k, run in enumerate(todo, start=1):
-            run_dir = self.run_dir(run)
-            if is_main_process() and osp.isdir(run_dir):
-                shutil.rmtree(run_dir)       # an interrupted run restarts from scratch
-            eta = ''
-            if durations:
-                mean = sum(durations) / len(durations)
-                eta = (f', ETA {_format_seconds(mean * (len(todo) - k + 1))} '
-                       f'(~{mean:.1f} s/run)')
-            self.log(f'[sweep] run {k}/{len(todo)}: {run.run_id} tasks={list(run.tasks)} '
-                     f'shared blocks={run.branch if run.branch is not None else "all"}{eta}')
-            cfg = run_config(self.cfg, run.tasks, run.layout(), run_dir, run.run_id,
-                             keep_checkpoints=bool(sweep_cfg.get('keep_checkpoints', False)))
-            start = time.perf_counter()
+            claim = try_claim(self.run_dir(run)) if is_main_process() else None
+            decision = [claim is not None]
+            broadcast_object_list(decision)          # every rank trains the same runs
+            if not decision[0]:
+                report.claimed_elsewhere[run.run_id] = claim_owner(self.run_dir(run)) or '?'
+                self.log(f'[sweep] run {k}/{len(todo)}: {run.run_id} is being trained by '
+                         f'{report.claimed_elsewhere[run.run_id]}; skipped')
+                continue
             try:
-                metrics = self.train_fn(cfg)
-            except Exception as err:
-                raise SweepError(f'sweep run {run.run_id} failed ({type(err).__name__}: '
-                                 f'{err}). Finished runs are kept; run the sweep again to '
-                                 'retry this one.') from err
-            seconds = time.perf_counter() - start
-            durations.append(seconds)
-            if is_main_process():
-                os.makedirs(run_dir, exist_ok=True)
-                write_json(osp.join(run_dir, METRICS_FILE), dict(
-                    run_id=run.run_id, tasks=list(run.tasks), branch=run.branch,
-                    num_blocks=run.num_blocks, layout=run.layout().to_list(),
-                    metrics=metrics, seconds=seconds))
-            self.log(f'[sweep] finished {run.run_id} in {seconds:.1f} s: '
-                     + ', '.join(f'{key}={value:.4g}' for key, value in metrics.items()))
-        return dict(planned=len(self.all_runs), in_shard=len(self.runs), trained=len(todo),
-                    seconds=sum(durations))
+                if run_statuses(self.runs_dir, [run], self.fingerprints)[0].state == \
+                        'finished':              # finished by another process meanwhile
+                    continue
+                self._clear(run)
+                eta = ''
+                if durations:
+                    mean = sum(durations) / len(durations)
+                    eta = (f', ETA {_format_seconds(mean * (len(todo) - k + 1))} '
+                           f'(~{mean:.1f} s/run)')
+                self.log(f'[sweep] run {k}/{len(todo)}: {run.run_id} tasks={list(run.tasks)} '
+                         f'shared blocks={run.branch if run.branch is not None else "all"}'
+                         f'{eta}')
+                seconds, metrics = self._train(run)
+                durations.append(seconds)
+                report.trained.append(run.run_id)
+                self.log(f'[sweep] finished {run.run_id} in {seconds:.1f} s: '
+                         + ', '.join(f'{key}={value:.4g}' for key, value in metrics.items()))
+            finally:
+                if claim is not None:
+                    claim.release()
+        report.seconds = time.perf_counter() - start
+        if report.claimed_elsewhere:
+            owners = sorted(set(report.claimed_elsewhere.values()))
+            self.log(f'[sweep] {len(report.claimed_elsewhere)} run(s) are being trained by '
+                     f'other processes ({", ".join(owners)}); run the command again when they '
+                     'finish to merge the results')
+        return report
 
+    def _log_plan(self, report: SweepReport, todo: int) -> None:
+        shard = '' if self.shard is None else f' (shard {self.shard[0]}/{self.shard[1]})'
+        self.log(f'[sweep] {report.planned} runs planned, {report.in_shard} in this job{shard}: '
+                 f'{report.reused} already finished, {todo} to train'
+                 + (f' ({len(report.stale)} stale, {len(report.corrupt)} corrupt)'
+                    if report.stale or report.corrupt else ''))
+        for run_id, why in report.stale.items():
+            self.log(f'[sweep] retraining {run_id}: {why} since it ran')
+        for run_id, why in report.corrupt.items():
+            self.log(f'[sweep] retraining {run_id}: {why}')
 
-def load_results(sweep_dir: str) -> dict[str, dict]:
-    """Every finished run's record under ``sweep_dir``, by run id."""
-    records = {}
-    runs_dir = osp.join(sweep_dir, 'runs')
-    if not osp.isdir(runs_dir):
-        return records
-    for name in sorted(os.listdir(runs_dir)):
-        path = osp.join(runs_dir, name, METRICS_FILE)
-        if osp.isfile(path):
-            with open(path, encoding='utf-8') as f:
-                records[name] = json.load(f)
-    return records
+    def _clear(self, run: SweepRun) -> None:
+        """Empty the run's folder (an interrupted or invalid run restarts from scratch);
+        only called by the claim's owner, and keeps the claim."""
+        folder = self.run_dir(run)
+        for name in os.listdir(folder):
+            if name != CLAIM_FILE:
+                path = osp.join(folder, name)
+                shutil.rmtree(path) if osp.isdir(path) and not osp.islink(path) \
+                    else os.remove(path)
+
+    def _train(self, run: SweepRun) -> tuple[float, dict]:
+        from mmengine.dist import is_main_process
+        start = time.perf_counter()
+        try:
+            metrics = self.train_fn(self.configs[run.run_id])
+        except Exception as err:
+            raise SweepError(f'sweep run {run.run_id} failed ({type(err).__name__}: {err}). '
+                             'Finished runs are kept; run the sweep again to retry this one.'
+                             ) from err
+        seconds = time.perf_counter() - start
+        if is_main_process():
+            write_json(osp.join(self.run_dir(run), METRICS_FILE), dict(
+                run_id=run.run_id, tasks=list(run.tasks), branch=run.branch,
+                num_blocks=run.num_blocks, layout=run.layout().to_list(), metrics=metrics,
+                fingerprint=self.fingerprints[run.run_id], seconds=seconds))
+        return seconds, metrics

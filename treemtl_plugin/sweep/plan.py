@@ -1,7 +1,8 @@
 """Plan of the two-task sweep: T single-task runs and C(T,2)·B two-task runs (pure python).
 
 Run ``pair__a__b__b3`` trains tasks ``a`` and ``b`` sharing the first 3 blocks and branching
-apart after them; ``single__a`` trains task ``a`` alone (branch 0 of every pair).
+apart after them; ``single__a`` trains task ``a`` alone (branch 0 of every pair). A pair's tasks
+are in sorted order, so a run's name (and config) does not depend on the order of the tasks.
 """
 from __future__ import annotations
 
@@ -42,14 +43,15 @@ def _safe(task: str) -> str:
 
 
 def plan_sweep(tasks: list[str] | tuple[str, ...], num_blocks: int) -> list[SweepRun]:
-    """All runs of the sweep in a fixed order: single-task runs, then pairs by branch."""
-    tasks = tuple(_safe(t) for t in tasks)
+    """All runs of the sweep in a fixed order that does not depend on the order of ``tasks``:
+    single-task runs, then pairs by branch, tasks sorted by name."""
+    tasks = tuple(sorted(_safe(t) for t in tasks))
     if len(set(tasks)) != len(tasks) or len(tasks) < 2:
         raise ConfigError(f'the sweep needs at least two distinct tasks, got {list(tasks)}')
     if num_blocks < 1:
         raise ConfigError(f'num_blocks must be >= 1, got {num_blocks}')
     runs = [SweepRun(f'single__{t}', (t,), None, num_blocks) for t in tasks]
-    for a, b in combinations(tasks, 2):
+    for a, b in (sorted(pair) for pair in combinations(tasks, 2)):
         for branch in range(1, num_blocks + 1):
             runs.append(SweepRun(f'pair__{a}__{b}__b{branch}', (a, b), branch, num_blocks))
     return runs

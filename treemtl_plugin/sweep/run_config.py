@@ -44,7 +44,7 @@ def restrict_tasks(cfg: Config, tasks: Sequence[str]) -> None:
     if missing:
         raise SweepError(f'model.tasks has no head/loss for task(s) {missing}; it defines '
                          f'{list(heads)}')
-    cfg.model.tasks = {t: copy.deepcopy(heads[t]) for t in heads if t in tasks}
+    cfg.model.tasks = {t: copy.deepcopy(heads[t]) for t in tasks}   # in the order of `tasks`
     for key in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
         if cfg.get(key):
             _restrict_dataset(cfg[key], list(tasks))

@@ -1,0 +1,239 @@
+"""A sweep never uses a stale or corrupt result, and processes sharing a work dir never collide."""
+from __future__ import annotations
+
+import json
+import multiprocessing
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from mmengine.config import Config
+
+from treemtl_plugin.sweep.claims import CLAIM_FILE, try_claim
+from treemtl_plugin.sweep.executor import METRICS_FILE, SweepExecutor
+from treemtl_plugin.sweep.fingerprint import run_fingerprint
+from treemtl_plugin.sweep.plan import plan_sweep
+from treemtl_plugin.sweep.run_config import run_config
+
+ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_CFG = ROOT / 'configs' / 'synthetic' / 'tree_resnet18_synthetic_3task.py'
+TASKS = ['segment_semantic', 'depth_zbuffer']
+
+
+def small_cfg(tasks=TASKS) -> Config:
+    cfg = Config.fromfile(str(DEFAULT_CFG))
+    cfg.merge_from_dict({'sweep.overrides.train_cfg.max_iters': 2})
+    cfg.model.tasks = {t: cfg.model.tasks[t] for t in tasks}
+    return cfg
+
+
+def fake_train(calls=None):
+    def train(cfg):
+        if calls is not None:
+            calls.append(cfg.experiment_name)
+        out = {}
+        for task in cfg.model.tasks:
+            out[f'{task}/score'] = float(len(cfg.experiment_name))
+        return out
+    return train
+
+
+def execute(cfg, sweep_dir, calls=None, logs=None, num_blocks=2, shard=None):
+    runs = plan_sweep(list(cfg.model.tasks), num_blocks)
+    ex = SweepExecutor(cfg, runs, str(sweep_dir), shard=shard, train_fn=fake_train(calls),
+                       log=(logs.append if logs is not None else lambda m: None))
+    return ex, ex.execute()
+
+
+# -- fingerprints -------------------------------------------------------------------------
+def test_fingerprint_ignores_task_order_and_logging_but_not_what_shapes_a_run():
+    cfg = small_cfg()
+    run = plan_sweep(TASKS, 2)[-1]
+    base = run_fingerprint(run_config(cfg, run.tasks, run.layout(), '/a', 'x'), run.tasks)
+    swapped = small_cfg(list(reversed(TASKS)))
+    again = run_config(swapped, list(reversed(run.tasks)), run.layout(), '/elsewhere', 'y')
+    again.default_hooks.logger.interval = 1
+    again.train_dataloader.num_workers = 3
+    assert run_fingerprint(again, reversed(run.tasks)) == base
+    changes = {
+        'model': {'model.backbone.model_name': 'resnet34'},
+        'schedule': {'sweep.overrides.train_cfg.max_iters': 3},
+        'data': {'train_dataloader.dataset.num_samples': 100},
+        'seed': {'randomness.seed': 1},
+        'metric': {'val_evaluator.num_classes.segment_semantic': 7},
+    }
+    for part, change in changes.items():
+        other = small_cfg()
+        other.merge_from_dict(change)
+        fp = run_fingerprint(run_config(other, run.tasks, run.layout(), '/a', 'x'), run.tasks)
+        assert fp['key'] != base['key'], change
+        assert [p for p in fp['parts'] if fp['parts'][p] != base['parts'][p]] == [part]
+
+
+def test_changed_backbone_retrains_every_run_and_says_why(tmp_path):
+    calls, logs = [], []
+    execute(small_cfg(), tmp_path, calls)
+    assert len(calls) == 2 + 2
+    changed = small_cfg()
+    changed.model.backbone.model_name = 'resnet34'
+    calls.clear()
+    _, report = execute(changed, tmp_path, calls, logs)
+    assert len(calls) == 4 and len(report.stale) == 4 and report.reused == 0
+    assert any('0 already finished, 4 to train (4 stale, 0 corrupt)' in m for m in logs)
+    assert any('retraining single__depth_zbuffer: its model changed since it ran' in m
+               for m in logs)
+
+
+def test_more_branching_points_retrain_and_reordered_tasks_do_not(tmp_path):
+    calls = []
+    execute(small_cfg(), tmp_path, calls)
+    calls.clear()
+    _, report = execute(small_cfg(list(reversed(TASKS))), tmp_path, calls)
+    assert calls == [] and report.reused == 4               # same runs, other task order
+    cfg = small_cfg()
+    cfg.model.backbone.num_branch_points = 3
+    _, report = execute(cfg, tmp_path, calls, num_blocks=3)
+    assert len(calls) == 2 + 3                              # every run is new or stale
+    assert set(report.stale) == {'single__depth_zbuffer', 'single__segment_semantic',
+                                 'pair__depth_zbuffer__segment_semantic__b1',
+                                 'pair__depth_zbuffer__segment_semantic__b2'}
+
+
+def test_old_results_without_fingerprint_are_stale(tmp_path):
+    ex, _ = execute(small_cfg(), tmp_path)
+    path = Path(tmp_path, 'runs', 'single__depth_zbuffer', METRICS_FILE)
+    record = json.loads(path.read_text())
+    del record['fingerprint']
+    path.write_text(json.dumps(record))
+    logs = []
+    _, report = execute(small_cfg(), tmp_path, logs=logs)
+    assert 'recorded without a fingerprint' in report.stale['single__depth_zbuffer']
+    assert report.reused == 3
+
+
+# -- corrupt results ------------------------------------------------------------------------
+def _corrupt(path: Path, how: str) -> None:
+    record = json.loads(path.read_text())
+    if how == 'truncated':
+        path.write_text(path.read_text()[:40])
+    elif how == 'not json':
+        path.write_text('metrics: done\n')
+    elif how == 'missing field':
+        del record['metrics']
+        path.write_text(json.dumps(record))
+    elif how == 'nan':
+        key = next(iter(record['metrics']))
+        path.write_text(json.dumps(record).replace(json.dumps(record['metrics'][key]), 'NaN', 1))
+    elif how == 'other tasks':
+        record['tasks'] = ['normal']
+        path.write_text(json.dumps(record))
+    elif how == 'other layout':
+        record['layout'] = [[[t] for t in record['tasks']]] * record['num_blocks']
+        path.write_text(json.dumps(record))
+    elif how == 'a list':
+        path.write_text('[1, 2]')
+
+
+@pytest.mark.parametrize('how, reason', [
+    ('truncated', 'is not readable JSON'), ('not json', 'is not readable JSON'),
+    ('missing field', "lacks the field(s) ['metrics']"), ('nan', 'non-finite'),
+    ('other tasks', "holds tasks ['normal']"), ('other layout', 'holds another layout'),
+    ('a list', 'not a JSON object'),
+])
+def test_corrupt_results_are_reported_by_path_and_retrained(tmp_path, how, reason):
+    execute(small_cfg(), tmp_path)
+    run_id = 'pair__depth_zbuffer__segment_semantic__b1'
+    path = Path(tmp_path, 'runs', run_id, METRICS_FILE)
+    _corrupt(path, how)
+    calls, logs = [], []
+    ex, report = execute(small_cfg(), tmp_path, calls, logs)
+    assert calls == [run_id]
+    assert str(path) in report.corrupt[run_id] and reason in report.corrupt[run_id]
+    assert any(f'retraining {run_id}: {path}' in m for m in logs)
+    assert set(ex.results()) == {r.run_id for r in ex.all_runs}    # valid again
+
+
+def test_merge_never_uses_a_corrupt_result(tmp_path):
+    ex, _ = execute(small_cfg(), tmp_path)
+    _corrupt(Path(tmp_path, 'runs', 'single__depth_zbuffer', METRICS_FILE), 'nan')
+    assert 'single__depth_zbuffer' not in ex.results()
+
+
+# -- claims and concurrency ------------------------------------------------------------------
+def test_claim_is_exclusive_and_released(tmp_path):
+    first = try_claim(str(tmp_path / 'run'))
+    assert first is not None and try_claim(str(tmp_path / 'run')) is None
+    first.release()
+    assert not (tmp_path / 'run' / CLAIM_FILE).exists()
+    second = try_claim(str(tmp_path / 'run'))
+    assert second is not None
+    second.release()
+
+
+def test_claim_of_a_dead_process_is_taken_over(tmp_path):
+    proc = subprocess.run([sys.executable, '-c', 'import os; print(os.getpid())'],
+                          capture_output=True, text=True)
+    dead_pid = int(proc.stdout)
+    (tmp_path / 'run').mkdir()
+    import socket
+    (tmp_path / 'run' / CLAIM_FILE).write_text(json.dumps(dict(
+        host=socket.gethostname(), pid=dead_pid, token='x', started=time.time(),
+        heartbeat=time.time())))
+    claim = try_claim(str(tmp_path / 'run'))
+    assert claim is not None and claim.info['pid'] == os.getpid()
+    claim.release()
+
+
+def test_run_claimed_by_a_live_process_is_skipped_and_said(tmp_path):
+    cfg = small_cfg()
+    runs = plan_sweep(TASKS, 2)
+    holder = subprocess.Popen(
+        [sys.executable, '-c',
+         'import sys, time; sys.path.insert(0, sys.argv[2])\n'
+         'from treemtl_plugin.sweep.claims import try_claim\n'
+         'c = try_claim(sys.argv[1]); print("claimed", flush=True); time.sleep(60)',
+         str(tmp_path / 'runs' / runs[0].run_id), str(ROOT)],
+        stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == 'claimed'
+        calls, logs = [], []
+        _, report = execute(cfg, tmp_path, calls, logs)
+        assert runs[0].run_id not in calls and len(calls) == 3
+        assert report.claimed_elsewhere[runs[0].run_id].endswith(f':{holder.pid}')
+        assert any('being trained by other processes' in m for m in logs)
+    finally:
+        holder.kill()
+        holder.wait()
+    calls = []
+    _, report = execute(cfg, tmp_path, calls)                 # the holder died
+    assert calls == [runs[0].run_id] and report.reused == 3
+
+
+def _worker(args):
+    sweep_dir, log_path = args
+    cfg = small_cfg()
+
+    def slow_train(cfg):
+        with open(log_path, 'a') as f:
+            f.write(cfg.experiment_name + '\n')
+        time.sleep(0.3)
+        return {f'{t}/score': 1.0 for t in cfg.model.tasks}
+    runs = plan_sweep(list(cfg.model.tasks), 2)
+    SweepExecutor(cfg, runs, sweep_dir, train_fn=slow_train, log=lambda m: None).execute()
+
+
+def test_two_processes_on_one_sweep_train_each_run_once(tmp_path):
+    """The same command started twice: each run is trained by exactly one of them and no
+    process clears the other's run folder."""
+    log = tmp_path / 'trained.txt'
+    ctx = multiprocessing.get_context('fork')
+    with ctx.Pool(2) as pool:
+        pool.map(_worker, [(str(tmp_path / 'sweep'), str(log))] * 2)
+    trained = log.read_text().split()
+    assert sorted(trained) == sorted(r.run_id for r in plan_sweep(TASKS, 2))
+    ex = SweepExecutor(small_cfg(), plan_sweep(TASKS, 2), str(tmp_path / 'sweep'))
+    assert len(ex.results()) == 4
+    assert not list((tmp_path / 'sweep' / 'runs').glob(f'*/{CLAIM_FILE}'))

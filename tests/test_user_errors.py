@@ -1,0 +1,233 @@
+"""Mistakes a careful user makes get one clear `error:` line (exit 1), before any training;
+internal bugs still show their traceback."""
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from mmengine.config import Config
+
+ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_CFG = ROOT / 'configs' / 'synthetic' / 'tree_resnet18_synthetic_3task.py'
+PAPER_CFG = ROOT / 'configs' / 'paper' / 'nyuv2_deeplab_resnet34.py'
+
+
+def _tool(name):
+    spec = importlib.util.spec_from_file_location(f'{name}_tool_e', ROOT / 'tools' / f'{name}.py')
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+RECOMMEND, TRAIN = _tool('recommend'), _tool('train')
+
+
+def micro_config(tmp_path, **changes) -> Path:
+    cfg = Config.fromfile(str(DEFAULT_CFG))
+    cfg.merge_from_dict({
+        'model.backbone.input_size': (3, 32, 32), 'model.backbone.num_branch_points': 2,
+        'train_dataloader.batch_size': 4, 'train_dataloader.dataset.num_samples': 8,
+        'train_dataloader.dataset.image_size': 32, 'val_dataloader.batch_size': 4,
+        'val_dataloader.dataset.num_samples': 4, 'val_dataloader.dataset.image_size': 32,
+        'train_cfg.max_iters': 2, 'train_cfg.val_interval': 2,
+        'default_hooks.checkpoint.interval': 2, 'sweep.overrides.train_cfg.max_iters': 2,
+        'log_level': 'WARNING'})
+    cfg.model.tasks = {t: cfg.model.tasks[t] for t in ('segment_semantic', 'depth_zbuffer')}
+    cfg.merge_from_dict(changes)
+    path = tmp_path / 'micro.py'
+    from treemtl_plugin.io.config_file import dump_config
+    dump_config(cfg, str(path))
+    return path
+
+
+def error_of(tool, args, capsys) -> str:
+    code = tool.main([str(a) for a in args])
+    captured = capsys.readouterr()
+    assert code == 1, captured.out[-2000:] + captured.err[-2000:]
+    lines = [line for line in captured.err.splitlines() if line.startswith('error:')]
+    assert len(lines) == 1 and 'Traceback' not in captured.err, captured.err
+    return lines[0]
+
+
+@pytest.fixture
+def no_training(monkeypatch):
+    """Fail the test if anything starts training."""
+    from treemtl_plugin.engine import runner
+
+    def forbidden(*args, **kwargs):
+        raise AssertionError('training started although the input was invalid')
+    monkeypatch.setattr(runner.SweepRunner, 'train', forbidden)
+    monkeypatch.setattr(runner.TreeMTLRunner, 'train', forbidden)
+
+
+# -- config files --------------------------------------------------------------------------
+@pytest.mark.parametrize('tool', ['recommend', 'train'])
+def test_syntax_error_names_file_and_line(tool, tmp_path, capsys):
+    bad = tmp_path / 'bad.py'
+    bad.write_text("_base_ = ['x.py']\nmodel = dict(a=1\ntasks = []\n")
+    line = error_of(RECOMMEND if tool == 'recommend' else TRAIN, [bad], capsys)
+    assert 'bad.py' in line and 'line 2' in line and 'syntax error' in line
+
+
+def test_missing_base_file(tmp_path, capsys):
+    bad = tmp_path / 'bad.py'
+    bad.write_text("_base_ = ['no_such_base.py']\n")
+    assert 'no_such_base.py' in error_of(RECOMMEND, [bad], capsys)
+
+
+def test_top_level_typo_in_config_is_an_error(tmp_path, capsys, no_training):
+    path = tmp_path / 'typo.py'
+    path.write_text(f"_base_ = ['{PAPER_CFG}']\nrecomender = dict(topk=3)\n")
+    line = error_of(RECOMMEND, [path, '--work-dir', tmp_path / 'w'], capsys)
+    assert "'recomender' (did you mean 'recommender'?)" in line
+
+
+@pytest.mark.parametrize('option, expected', [
+    ('recomender.topk=3', "'recomender' (did you mean 'recommender'?)"),
+    ('recommender.topk=True', 'topk must be a positive integer, got True'),
+    ('recommender.topkk=3', "'topkk' (did you mean 'topk'?)"),
+    ('block_flops=1,2,3,4,5x', 'block_flops must be a list with one number per block'),
+    ('recommender.budget.max_models=True', 'max_models must be a positive number, got True'),
+    ('recommender.search_threshold=1.5', 'search_threshold must be a positive integer'),
+    ('recommender.task_weights=[1,2]', 'task_weights must be 3 finite non-negative numbers'),
+    ('block_flops=[0,0,0,0,0]', 'add up to 0'),
+    ('recommender.budget.max_flops.x=1', "max_flops must be a positive number, got {'x': 1}"),
+    ('recommender.topk.x=1', 'cannot be applied'),
+])
+def test_bad_cfg_options(option, expected, tmp_path, capsys):
+    line = error_of(RECOMMEND, [PAPER_CFG, '--work-dir', tmp_path / 'w', '--cfg-options',
+                                option], capsys)
+    assert expected in line
+
+
+def test_task_weights_dict_works_with_the_default_recommender_base(tmp_path, capsys):
+    path = tmp_path / 'weights.py'
+    path.write_text(f"_base_ = ['{PAPER_CFG}']\nrecommender = dict(task_weights=dict("
+                    "segment_semantic=1, normal=1, depth_zbuffer=2))\n")
+    assert RECOMMEND.main([str(path), '--work-dir', str(tmp_path / 'w')]) == 0
+    summary = json.loads((tmp_path / 'w' / 'recommendation.json').read_text())
+    assert summary['task_weights'] == dict(segment_semantic=0.25, normal=0.25,
+                                           depth_zbuffer=0.5)
+
+
+@pytest.mark.parametrize('tool', ['recommend', 'train'])
+def test_work_dir_that_is_a_file(tool, tmp_path, capsys, no_training):
+    afile = tmp_path / 'file'
+    afile.write_text('x')
+    cfg = PAPER_CFG if tool == 'recommend' else micro_config(tmp_path)
+    line = error_of(RECOMMEND if tool == 'recommend' else TRAIN,
+                    [cfg, '--work-dir', afile], capsys)
+    assert 'is a file, not a folder' in line
+
+
+# -- full mode: everything checkable is checked before training ----------------------------
+@pytest.mark.parametrize('changes, expected', [
+    ({'model.tasks.depth_zbuffer.head.type': 'LightConvHeda'},
+     "'LightConvHeda' is not registered (did you mean 'LightConvHead'?)"),
+    ({'model.tasks.depth_zbuffer.loss.type': 'DepthL2Loss'}, "'DepthL2Loss' is not registered"),
+    ({'train_dataloader.dataset.image_size': 48}, 'image_size=48 but model.backbone.input_size'),
+    ({'train_dataloader.dataset.num_sampels': 8}, "unexpected keyword argument 'num_sampels'"),
+    ({'sweep.overides': {}}, "'overides' (did you mean 'overrides'?)"),
+    ({'model.layout': [[['segment_semantic']], [['depth_zbuffer']]]}, 'invalid model.layout'),
+    ({'two_task_table': 'no_such_table.csv'}, 'two_task_table file not found'),
+])
+def test_full_mode_mistakes_fail_before_training(changes, expected, tmp_path, capsys,
+                                                 no_training):
+    line = error_of(RECOMMEND, [micro_config(tmp_path, **changes), '--work-dir',
+                                tmp_path / 'w'], capsys)
+    assert expected in line
+
+
+def test_dataset_without_a_task_fails_before_training(tmp_path, capsys, no_training):
+    cfg = micro_config(tmp_path)
+    text = cfg.read_text().replace("'depth_zbuffer'", "'curvature'")
+    cfg.write_text(text)
+    line = error_of(RECOMMEND, [cfg, '--work-dir', tmp_path / 'w'], capsys)
+    assert "curvature" in line
+
+
+def test_infeasible_budget_fails_before_training_also_in_a_shard(tmp_path, capsys,
+                                                                  no_training):
+    line = error_of(RECOMMEND, [micro_config(tmp_path), '--work-dir', tmp_path / 'w',
+                                '--shard', '1/2', '--max-models', '0.5'], capsys)
+    assert 'no layout fits the budget' in line
+    line = error_of(RECOMMEND, [micro_config(tmp_path), '--work-dir', tmp_path / 'w',
+                                '--strategy', 'task_grouping', '--max-models', '0.5'], capsys)
+    assert 'no task grouping fits the budget' in line
+
+
+def test_train_top_out_of_range(tmp_path, capsys, no_training):
+    line = error_of(RECOMMEND, [micro_config(tmp_path), '--work-dir', tmp_path / 'w',
+                                '--topk', '2', '--train-top', '3'], capsys)
+    assert '--train-top 3 must be between 0 and the number of recommended models (2)' in line
+
+
+# -- tools/train.py ----------------------------------------------------------------------------
+def test_train_head_typo_and_invalid_layout(tmp_path, capsys):
+    cfg = micro_config(tmp_path, **{'model.tasks.depth_zbuffer.head.type': 'LightConvHeda'})
+    assert "did you mean 'LightConvHead'" in error_of(TRAIN, [cfg, '--work-dir',
+                                                              tmp_path / 'w'], capsys)
+    cfg = micro_config(tmp_path, **{'model.layout': [[['segment_semantic', 'x']]] * 2})
+    assert "do not match the model's tasks" in error_of(TRAIN, [cfg, '--work-dir', tmp_path / 'w'],
+                                              capsys)
+
+
+def test_resume_from_a_corrupt_or_foreign_checkpoint(tmp_path, capsys):
+    corrupt = tmp_path / 'corrupt.pth'
+    corrupt.write_bytes(b'PK\x03\x04 not really a checkpoint')
+    cfg = micro_config(tmp_path)
+    line = error_of(TRAIN, [cfg, '--work-dir', tmp_path / 'w', '--resume', corrupt], capsys)
+    assert 'corrupt.pth is not a readable checkpoint' in line
+    foreign = tmp_path / 'foreign.pth'
+    torch.save({'state_dict': {'fc.weight': torch.zeros(2, 2)}, 'meta': {}}, foreign)
+    line = error_of(TRAIN, [cfg, '--work-dir', tmp_path / 'w', '--resume', foreign], capsys)
+    assert 'belongs to another model' in line
+    missing = tmp_path / 'missing.pth'
+    line = error_of(TRAIN, [cfg, '--work-dir', tmp_path / 'w', '--resume', missing], capsys)
+    assert 'not found' in line
+
+
+def test_internal_bugs_keep_their_traceback(tmp_path, monkeypatch):
+    from treemtl_plugin.apis import recommendation
+
+    def bug(*args, **kwargs):
+        raise ZeroDivisionError('a bug')
+    monkeypatch.setattr(recommendation, 'write_recommendation', bug)
+    with pytest.raises(ZeroDivisionError):
+        RECOMMEND.main([str(PAPER_CFG), '--work-dir', str(tmp_path / 'w')])
+
+
+def test_importing_the_plugin_leaves_mmengine_checkpoint_loading_alone():
+    import subprocess
+    import sys
+    code = ('from mmengine.runner import CheckpointLoader\n'
+            "before = CheckpointLoader._schemes['']\n"
+            'import treemtl_plugin, treemtl_plugin.registry, treemtl_plugin.engine.runner\n'
+            'import treemtl_plugin.models, treemtl_plugin.datasets\n'
+            "print(CheckpointLoader._schemes[''] is before)\n")
+    out = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True,
+                         cwd=str(ROOT))
+    assert out.stdout.strip() == 'True', out.stderr
+
+
+def test_absurd_numbers_are_rejected_with_the_row_named(tmp_path, capsys):
+    table = tmp_path / 'table.csv'
+    table.write_text('task_a,task_b,branch,perf_a,perf_b\na,b,1,1e300,1\n')
+    cfg = tmp_path / 'absurd.py'
+    cfg.write_text(f"tasks = ['a', 'b']\ntwo_task_table = '{table}'\nblock_flops = [1.0]\n")
+    assert RECOMMEND.main([str(cfg), '--work-dir', str(tmp_path / 'w')]) == 1
+    err = capsys.readouterr().err
+    assert "line 2: perf_a '1e300' is not a plausible relative performance" in err
+    assert 'Traceback' not in err
+    table.write_text('task_a,task_b,branch,perf_a,perf_b\na,b,1,1,1\n')
+    cfg.write_text(f"tasks = ['a', 'b']\ntwo_task_table = '{table}'\nblock_flops = [1e300]\n")
+    assert 'not a plausible cost' in error_of(RECOMMEND, [cfg, '--work-dir', tmp_path / 'w'],
+                                              capsys)
+    assert RECOMMEND.main([str(cfg), '--work-dir', str(tmp_path / 'w'), '--cfg-options',
+                           'block_flops=[1e9]']) == 0
+    for name in ('top_layouts.json', 'recommendation.json'):     # strict JSON
+        json.loads((tmp_path / 'w' / name).read_text(),
+                   parse_constant=lambda c: pytest.fail(f'{name} holds {c}'))

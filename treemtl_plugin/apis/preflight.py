@@ -1,0 +1,129 @@
+"""Every check that can be made before the first training, made first.
+
+A sweep runs for minutes to days; a typo found at run 37 wastes all of it. Before training,
+full mode builds the model once (heads, losses, layout, backbone), builds the datasets and reads
+one validation sample (the data root, the dataset's support for every task), compares the
+backbone's input size with the data's image size, and checks the table path, ``--train-top``
+and, once the costs are known, that the budget admits at least one model.
+"""
+from __future__ import annotations
+
+import copy
+import os.path as osp
+from collections.abc import Mapping, Sequence
+
+from mmengine.config import Config
+
+from ..errors import ConfigError, did_you_mean
+from .config import check_data_root, resolve_path
+
+__all__ = ['check_before_training', 'registry_error', 'signature_error']
+
+
+def registry_error(err: KeyError, what: str) -> ConfigError | None:
+    """A ConfigError for mmengine's "X is not in the ... registry" KeyError, else None."""
+    text = str(err.args[0]) if err.args else ''
+    if 'is not in the' not in text or 'registry' not in text:
+        return None
+    name = text.split(' is not in the')[0].strip('\'"` ')
+    from ..registry import DATASETS, METRICS, MODELS
+    known = [n for reg in (MODELS, DATASETS, METRICS) for n in reg.module_dict]
+    return ConfigError(f'{what}: type {name!r} is not registered{did_you_mean(name, known)}; '
+                       "registered types are listed by treemtl_plugin.registry (e.g. MODELS)")
+
+
+def signature_error(err: TypeError, what: str) -> ConfigError | None:
+    """A ConfigError for a wrong or missing keyword argument in a config dict, else None."""
+    text = str(err)
+    if 'keyword argument' not in text and 'required positional argument' not in text:
+        return None
+    return ConfigError(f'{what}: {text}; check the spelling of its keys')
+
+
+def _converted(err: Exception, what: str):
+    if isinstance(err, KeyError):
+        return registry_error(err, what)
+    if isinstance(err, TypeError):
+        return signature_error(err, what)
+    return None
+
+
+def _build_model(cfg: Config):
+    from mmengine.registry import init_default_scope
+
+    import treemtl_plugin.models  # noqa: F401  (registers the entries)
+    from ..registry import MODELS
+    init_default_scope(cfg.get('default_scope', 'treemtl_plugin'))
+    try:
+        return MODELS.build(copy.deepcopy(cfg.model))
+    except (KeyError, TypeError) as err:
+        converted = _converted(err, 'model')
+        if converted is None:
+            raise
+        raise converted from None
+
+
+def _image_size(dataset: Mapping):
+    size = dataset.get('image_size')
+    if size is None:
+        return None
+    return (size, size) if isinstance(size, int) else tuple(size)
+
+
+def _check_data(cfg: Config, tasks: Sequence[str]) -> None:
+    from ..registry import DATASETS
+    from ..sweep.run_config import restrict_tasks
+    restricted = Config(copy.deepcopy(cfg.to_dict()))
+    restrict_tasks(restricted, tasks)
+    input_hw = tuple(cfg.model.backbone.get('input_size', (3, 224, 224)))[1:]
+    for key in ('train_dataloader', 'val_dataloader'):
+        loader = restricted.get(key)
+        if not loader or not loader.get('dataset'):
+            raise ConfigError(f'the config has no {key}.dataset: full mode trains models, so '
+                              'it needs train and val data (see configs/_base_/datasets/)')
+        spec = loader['dataset']
+        size = _image_size(spec)
+        if size is not None and size != input_hw:
+            raise ConfigError(
+                f'{key}.dataset.image_size={spec["image_size"]!r} but '
+                f'model.backbone.input_size={tuple(cfg.model.backbone.input_size)!r}: block '
+                'costs are measured at input_size, so set both to the same image size')
+        try:
+            dataset = DATASETS.build(copy.deepcopy(spec))
+        except (KeyError, TypeError) as err:
+            converted = _converted(err, f'{key}.dataset')
+            if converted is None:
+                raise
+            raise converted from None
+        if key == 'val_dataloader':
+            if len(dataset) == 0:
+                raise ConfigError(f'{key}.dataset is empty: validation needs samples')
+            sample = dataset[0]
+            targets = sample.get('data_samples', sample) if isinstance(sample, Mapping) \
+                else {}
+            missing = [t for t in tasks if not isinstance(targets, Mapping) or t not in targets]
+            if missing:
+                raise ConfigError(f'{type(dataset).__name__} gives no target for task(s) '
+                                  f'{missing} (a sample holds {sorted(targets)}); use tasks '
+                                  'this dataset provides, or another dataset')
+
+
+def check_before_training(cfg: Config, tasks: Sequence[str], recommender, train_top: int = 0,
+                          sweep: bool = True) -> None:
+    """Fail now, naming the key and the fix, on anything that would fail later."""
+    topk = recommender.topk
+    if isinstance(train_top, bool) or not isinstance(train_top, int) \
+            or not 0 <= train_top <= topk:
+        raise ConfigError(f'--train-top {train_top!r} must be between 0 and the number of '
+                          f'recommended models ({topk}); raise --topk to train more')
+    check_data_root(cfg)
+    table = cfg.get('two_task_table')
+    if table:
+        cfg_dir = osp.dirname(osp.abspath(cfg.filename)) if cfg.filename else None
+        if not osp.isfile(resolve_path(str(table), cfg_dir)):
+            raise ConfigError(f'two_task_table file not found: {table!r} (relative paths are '
+                              "looked up from the working directory, then from the config "
+                              "file's folder)")
+    _build_model(cfg)
+    if sweep or train_top:
+        _check_data(cfg, tasks)
