@@ -142,8 +142,8 @@ def _full_mode_inputs(cfg: Config, tasks: list[str], recommender, work_dir: str,
     log(f'[costs] {backbone_info["model_name"]} at {backbone_info["input_size"]}: '
         f'{len(backbone_info["detected"])} detected blocks -> {num_blocks} branching points; '
         'GFLOPs per branching point (fvcore): ' + ', '.join(f'{f:.4g}' for f in cost.block_flops))
-    with open(osp.join(work_dir, 'backbone_blocks.json'), 'w', encoding='utf-8') as f:
-        json.dump(backbone_info, f, indent=2, default=str)
+    write_json(osp.join(work_dir, 'backbone_blocks.json'),
+               json.loads(json.dumps(backbone_info, default=str)))
     if cfg.get('two_task_table'):
         cfg_dir = osp.dirname(osp.abspath(cfg.filename)) if cfg.filename else None
         return load_table(cfg, cfg_dir, num_blocks=num_blocks), cost

@@ -11,6 +11,7 @@ from mmengine.config import Config
 from ..core.cost import CostModel
 from ..core.table import TwoTaskTable
 from ..engine.runner import train_and_evaluate
+from ..io.atomic import atomic_write
 from ..sweep.executor import SweepExecutor
 from ..sweep.merge import build_two_task_table, missing_runs
 from ..sweep.plan import plan_sweep
@@ -55,5 +56,5 @@ def sweep_table(cfg: Config, tasks: list[str], num_blocks: int, sweep_dir: str,
         return None
     table = build_two_task_table(runs, records, tasks, num_blocks,
                                  source=osp.join(sweep_dir, 'runs'))
-    table.to_csv(osp.join(sweep_dir, 'two_task_table.csv'))
+    atomic_write(osp.join(sweep_dir, 'two_task_table.csv'), table.to_csv)
     return table

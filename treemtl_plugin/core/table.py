@@ -517,18 +517,24 @@ class TwoTaskTable:
         return type(self)(tasks=names, num_blocks=self.num_blocks,
                           values=self.values[np.ix_(idx, idx)], source=self.source)
 
-    def to_csv(self, path: PathLike) -> None:
-        """Write every pair (in task order) and branch 0..B; floats use repr, so reloading
-        gives bit-identical values."""
-        with open(path, 'w', newline='', encoding='utf-8') as handle:
-            writer = csv.writer(handle, lineterminator='\n')
-            writer.writerow(COLUMNS)
-            for i in range(self.num_tasks):
-                for j in range(i + 1, self.num_tasks):
-                    for b in range(self.num_blocks + 1):
-                        writer.writerow((self.tasks[i], self.tasks[j], b,
-                                         repr(float(self.values[i, j, b])),
-                                         repr(float(self.values[j, i, b]))))
+    def to_csv(self, path_or_handle) -> None:
+        """Write every pair (in task order) and branch 0..B to a path or an open text file;
+        floats use repr, so reloading gives bit-identical values."""
+        if hasattr(path_or_handle, 'write'):
+            self._write_csv(path_or_handle)
+            return
+        with open(path_or_handle, 'w', newline='', encoding='utf-8') as handle:
+            self._write_csv(handle)
+
+    def _write_csv(self, handle) -> None:
+        writer = csv.writer(handle, lineterminator='\n')
+        writer.writerow(COLUMNS)
+        for i in range(self.num_tasks):
+            for j in range(i + 1, self.num_tasks):
+                for b in range(self.num_blocks + 1):
+                    writer.writerow((self.tasks[i], self.tasks[j], b,
+                                     repr(float(self.values[i, j, b])),
+                                     repr(float(self.values[j, i, b]))))
 
     # ------------------------------------------------------------------ dunder
 

@@ -17,6 +17,12 @@ def _pyplot():
     return plt
 
 
+def _save(fig, path: str) -> None:
+    """savefig to a temporary file, then rename (concurrent writers never leave half a PNG)."""
+    from ..io.atomic import atomic_write
+    atomic_write(path, lambda f: fig.savefig(f, format='png'), mode='wb')
+
+
 def _marker_style(n: int) -> tuple[float, float]:
     """Point size and alpha: big and opaque for a few points, small and light for many."""
     if n <= 100:
@@ -98,7 +104,7 @@ def plot_pareto(rec: Recommendation, path: str) -> None:
     ax.legend(fontsize=7, loc='best', framealpha=0.85)
     fig.tight_layout()
     place_labels(ax, top_x, top_y, [f'#{c.rank}' for c in rec.top])
-    fig.savefig(path)
+    _save(fig, path)
     plt.close(fig)
 
 
@@ -125,5 +131,5 @@ def plot_comparison(rows: list[dict], path: str, flops_unit: str = '') -> None:
         ax.legend(fontsize=8)
     fig.suptitle('Tree layouts vs task grouping on the same two-task results', fontsize=10)
     fig.tight_layout()
-    fig.savefig(path)
+    _save(fig, path)
     plt.close(fig)

@@ -114,10 +114,13 @@ def _emit(renderables, console, save_path: str | None) -> None:
     for item in renderables(console.width):
         console.print(item)
     if save_path:
-        with open(save_path, 'w', encoding='utf-8') as f:
+        from ..io.atomic import atomic_write
+
+        def write(f):
             file_console = make_console(REPORT_WIDTH, file=f)
             for item in renderables(REPORT_WIDTH):
                 file_console.print(item)
+        atomic_write(save_path, write)
 
 
 def print_report(rec: Recommendation, save_path: str | None = None, console=None) -> None:
