@@ -11,9 +11,11 @@ import torch
 from torch.fx.passes.shape_prop import ShapeProp
 
 from treemtl_plugin.models import backbone_profile, branching_point_detector
-from treemtl_plugin.models.backbone_profile import (BackboneProfile, clear_profile_cache,
+from treemtl_plugin.models.backbone_profile import (PROFILE_FORMAT, BackboneProfile,
+                                                    clear_profile_cache, feature_grid,
                                                     fvcore_flops, get_profile_cache_dir,
-                                                    profile_backbone, set_profile_cache_dir)
+                                                    infer_feature_format, profile_backbone,
+                                                    set_profile_cache_dir)
 from treemtl_plugin.models.timm_block_backbone import TimmBlockBackbone
 
 SIZE = 32
@@ -96,6 +98,9 @@ def test_profile_json_round_trip(cache_dir):
     assert again == profile
     assert again.timm_version == timm.__version__ and again.torch_version == torch.__version__
     assert again.input_size == (3, SIZE, SIZE) and again.blocks[0].shape == (64, 8, 8)
+    assert again.blocks[0].fmt == 'NCHW' and again.blocks[0].grid == (8, 8)
+    assert again.blocks[0].channels == 64 and again.blocks[-1].channels == 512
+    assert json.loads(profile.to_json())['format'] == PROFILE_FORMAT >= 2
     assert again.cuts == [b.cut for b in again.blocks[:-1]] and again.blocks[-1].cut is None
     assert again.blocks[0].gflops == again.blocks[0].flops / 1e9
 
@@ -201,3 +206,44 @@ def test_cache_dir_setting(monkeypatch, tmp_path):
         assert get_profile_cache_dir() == str(tmp_path / 'other')
     finally:
         set_profile_cache_dir(previous)
+
+
+def test_nhwc_profile_records_the_layout_of_every_block(cache_dir):
+    profile = profile_backbone('swin_tiny_patch4_window7_224', (3, SIZE, SIZE))
+    assert {b.fmt for b in profile.blocks} == {'NHWC'}
+    assert profile.blocks[-1].shape == (1, 1, 768) and profile.blocks[-1].channels == 768
+    assert profile.blocks[0].grid == (SIZE // 4, SIZE // 4) and profile.blocks[0].channels == 96
+    clear_profile_cache()
+    assert BackboneProfile.from_json(profile.to_json()) == profile
+
+
+@pytest.mark.parametrize('shape, hw, kwargs, expected', [
+    ((64, 16, 16), (64, 64), {}, 'NCHW'),
+    ((16, 16, 96), (64, 64), {}, 'NHWC'),                     # Swin
+    ((24, 32, 32), (64, 64), {'prior': 'NHWC'}, 'NCHW'),      # the shape beats the prior
+    ((2, 2, 768), (64, 64), {}, 'NHWC'),
+    ((768, 2, 2), (64, 64), {'declared': 'NHWC'}, 'NCHW'),    # ... and a declared format
+    ((1, 1, 768), (32, 32), {}, 'NHWC'),
+    ((768, 1, 1), (32, 32), {}, 'NCHW'),
+    ((16, 35, 35), (299, 299), {}, 'NCHW'),                   # 'valid' convs: not exact /s
+    # shapes both readings fit: timm's declared format, then known channels, then the prior
+    ((8, 8, 8), (64, 64), {}, 'NCHW'),
+    ((8, 8, 8), (64, 64), {'declared': 'NHWC'}, 'NHWC'),
+    ((8, 8, 8), (64, 64), {'prior': 'NHWC'}, 'NHWC'),
+    ((4, 8, 16), (64, 128), {'known_channels': [16]}, 'NHWC'),
+    ((4, 8, 16), (64, 128), {'known_channels': [4]}, 'NCHW'),
+    ((197, 192), (224, 224), {}, 'NLC'),
+    ((1000,), (224, 224), {}, 'NC'),
+    ((2, 3, 4, 5), (64, 64), {}, 'unknown'),
+])
+def test_infer_feature_format(shape, hw, kwargs, expected):
+    assert infer_feature_format(shape, hw, **kwargs) == expected
+
+
+def test_feature_grid():
+    assert feature_grid((64, 8, 16), 'NCHW', (32, 64)) == (8, 16)
+    assert feature_grid((8, 16, 64), 'NHWC', (32, 64)) == (8, 16)
+    assert feature_grid((17, 192), 'NLC', (64, 64), num_prefix_tokens=1) == (4, 4)
+    assert feature_grid((16, 192), 'NLC', (64, 64)) == (4, 4)          # before the cls token
+    assert feature_grid((2 * 4 + 1, 192), 'NLC', (32, 64)) == (2, 4)
+    assert feature_grid((1000,), 'NC', (64, 64)) is None

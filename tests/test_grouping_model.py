@@ -79,9 +79,12 @@ def test_networks_are_all_shared_tree_models_over_their_groups(model, backbone):
 
 
 def test_tensor_mode_uses_the_chosen_networks(model):
-    model.eval()
+    model = copy.deepcopy(model).eval()
     x, _ = _batch()
     with torch.no_grad():
+        # heads of one task start identical in every network (seeded by the task name):
+        # make network 0's depth head differ so that which one serves depth is visible
+        next(model.networks[0].heads['depth'].parameters()).add_(1.0)
         out = model(x, mode='tensor')
         net0 = model.networks[0](x, mode='tensor')
         net1 = model.networks[1](x, mode='tensor')

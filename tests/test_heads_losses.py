@@ -134,6 +134,53 @@ def test_gradients_reach_head_and_input(head):
         assert p.grad is not None and torch.isfinite(p.grad).all(), name
 
 
+# ----------------------------------------------------------------------------- in_format
+def test_to_nchw_with_explicit_format_reads_ambiguous_shapes():
+    # an NHWC map whose height equals its channel count looks NCHW to the shape rule alone
+    nchw = torch.randn(N, C, C, 3, generator=_gen())
+    nhwc = nchw.permute(0, 2, 3, 1).contiguous()            # (N, C, 3, C)
+    nchw_sq = torch.randn(N, C, C, C, generator=_gen())
+    nhwc_sq = nchw_sq.permute(0, 2, 3, 1).contiguous()      # (N, C, C, C): either reading fits
+    assert torch.equal(to_nchw(nhwc, C, fmt='NHWC'), nchw)
+    assert torch.equal(to_nchw(nhwc_sq, C, fmt='NHWC'), nchw_sq)
+    assert torch.equal(to_nchw(nhwc_sq, C), nhwc_sq)        # no format: read as NCHW
+    assert torch.equal(to_nchw(nchw_sq, C, fmt='nchw'), nchw_sq)
+    feats = _layouts()
+    assert torch.equal(to_nchw(feats['nlc_cls'], C, fmt='NLC'), feats['nchw'])
+    for feat, fmt in [(feats['nchw'], 'NLC'), (feats['nlc'], 'NHWC'),
+                      (torch.zeros(N, 3, H, C), 'NCHW'), (feats['nchw'], 'NHWC')]:
+        with pytest.raises(ValueError, match=f'as {fmt} with {C} channels'):
+            to_nchw(feat, C, fmt=fmt)
+
+
+@pytest.mark.parametrize('head_cls, kwargs', [
+    (ASPPHead, dict(channels=4, dilations=(1, 2))), (LightConvHead, dict(channels=4)),
+    (ClsHead, {})])
+def test_heads_with_in_format_read_ambiguous_nhwc_features(head_cls, kwargs):
+    torch.manual_seed(0)
+    head = head_cls(C, 3, in_format='NHWC', **kwargs).eval()
+    torch.manual_seed(0)
+    plain = head_cls(C, 3, **kwargs).eval()
+    nchw = torch.randn(N, C, C, C, generator=_gen())
+    nhwc = nchw.permute(0, 2, 3, 1).contiguous()
+    torch.testing.assert_close(head(nhwc), plain(nchw))
+    assert head.in_format == 'NHWC' and plain.in_format is None
+    with pytest.raises(ValueError, match='as NHWC'):
+        head(torch.zeros(N, C, 5, 3))
+    with pytest.raises(ValueError, match='in_format'):
+        head_cls(C, 3, in_format='NDHWC', **kwargs)
+
+
+def test_cls_head_pooled_format():
+    head = ClsHead(C, 4, in_format='NC').eval()
+    pooled = torch.randn(N, C, generator=_gen())
+    torch.testing.assert_close(head(pooled), head.fc(pooled))
+    with pytest.raises(ValueError, match='as NC'):
+        head(_layouts()['nchw'])
+    with pytest.raises(ValueError, match='in_format'):
+        LightConvHead(C, 3, in_format='NC')
+
+
 # ----------------------------------------------------------------------------- losses
 def test_seg_ce_matches_cross_entropy_on_non_ignored_pixels():
     pred = torch.randn(2, 4, 3, 3, generator=_gen(), requires_grad=True)

@@ -237,3 +237,74 @@ def test_two_processes_on_one_sweep_train_each_run_once(tmp_path):
     ex = SweepExecutor(small_cfg(), plan_sweep(TASKS, 2), str(tmp_path / 'sweep'))
     assert len(ex.results()) == 4
     assert not list((tmp_path / 'sweep' / 'runs').glob(f'*/{CLAIM_FILE}'))
+
+
+# -- several seeds per sweep entry ----------------------------------------------------------
+def test_seeds_pair_each_run_with_the_single_task_run_of_its_seed_and_average(tmp_path):
+    from treemtl_plugin.sweep.merge import build_two_task_table, seed_spread
+    from treemtl_plugin.sweep.plan import sweep_seeds
+    cfg = small_cfg()
+    cfg.merge_from_dict({'sweep.seeds': 2})
+    runs = plan_sweep(TASKS, 2, sweep_seeds(cfg.sweep.seeds))
+    assert len(runs) == 2 * (2 + 2) and runs[0].run_id == 'single__depth_zbuffer__s0'
+
+    def train(cfg):       # segmentation: +1 per shared block, and the seed shifts everything
+        layout = __import__('treemtl_plugin.core.layout', fromlist=['Layout']).Layout(
+            cfg.model.layout)
+        tasks = list(cfg.model.tasks)
+        shared = layout.branch_point(*tasks) if len(tasks) == 2 else 0
+        seed = cfg.randomness.seed
+        out = {}
+        if 'segment_semantic' in tasks:
+            out.update({'segment_semantic/mIoU': 40.0 * (1 + seed) + shared * (1 + seed),
+                        'segment_semantic/pixel_acc': 80.0})
+        if 'depth_zbuffer' in tasks:
+            out.update({'depth_zbuffer/abs_err': 1.0, 'depth_zbuffer/rel_err': 0.5})
+        return out
+    ex = SweepExecutor(cfg, runs, str(tmp_path), train_fn=train, log=lambda m: None)
+    ex.execute()
+    records = ex.results()
+    assert {r['seed'] if 'seed' in r else None for r in records.values()} == {None}
+    table = build_two_task_table(runs, records, sorted(TASKS), 2)
+    seg = table.tasks.index('segment_semantic')
+    # per seed: seed 0 -> +b/40 of mIoU, seed 1 -> 2b/80: both +2.5 % per block (half of
+    # the two metrics), so the mean is exact and the spread is zero
+    assert table.values[seg, 1 - seg, 2] == pytest.approx(100 / 2 * 2 / 40)
+    assert seed_spread(runs, records, sorted(TASKS), 2)[seg, 1 - seg, 2] == pytest.approx(0)
+    for bad in (0, True, [1, 1], 'three'):
+        with pytest.raises(Exception, match='sweep.seeds'):
+            sweep_seeds(bad)
+
+
+# -- concurrent workers -------------------------------------------------------------------------
+def worker_train(cfg):
+    """A picklable fake training for worker processes (records its thread budget)."""
+    import torch
+    time.sleep(0.2)
+    out = {f'{t}/score': float(len(cfg.experiment_name)) for t in cfg.model.tasks}
+    out['threads'] = float(torch.get_num_threads())
+    out['omp'] = float(os.environ.get('OMP_NUM_THREADS', -1))
+    return out
+
+
+def test_two_workers_give_the_same_results_as_one(tmp_path):
+    runs = plan_sweep(TASKS, 2)
+    one = SweepExecutor(small_cfg(), runs, str(tmp_path / 'one'), train_fn=worker_train,
+                        log=lambda m: None)
+    one.execute()
+    cfg = small_cfg()
+    cfg.merge_from_dict({'sweep.workers': 2})
+    logs = []
+    two = SweepExecutor(cfg, runs, str(tmp_path / 'two'), train_fn=worker_train,
+                        log=logs.append)
+    report = two.execute()
+    assert sorted(report.trained) == sorted(r.run_id for r in runs)
+    assert any('2 workers, 1 thread(s) each' in m for m in logs)
+    assert sum('[sweep] finished' in m for m in logs) == len(runs)
+    results = two.results()
+    assert {r['metrics']['threads'] for r in results.values()} == {1.0}
+    assert {r['metrics']['omp'] for r in results.values()} == {1.0}
+    strip = {k: {m: v for m, v in r['metrics'].items() if m not in ('threads', 'omp')}
+             for k, r in results.items()}
+    assert strip == {k: {m: v for m, v in r['metrics'].items() if m not in ('threads', 'omp')}
+                     for k, r in one.results().items()}

@@ -2,9 +2,11 @@
 from __future__ import annotations
 
 import pytest
+import timm
 import torch
 
 from treemtl_plugin import CostModel, Layout
+from treemtl_plugin.errors import CheckpointError
 from treemtl_plugin.models import TimmBlockBackbone, TreeMultiTaskModel
 from treemtl_plugin.registry import MODELS
 
@@ -159,3 +161,111 @@ def test_vit_backbone_tree(backbone):
     x, targets = _batch()
     losses = model(x, targets, mode='loss')
     assert all(torch.isfinite(v) for v in losses.values())
+
+
+# ----------------------------------------------------------------------------- init_cfg
+def test_backbone_init_cfg_checkpoint_reaches_every_branch_copy(tmp_path):
+    torch.manual_seed(123)
+    weights = timm.create_model('resnet18').state_dict()
+    path = str(tmp_path / 'resnet18.pth')
+    torch.save(weights, path)
+    torch.manual_seed(0)                     # other weights than the checkpoint's
+    model = TreeMultiTaskModel(
+        backbone=dict(BACKBONE, init_cfg=dict(type='Pretrained', checkpoint=path)),
+        tasks=_task_cfg(), layout=LAYOUT)
+    assert len(model.branches) == 8         # 1 + 2 + 2 + 3 copies
+
+    def check():
+        covered = set()
+        for key, branch in model.branches.items():
+            for name, value in branch.state_dict().items():
+                # '<fine block>.model.<timm name>' inside a branching point
+                timm_name = name.split('.', 2)[2]
+                assert torch.equal(value, weights[timm_name]), f'{key}: {timm_name}'
+                covered.add(timm_name)
+        # every backbone tensor of the checkpoint reached the model (the classifier is unused)
+        assert covered == {k for k in weights if not k.startswith('fc.')}
+
+    check()
+    model.init_weights()                    # what an mmengine Runner calls before training
+    check()
+
+
+# ----------------------------------------------------------------------------- checkpoints
+# same number of task sets per block as LAYOUT (same parameter names and shapes), other tree
+OTHER_LAYOUT = [[['seg', 'depth', 'normal']], [['depth', 'normal'], ['seg']],
+                [['depth', 'normal'], ['seg']], [['seg'], ['depth'], ['normal']]]
+
+
+def test_checkpoint_of_another_layout_is_refused(backbone, tmp_path):
+    from mmengine.runner import load_checkpoint
+    model = _model(backbone, LAYOUT)
+    other = _model(backbone, OTHER_LAYOUT)
+    state = other.state_dict()
+    weights = {k: v for k, v in state.items() if k != '_extra_state'}
+    assert {k: v.shape for k, v in weights.items()} == \
+        {k: v.shape for k, v in model.state_dict().items() if k != '_extra_state'}
+    with pytest.raises(CheckpointError, match=r'saved from a TreeMultiTaskModel with layout '
+                                              r'b1: .* but this model has layout b1: ') as info:
+        model.load_state_dict(state)
+    assert Layout(OTHER_LAYOUT).short() in str(info.value)
+    assert Layout(LAYOUT).short() in str(info.value)
+    # the same through mmengine's checkpoint loading (Runner.load_checkpoint / load_from)
+    torch.save({'state_dict': state, 'meta': {}}, tmp_path / 'other.pth')
+    with pytest.raises(CheckpointError, match='another|other|layout'):
+        load_checkpoint(model, str(tmp_path / 'other.pth'), map_location='cpu')
+    # its own layout loads, the layout record included (task order does not matter)
+    assert model.state_dict()['_extra_state'] == {'layout': Layout(LAYOUT).to_list(),
+                                                  'tasks': TASKS}
+    _model(backbone, LAYOUT).load_state_dict(model.state_dict())
+    torch.save({'state_dict': model.state_dict()}, tmp_path / 'same.pth')
+    load_checkpoint(_model(backbone, LAYOUT), str(tmp_path / 'same.pth'), map_location='cpu')
+    # an old checkpoint without the record still loads (strict), with its weights
+    fresh = _model(backbone, OTHER_LAYOUT)
+    fresh.load_state_dict(weights)
+    for key, value in weights.items():
+        assert torch.equal(fresh.state_dict()[key], value)
+    # the record travels through torch.save / torch.load(weights_only=True)
+    torch.save(model.state_dict(), tmp_path / 'plain.pth')
+    loaded = torch.load(tmp_path / 'plain.pth', weights_only=True)
+    with pytest.raises(CheckpointError):
+        _model(backbone, OTHER_LAYOUT).load_state_dict(loaded)
+
+
+# ----------------------------------------------------------------------------- head init
+def _head(num_outputs):
+    return dict(head=dict(type='LightConvHead', num_outputs=num_outputs, channels=8),
+                loss=dict(type='DepthL1Loss'))
+
+
+def test_head_initialisation_does_not_depend_on_the_other_tasks():
+    cfg = dict(BACKBONE, num_branch_points=2)
+    torch.manual_seed(0)
+    two = TreeMultiTaskModel(backbone=cfg, tasks=dict(segment_semantic=_head(5),
+                                                      depth_zbuffer=_head(1)))
+    after_two = torch.rand(3)
+    torch.manual_seed(0)
+    three = TreeMultiTaskModel(
+        backbone=cfg, tasks=dict(normal=_head(3), depth_zbuffer=_head(1),
+                                 segment_semantic=_head(5)),
+        layout=[[['normal', 'depth_zbuffer', 'segment_semantic']],
+                [['normal'], ['depth_zbuffer', 'segment_semantic']]])
+    after_three = torch.rand(3)
+    for task in ('depth_zbuffer', 'segment_semantic'):
+        a, b = two.heads[task].state_dict(), three.heads[task].state_dict()
+        assert a.keys() == b.keys()
+        assert all(torch.equal(a[k], b[k]) for k in a), task
+    # the backbone too (every copy starts from the same weights)
+    for b in range(2):
+        a = two.branches[f'b{b}_s0'].state_dict()
+        for key in (k for k in three.branches if k.startswith(f'b{b}_')):
+            c = three.branches[key].state_dict()
+            assert all(torch.equal(a[k], c[k]) for k in a)
+    # building the heads leaves the global random stream where the backbone left it
+    assert torch.equal(after_two, after_three)
+    # different tasks, or another seed, give other weights
+    w = two.heads['depth_zbuffer'].conv.weight
+    assert not torch.equal(w, two.heads['segment_semantic'].conv.weight)
+    torch.manual_seed(1)
+    reseeded = TreeMultiTaskModel(backbone=cfg, tasks=dict(depth_zbuffer=_head(1)))
+    assert not torch.equal(w, reseeded.heads['depth_zbuffer'].conv.weight)

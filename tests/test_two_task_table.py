@@ -457,3 +457,16 @@ def test_direct_construction_validates() -> None:
         TwoTaskTable(tasks=('a', 'b'), num_blocks=2, values=values)
     with pytest.raises(TwoTaskTableError, match=r'shape \(2, 2, 3\).*\(2, 2, 4\)'):
         TwoTaskTable(tasks=('a', 'b'), num_blocks=3, values=np.zeros((2, 2, 3)))
+
+
+def test_misspelled_task_on_one_row_is_named_with_its_line(tmp_path):
+    path = tmp_path / 'typo.csv'
+    path.write_text('task_a,task_b,branch,perf_a,perf_b\n'
+                    'seg,depth,1,1,2\nseg,depth,2,1,2\n'
+                    'seg,normal,1,1,2\nsegg,normal,2,1,2\n'
+                    'depth,normal,1,1,2\ndepth,normal,2,1,2\n')
+    with pytest.raises(TwoTaskTableError) as info:
+        TwoTaskTable.from_csv(path, tasks=['seg', 'depth', 'normal'])
+    message = str(info.value)
+    assert 'pair (seg, normal) branch 2' in message
+    assert "'segg' (did you mean 'seg'?) on line 5" in message

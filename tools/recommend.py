@@ -50,6 +50,9 @@ def parse_args(argv=None):
                              'at these budgets (backbone-equivalents), e.g. 1 2 3 4 5')
     parser.add_argument('--shard', help='full mode: run only shard i of n of the sweep '
                                         '(e.g. 2/4); merge by running again without it')
+    parser.add_argument('--workers', type=int, metavar='N',
+                        help='full mode: train N sweep runs at once on this machine (one GPU '
+                             'each, or cores/N threads each on CPU); = sweep.workers')
     parser.add_argument('--train-top', type=int, default=0, metavar='K',
                         help='full mode: train the top K exported models (sweep schedule) '
                              'and report measured vs estimated relative performance')
@@ -69,6 +72,8 @@ def main(argv=None) -> int:
         cfg = load_config(args.config, args.cfg_options)
         if args.method:
             cfg.merge_from_dict({'recommender.method': args.method})
+        if args.workers is not None:
+            cfg.merge_from_dict({'sweep.workers': args.workers})
         cfg.launcher = args.launcher
         work_dir = args.work_dir or cfg.get('work_dir') or osp.join(
             'work_dirs', osp.splitext(osp.basename(args.config))[0])

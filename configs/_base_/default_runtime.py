@@ -20,5 +20,18 @@ resume = False
 randomness = dict(seed=0)
 # the plugin's Runner (trusted, checked checkpoint loading under torch >= 2.6); importing its
 # module registers it, so any OpenMMLab-style tools/train.py (RUNNERS.build) finds it
-custom_imports = dict(imports=['treemtl_plugin.engine.runner'], allow_failed_imports=False)
+# (the second module registers MultiTaskVisualizer and MultiTaskVisualizationHook, used below)
+custom_imports = dict(imports=['treemtl_plugin.engine.runner',
+                               'treemtl_plugin.visualization.predictions'],
+                      allow_failed_imports=False)
 runner_type = 'treemtl_plugin.TreeMTLRunner'
+# Training scalars and `tools/test.py --show-dir` prediction grids go through the vis backends.
+# No `name`: the Runner names it after the run, so that several runs in one process (the
+# sweep) each write to their own <work_dir>/<timestamp>/vis_data.
+visualizer = dict(type='MultiTaskVisualizer', vis_backends=[dict(type='LocalVisBackend')])
+# TensorBoard (pip install tensorboard) or Weights & Biases (pip install wandb) instead/as well:
+# visualizer = dict(type='MultiTaskVisualizer', vis_backends=[
+#     dict(type='LocalVisBackend'), dict(type='TensorboardVisBackend')])
+# visualizer = dict(type='MultiTaskVisualizer', vis_backends=[
+#     dict(type='LocalVisBackend'),
+#     dict(type='WandbVisBackend', init_kwargs=dict(project='treemtl'))])

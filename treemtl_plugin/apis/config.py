@@ -16,7 +16,10 @@ from __future__ import annotations
 import inspect
 import os.path as osp
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from mmengine.config import Config
 
 from ..core.cost import FVCORE_CONVENTION, CostModel
 from ..core.table import TwoTaskTable

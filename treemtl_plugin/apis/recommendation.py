@@ -147,9 +147,8 @@ def _full_mode_inputs(cfg: Config, tasks: list[str], recommender, work_dir: str,
     if cfg.get('two_task_table'):
         cfg_dir = osp.dirname(osp.abspath(cfg.filename)) if cfg.filename else None
         return load_table(cfg, cfg_dir, num_blocks=num_blocks), cost
-    kwargs = {} if train_fn is None else dict(train_fn=train_fn)
     table = sweep_table(cfg, tasks, num_blocks, osp.join(work_dir, 'sweep'), shard=shard,
-                        log=log, **kwargs)
+                        log=log, train_fn=train_fn)
     return table, cost
 
 
@@ -160,10 +159,13 @@ def train_exported(paths: list[str], rec: Recommendation, cfg: Config, work_dir:
     from ..engine.runner import train_and_evaluate
     from ..evaluation.relative_performance import relative_performance
     from ..sweep.executor import SweepExecutor
-    from ..sweep.plan import plan_sweep
+    from ..sweep.plan import plan_sweep, sweep_seeds
     train_fn = train_fn or train_and_evaluate
-    singles_plan = [r for r in plan_sweep(rec.tasks, rec.cost_model.num_blocks) if r.is_single]
-    records = SweepExecutor(cfg, singles_plan, osp.join(work_dir, 'sweep')).results()
+    seeds = sweep_seeds((cfg.get('sweep') or {}).get('seeds'))
+    seed = (cfg.get('randomness') or {}).get('seed', 0)
+    plan = [r for r in plan_sweep(rec.tasks, rec.cost_model.num_blocks, seeds) if r.is_single
+            and (seeds is None or r.seed == (seed if seed in seeds else seeds[0]))]
+    records = SweepExecutor(cfg, plan, osp.join(work_dir, 'sweep')).results()
     singles = {r['tasks'][0]: r['metrics'] for r in records.values()}
     overrides = (cfg.get('sweep') or {}).get('overrides') or {}
     rows = []

@@ -470,7 +470,8 @@ class TwoTaskTable:
             raise TwoTaskTableError(
                 f'{source}: {len(missing)} missing (pair, branch) combination(s):'
                 f'{_listing(missing)}\nEvery unordered pair of the tasks {list(names)!r} needs '
-                f'one row for each branch 1..{num_blocks} ({how}); branch-0 rows may be omitted.')
+                f'one row for each branch 1..{num_blocks} ({how}); branch-0 rows may be omitted.'
+                + _unknown_names(parsed, names))
         return cls(tasks=names, num_blocks=num_blocks, values=values, source=source)
 
     # ------------------------------------------------------------------ accessors
@@ -550,6 +551,23 @@ class TwoTaskTable:
     def __repr__(self) -> str:
         return (f'{type(self).__name__}(tasks={self.tasks!r}, num_blocks={self.num_blocks}, '
                 f'source={self.source!r})')
+
+
+def _unknown_names(parsed: list[_Parsed], names: Sequence[str]) -> str:
+    """Task names of the input outside ``names`` that look like typos of one of them, with
+    the rows where they appear (explains a missing pair)."""
+    rows: dict[str, list[str]] = {}
+    for row in parsed:
+        for name in (row.a, row.b):
+            if name not in names and did_you_mean(name, names):
+                rows.setdefault(name, []).append(row.where)
+    if not rows:
+        return ''
+    found = [f"{name!r}{did_you_mean(name, names)} on {', '.join(where[:3])}"
+             + (f' and {len(where) - 3} more' if len(where) > 3 else '')
+             for name, where in rows.items()]
+    return '\nThe table names task(s) that are not among the tasks: ' + '; '.join(found) + \
+        '. Fix the spelling in the table (or in `tasks`).'
 
 
 def _check_columns(columns: list[Any], source: str, where: str) -> None:

@@ -32,6 +32,9 @@ def read_checkpoint(filename: str, map_location='cpu', trusted: bool = False):
     A missing, corrupt or non-checkpoint file raises CheckpointError naming it."""
     if not osp.isfile(filename):
         raise CheckpointError(f'checkpoint {filename} not found')
+    if not zipfile.is_zipfile(filename):   # torch.save has written zip archives since 1.6
+        raise CheckpointError(f'{filename} is not a readable checkpoint: not a torch file '
+                              '(or one truncated)')
     try:
         try:
             return torch.load(filename, map_location=map_location, weights_only=True)
@@ -46,7 +49,7 @@ def read_checkpoint(filename: str, map_location='cpu', trusted: bool = False):
                 'and is outside the trusted folders (the run\'s work dir, a file given to '
                 '--resume); resume it with tools/train.py --resume <file>') from None
         raise CheckpointError(f'{filename} is not a readable checkpoint ({err})') from None
-    except (RuntimeError, EOFError, OSError, zipfile.BadZipFile, ValueError) as err:
+    except (RuntimeError, EOFError, OSError, zipfile.BadZipFile, ValueError, KeyError) as err:
         raise CheckpointError(f'{filename} is not a readable checkpoint: it is truncated or '
                               f'not a torch file ({type(err).__name__}: {err})') from None
 
@@ -56,12 +59,12 @@ def trusted_loading(*roots: str | None):
     """Inside the block, mmengine loads local checkpoints under ``roots`` in full."""
     roots = [osp.realpath(osp.expanduser(r)) for r in roots if r]
 
-    def load_local(filename, map_location=None):
+    def load_from_local(filename, map_location=None):   # mmengine logs "by local backend"
         filename = osp.expanduser(filename)
         return read_checkpoint(filename, map_location, trusted=_under(filename, roots))
 
     previous = CheckpointLoader._schemes.get('')
-    CheckpointLoader.register_scheme(prefixes='', loader=load_local, force=True)
+    CheckpointLoader.register_scheme(prefixes='', loader=load_from_local, force=True)
     try:
         yield
     finally:

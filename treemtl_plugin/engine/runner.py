@@ -1,9 +1,10 @@
 """Runners: ``TreeMTLRunner`` (checked, scoped checkpoint loading) and ``SweepRunner``.
 
 ``TreeMTLRunner`` is the runner of the plugin's configs (``runner_type`` in
-``configs/_base_/default_runtime.py``): it resumes mmengine checkpoints under torch >= 2.6 by
-trusting only its own work dir and a file named explicitly to resume from, and it refuses a
-checkpoint that does not belong to its model with one clear message.
+``configs/_base_/default_runtime.py``): it loads mmengine checkpoints under torch >= 2.6 by
+trusting only its own work dir and the file the config names (``load_from``, ``--resume``),
+and it refuses to resume a checkpoint that does not belong to its model, with one clear
+message.
 
 ``SweepRunner`` is for the sweep's many short trainings.
 
@@ -59,8 +60,8 @@ class TreeMTLRunner(Runner):
     touched."""
 
     def load_or_resume(self) -> None:
-        explicit = self._load_from if self._resume else None
-        with trusted_loading(self.work_dir, explicit):
+        # trusted: what this runner wrote, and the file the config / --resume names
+        with trusted_loading(self.work_dir, self._load_from):
             super().load_or_resume()
 
     def resume(self, filename: str, *args, **kwargs) -> None:

@@ -4,6 +4,10 @@ Every head takes ``(in_channels, num_outputs, ...)``, exposes ``dense`` (True wh
 per pixel; the tree model then upsamples its output to the input size) and accepts the feature
 layouts timm backbones produce: NCHW (CNNs), NHWC (Swin) and NLC tokens (ViT-style, optionally
 with leading class/register tokens). :func:`to_nchw` turns any of them into NCHW.
+
+The layout is read from the shape, or -- for shapes that fit two layouts, e.g. an NHWC map
+``(N, 8, 8, 8)`` -- fixed by ``in_format`` (``'NCHW'``, ``'NHWC'``, ``'NLC'``), which
+``TreeMultiTaskModel`` fills from the backbone's ``out_format``.
 """
 from __future__ import annotations
 
@@ -17,14 +21,30 @@ from mmengine.model import BaseModule
 from ..errors import ConfigError
 from ..registry import MODELS
 
-__all__ = ['to_nchw', 'ASPPHead', 'LightConvHead', 'ClsHead']
+__all__ = ['to_nchw', 'ASPPHead', 'LightConvHead', 'ClsHead', 'FEATURE_FORMATS']
+
+#: the feature layouts heads read (``in_format``); ``'NC'``: pooled, for ``ClsHead`` only
+FEATURE_FORMATS = ('NCHW', 'NHWC', 'NLC', 'NC')
+
+
+def check_format(fmt: str | None, owner: str, allowed=FEATURE_FORMATS) -> str | None:
+    """``fmt`` upper-cased if it is one of ``allowed`` (or ``None``), else ``ConfigError``."""
+    if fmt is None:
+        return None
+    value = str(fmt).upper()
+    if value not in allowed:
+        raise ConfigError(f'{owner}: in_format must be one of {list(allowed)} or None '
+                          f'(read from the shape), got {fmt!r}')
+    return value
 
 
 def to_nchw(feat: torch.Tensor, channels: int,
-            hw: Sequence[int] | None = None) -> torch.Tensor:
+            hw: Sequence[int] | None = None, fmt: str | None = None) -> torch.Tensor:
     """Return ``feat`` as an NCHW feature map with ``channels`` channels.
 
-    Accepted layouts, checked in this order:
+    ``fmt`` (``'NCHW'``, ``'NHWC'`` or ``'NLC'``): the layout ``feat`` is in; it must then
+    match (the channel axis it names must hold ``channels``). Without it, accepted layouts are
+    checked in this order:
 
     * 4-D NCHW (``feat.shape[1] == channels``): returned unchanged;
     * 4-D NHWC (``feat.shape[-1] == channels``, e.g. timm Swin): permuted to NCHW;
@@ -34,9 +54,21 @@ def to_nchw(feat: torch.Tensor, channels: int,
       first ``L - h*w`` tokens are dropped.
 
     Raises:
-        ValueError: the shape fits none of these layouts (the message names the shape).
+        ValueError: the shape fits none of these layouts, or not ``fmt`` (the message names
+            the shape).
     """
     shape = tuple(feat.shape)
+    if fmt is not None:
+        fmt = str(fmt).upper()
+        dims = {'NCHW': 4, 'NHWC': 4, 'NLC': 3}.get(fmt)
+        axis = 1 if fmt == 'NCHW' else -1
+        if dims is None or feat.dim() != dims or shape[axis] != channels:
+            raise ValueError(f'cannot read features of shape {shape} as {fmt} with {channels} '
+                             'channels')
+        if fmt == 'NCHW':
+            return feat
+        if fmt == 'NHWC':
+            return feat.permute(0, 3, 1, 2).contiguous()
     if feat.dim() == 4:
         if shape[1] == channels:
             return feat
@@ -76,16 +108,19 @@ class ASPPHead(BaseModule):
         channels: hidden width of each branch (DeepLab-v2 uses 1024; 256 by default here).
         dilations: one branch per dilation rate.
         dropout: dropout probability after each hidden layer (DeepLab-v2: 0.5).
+        in_format: layout of the input features (``'NCHW'``, ``'NHWC'``, ``'NLC'``);
+            ``None``: read from the shape (see :func:`to_nchw`).
     """
 
     dense = True
 
     def __init__(self, in_channels: int, num_outputs: int, channels: int = 256,
                  dilations: Sequence[int] = (6, 12, 18, 24), dropout: float = 0.5,
-                 init_cfg=None):
+                 init_cfg=None, in_format: str | None = None):
         super().__init__(init_cfg=init_cfg)
         if not dilations:
             raise ConfigError('ASPPHead needs at least one dilation')
+        self.in_format = check_format(in_format, 'ASPPHead', FEATURE_FORMATS[:3])
         self.in_channels = int(in_channels)
         self.num_outputs = int(num_outputs)
         self.channels = int(channels)
@@ -103,7 +138,7 @@ class ASPPHead(BaseModule):
         ])
 
     def forward(self, feat: torch.Tensor) -> torch.Tensor:
-        x = to_nchw(feat, self.in_channels)
+        x = to_nchw(feat, self.in_channels, fmt=self.in_format)
         out = self.branches[0](x)
         for branch in self.branches[1:]:
             out = out + branch(x)
@@ -115,13 +150,15 @@ class LightConvHead(BaseModule):
     """Small dense head: 3x3 conv -> BatchNorm -> ReLU -> 1x1 conv to ``num_outputs``.
 
     A cheap alternative to :class:`ASPPHead` (e.g. for MobileNetV2 or quick sweeps).
+    ``in_format``: as for :class:`ASPPHead`.
     """
 
     dense = True
 
     def __init__(self, in_channels: int, num_outputs: int, channels: int = 128,
-                 init_cfg=None):
+                 init_cfg=None, in_format: str | None = None):
         super().__init__(init_cfg=init_cfg)
+        self.in_format = check_format(in_format, 'LightConvHead', FEATURE_FORMATS[:3])
         self.in_channels = int(in_channels)
         self.num_outputs = int(num_outputs)
         self.channels = int(channels)
@@ -131,7 +168,7 @@ class LightConvHead(BaseModule):
         self.out = nn.Conv2d(self.channels, self.num_outputs, 1)
 
     def forward(self, feat: torch.Tensor) -> torch.Tensor:
-        x = to_nchw(feat, self.in_channels)
+        x = to_nchw(feat, self.in_channels, fmt=self.in_format)
         return self.out(self.act(self.bn(self.conv(x))))
 
 
@@ -141,13 +178,16 @@ class ClsHead(BaseModule):
 
     Pools NCHW / NHWC maps over space and NLC tokens over all tokens (or takes the first,
     class token when ``use_cls_token=True``); already pooled ``(N, C)`` features pass through.
+    ``in_format`` (``'NCHW'``, ``'NHWC'``, ``'NLC'``, ``'NC'``; ``None``: from the shape) fixes
+    which axis holds the channels.
     """
 
     dense = False
 
     def __init__(self, in_channels: int, num_outputs: int, dropout: float = 0.0,
-                 use_cls_token: bool = False, init_cfg=None):
+                 use_cls_token: bool = False, init_cfg=None, in_format: str | None = None):
         super().__init__(init_cfg=init_cfg)
+        self.in_format = check_format(in_format, 'ClsHead')
         self.in_channels = int(in_channels)
         self.num_outputs = int(num_outputs)
         self.use_cls_token = bool(use_cls_token)
@@ -158,6 +198,17 @@ class ClsHead(BaseModule):
         """Reduce ``feat`` to ``(N, C)``; ValueError on a shape it cannot read."""
         shape = tuple(feat.shape)
         c = self.in_channels
+        fmt = self.in_format
+        if fmt is not None:
+            axis = 1 if fmt in ('NCHW', 'NC') else -1
+            dims = {'NCHW': 4, 'NHWC': 4, 'NLC': 3, 'NC': 2}[fmt]
+            if feat.dim() != dims or shape[axis] != c:
+                raise ValueError(f'cannot read features of shape {shape} as {fmt} with {c} '
+                                 'channels')
+            if fmt == 'NCHW' and not self.use_cls_token:
+                return feat.mean(dim=(2, 3))
+            if fmt == 'NHWC' and not self.use_cls_token:
+                return feat.mean(dim=(1, 2))
         if feat.dim() == 3 and shape[-1] == c:
             return feat[:, 0] if self.use_cls_token else feat.mean(dim=1)
         if self.use_cls_token:

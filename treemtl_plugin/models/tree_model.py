@@ -4,10 +4,17 @@ For every block ``b`` and every task set of ``layout[b]`` the model holds one co
 block ``b``; all copies start from the same backbone weights (so pretrained weights reach
 every branch). A forward pass computes each shared block once and feeds its output to the
 child task sets; each task's head reads the last block of its own branch.
+
+Each task head is built under its own random stream, seeded from ``torch.initial_seed()`` and
+the task name: a task's head starts from the same weights whatever the other tasks are and in
+whatever order they are listed. The state dict records the layout and tasks (``_extra_state``),
+so a checkpoint of another layout is refused even when its parameter names and shapes match.
 """
 from __future__ import annotations
 
 import copy
+import inspect
+import zlib
 from collections.abc import Mapping, Sequence
 
 import torch
@@ -16,8 +23,10 @@ import torch.nn.functional as F
 from mmengine.model import BaseModel
 
 from ..core.layout import Layout, as_layout
-from ..errors import ConfigError, LayoutError
+from ..errors import CheckpointError, ConfigError, LayoutError
 from ..registry import MODELS
+
+_FORMATS = ('NCHW', 'NHWC', 'NLC', 'NC')
 
 
 @MODELS.register_module()
@@ -26,9 +35,12 @@ class TreeMultiTaskModel(BaseModel):
 
     Args:
         backbone: config of a ``TimmBlockBackbone`` (or any module with ``blocks`` and
-            ``out_channels``).
+            ``out_channels``). Its weights (``pretrained=True`` or ``init_cfg=dict(
+            type='Pretrained', checkpoint=...)``) are loaded when it is built, so every branch
+            copy starts from them.
         tasks: ``{task: dict(head=..., loss=..., loss_weight=1.0)}``; ``in_channels`` of each
-            head is filled from the backbone.
+            head is filled from the backbone, and ``in_format`` from its ``out_format`` when the
+            head takes one (NCHW / NHWC / NLC features).
         layout: the tree (JSON form of ``docs/method.md``, "Layouts", or a ``Layout``);
             ``None`` = all tasks share the whole backbone.
         data_preprocessor: mmengine data preprocessor config (default: moves data to device).
@@ -82,6 +94,8 @@ class TreeMultiTaskModel(BaseModel):
         self._leaf_of = {t: key for key, members, _ in self._plan[-1] for t in members}
 
         out_channels = backbone.out_channels
+        out_format = getattr(backbone, 'out_format', None)
+        base_seed = torch.initial_seed()
         self.heads = nn.ModuleDict()
         self.losses = nn.ModuleDict()
         self.loss_weights: dict[str, float] = {}
@@ -95,9 +109,35 @@ class TreeMultiTaskModel(BaseModel):
                                  "loss=dict(type='DepthL1Loss'))")
             head_cfg = dict(spec['head'])
             head_cfg.setdefault('in_channels', out_channels)
-            self.heads[task] = MODELS.build(head_cfg)
+            if out_format in _FORMATS and 'in_format' not in head_cfg and \
+                    _takes_argument(head_cfg.get('type'), 'in_format'):
+                head_cfg['in_format'] = out_format
+            self.heads[task] = _build_seeded(head_cfg, base_seed, task)
             self.losses[task] = MODELS.build(spec['loss'])
             self.loss_weights[task] = float(spec.get('loss_weight', 1.0))
+
+        self.register_load_state_dict_pre_hook(_fill_missing_extra_state)
+
+    # -- checkpoints --------------------------------------------------------------------
+    def get_extra_state(self) -> dict:
+        """Saved in the state dict (``_extra_state``): the layout and the task list."""
+        return dict(layout=self.layout.to_list(), tasks=list(self.task_names))
+
+    def set_extra_state(self, state) -> None:
+        """Refuse a state dict saved from a model with another layout or other tasks
+        (``CheckpointError``), even when its parameter names and shapes match."""
+        try:
+            saved = Layout(state['layout'], tasks=state.get('tasks'))
+        except (KeyError, TypeError, AttributeError, LayoutError) as err:
+            raise CheckpointError(f'the checkpoint\'s TreeMultiTaskModel record is not a '
+                                  f'layout ({type(err).__name__}: {err}); got {state!r}') from None
+        if saved != self.layout or set(saved.tasks) != set(self.task_names):
+            raise CheckpointError(
+                f'the checkpoint was saved from a TreeMultiTaskModel with layout '
+                f'{saved.short()} (tasks {list(saved.tasks)}) but this model has layout '
+                f'{self.layout.short()} (tasks {list(self.task_names)}); its weights belong to '
+                'other branches. Build the model with the checkpoint\'s layout (model.layout = '
+                f'{saved.to_json()}) or load a checkpoint of this layout.')
 
     # -- structure ----------------------------------------------------------------------
     def branch_parameters(self, task: str) -> list[nn.Parameter]:
@@ -164,6 +204,36 @@ class TreeMultiTaskModel(BaseModel):
                 results.append(item)
             return results
         raise ConfigError(f"mode must be 'tensor', 'loss' or 'predict', got {mode!r}")
+
+
+def _fill_missing_extra_state(module, state_dict, prefix, local_metadata, strict,
+                              missing_keys, unexpected_keys, error_msgs) -> None:
+    """Load-state-dict pre-hook: a state dict saved before the layout was recorded (no
+    ``_extra_state``) loads as before, without a layout check."""
+    key = prefix + '_extra_state'
+    if key not in state_dict:
+        state_dict[key] = module.get_extra_state()
+
+
+def _takes_argument(head_type, name: str) -> bool:
+    """Does the head class registered as ``head_type`` take a ``name`` argument?"""
+    cls = MODELS.get(head_type) if isinstance(head_type, str) else head_type
+    if not inspect.isclass(cls):
+        return False
+    try:
+        params = inspect.signature(cls.__init__).parameters
+    except (TypeError, ValueError):
+        return False
+    return name in params
+
+
+def _build_seeded(cfg: dict, base_seed: int, task: str) -> nn.Module:
+    """Build ``cfg`` under a random stream of its own, seeded with a stable hash of
+    ``(base_seed, task)``; the global random state is left as it was."""
+    seed = zlib.crc32(f'{base_seed}:{task}'.encode())
+    with torch.random.fork_rng(devices=[]):
+        torch.default_generator.manual_seed(seed)
+        return MODELS.build(cfg)
 
 
 def collate_targets(data_samples) -> dict[str, torch.Tensor]:

@@ -19,6 +19,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+import torch
 from mmengine.config import Config
 
 from ..engine.runner import train_and_evaluate
@@ -29,8 +30,27 @@ from .fingerprint import run_fingerprint
 from .plan import SweepRun, shard_runs
 from .results import METRICS_FILE, run_statuses
 from .run_config import run_config
+from .workers import run_in_workers
 
-__all__ = ['SweepExecutor', 'SweepReport', 'METRICS_FILE']
+__all__ = ['SweepExecutor', 'SweepReport', 'METRICS_FILE', 'sweep_workers', 'sweep_threads']
+
+
+def sweep_workers(value) -> int:
+    """``sweep.workers``: runs trained at once on this machine (default 1)."""
+    if value is None:
+        return 1
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise SweepError(f'sweep.workers must be a positive integer, got {value!r}')
+    return value
+
+
+def sweep_threads(value) -> int | None:
+    """``sweep.threads``: torch threads per run (None: torch's default, every core)."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise SweepError(f'sweep.threads must be a positive integer, got {value!r}')
+    return value
 
 
 def _format_seconds(seconds: float) -> str:
@@ -54,23 +74,32 @@ class SweepReport:
 
 
 class SweepExecutor:
-    """Trains the runs of (a shard of) the sweep that have no valid, current result."""
+    """Trains the runs of (a shard of) the sweep that have no valid, current result.
+
+    ``overrides`` replace the config's ``sweep.overrides`` (e.g. the validation schedule).
+    """
 
     def __init__(self, cfg: Config, runs: list[SweepRun], sweep_dir: str,
                  shard: tuple[int, int] | None = None,
-                 train_fn: Callable[[Config], dict] = train_and_evaluate,
-                 log: Callable[[str], None] = print):
+                 train_fn: Callable[[Config], dict] | None = None,
+                 log: Callable[[str], None] = print, overrides=None):
         self.cfg = cfg
         self.all_runs = runs
         self.runs = shard_runs(runs, shard)
         self.shard = shard
         self.sweep_dir = sweep_dir
         self.runs_dir = osp.join(sweep_dir, 'runs')
-        self.train_fn = train_fn
+        self.train_fn = train_fn      # None: SweepRunner's train_and_evaluate
         self.log = log
-        keep = bool((cfg.get('sweep') or {}).get('keep_checkpoints', False))
+        settings = cfg.get('sweep') or {}
+        keep = bool(settings.get('keep_checkpoints', False))
+        self.workers = sweep_workers(settings.get('workers'))
+        self.threads = sweep_threads(settings.get('threads'))
+        self.overrides = overrides
+        extra = {} if overrides is None else dict(overrides=overrides)
         self.configs = {r.run_id: run_config(cfg, r.tasks, r.layout(), self.run_dir(r),
-                                             r.run_id, keep_checkpoints=keep) for r in runs}
+                                             r.run_id, keep_checkpoints=keep, seed=r.seed,
+                                             **extra) for r in runs}
         self.fingerprints = {rid: run_fingerprint(c, c.model.tasks)
                              for rid, c in self.configs.items()}
 
@@ -85,7 +114,6 @@ class SweepExecutor:
 
     def execute(self) -> SweepReport:
         """Train every run of this shard without a valid, current result."""
-        from mmengine.dist import broadcast_object_list, is_main_process
         os.makedirs(self.runs_dir, exist_ok=True)
         statuses = run_statuses(self.runs_dir, self.runs, self.fingerprints)
         report = SweepReport(planned=len(self.all_runs), in_shard=len(self.runs),
@@ -95,15 +123,31 @@ class SweepExecutor:
         todo = [s.run for s in statuses if s.state != 'finished']
         self._log_plan(report, len(todo))
         start = time.perf_counter()
+        if self.workers > 1 and todo:
+            run_in_workers(self, todo, report)
+        else:
+            self.train_runs(todo, report.trained, report.claimed_elsewhere)
+        report.seconds = time.perf_counter() - start
+        if report.claimed_elsewhere:
+            owners = sorted(set(report.claimed_elsewhere.values()))
+            self.log(f'[sweep] {len(report.claimed_elsewhere)} run(s) are being trained by '
+                     f'other processes ({", ".join(owners)}); run the command again when they '
+                     'finish to merge the results')
+        return report
+
+    def train_runs(self, todo: list[SweepRun], trained: list[str],
+                   claimed_elsewhere: dict[str, str] | None = None) -> None:
+        """Claim and train ``todo`` one after another in this process (all ranks together);
+        appends the runs it trained to ``trained`` and records runs other processes hold."""
+        from mmengine.dist import broadcast_object_list, is_main_process
         durations: list[float] = []
         for k, run in enumerate(todo, start=1):
             claim = try_claim(self.run_dir(run)) if is_main_process() else None
             decision = [claim is not None]
             broadcast_object_list(decision)          # every rank trains the same runs
             if not decision[0]:
-                report.claimed_elsewhere[run.run_id] = claim_owner(self.run_dir(run)) or '?'
-                self.log(f'[sweep] run {k}/{len(todo)}: {run.run_id} is being trained by '
-                         f'{report.claimed_elsewhere[run.run_id]}; skipped')
+                if claimed_elsewhere is not None:
+                    claimed_elsewhere[run.run_id] = claim_owner(self.run_dir(run)) or '?'
                 continue
             try:
                 if run_statuses(self.runs_dir, [run], self.fingerprints)[0].state == \
@@ -120,19 +164,12 @@ class SweepExecutor:
                          f'{eta}')
                 seconds, metrics = self._train(run)
                 durations.append(seconds)
-                report.trained.append(run.run_id)
+                trained.append(run.run_id)
                 self.log(f'[sweep] finished {run.run_id} in {seconds:.1f} s: '
                          + ', '.join(f'{key}={value:.4g}' for key, value in metrics.items()))
             finally:
                 if claim is not None:
                     claim.release()
-        report.seconds = time.perf_counter() - start
-        if report.claimed_elsewhere:
-            owners = sorted(set(report.claimed_elsewhere.values()))
-            self.log(f'[sweep] {len(report.claimed_elsewhere)} run(s) are being trained by '
-                     f'other processes ({", ".join(owners)}); run the command again when they '
-                     'finish to merge the results')
-        return report
 
     def _log_plan(self, report: SweepReport, todo: int) -> None:
         shard = '' if self.shard is None else f' (shard {self.shard[0]}/{self.shard[1]})'
@@ -157,9 +194,11 @@ class SweepExecutor:
 
     def _train(self, run: SweepRun) -> tuple[float, dict]:
         from mmengine.dist import is_main_process
+        if self.threads is not None:
+            torch.set_num_threads(self.threads)
         start = time.perf_counter()
         try:
-            metrics = self.train_fn(self.configs[run.run_id])
+            metrics = (self.train_fn or train_and_evaluate)(self.configs[run.run_id])
         except Exception as err:
             raise SweepError(f'sweep run {run.run_id} failed ({type(err).__name__}: {err}). '
                              'Finished runs are kept; run the sweep again to retry this one.'
@@ -169,5 +208,6 @@ class SweepExecutor:
             write_json(osp.join(self.run_dir(run), METRICS_FILE), dict(
                 run_id=run.run_id, tasks=list(run.tasks), branch=run.branch,
                 num_blocks=run.num_blocks, layout=run.layout().to_list(), metrics=metrics,
-                fingerprint=self.fingerprints[run.run_id], seconds=seconds))
+                fingerprint=self.fingerprints[run.run_id], seconds=seconds,
+                threads=torch.get_num_threads()))
         return seconds, metrics

@@ -16,18 +16,23 @@ from ..errors import ConfigError
 
 @dataclass(frozen=True)
 class SweepRun:
-    """One training of the sweep."""
+    """One training: of the sweep (a single task, or a pair sharing ``branch`` blocks), or of
+    any layout (``blocks`` given, e.g. the validation study's), optionally with its own seed."""
     run_id: str
     tasks: tuple[str, ...]
     branch: int | None        # shared leading blocks (pairs only)
     num_blocks: int
+    seed: int | None = None   # None: the config's randomness.seed
+    blocks: tuple | None = None   # an explicit layout (canonical JSON form)
 
     @property
     def is_single(self) -> bool:
         return len(self.tasks) == 1
 
     def layout(self) -> Layout:
-        """The tree of this run: shared up to ``branch``, separate after it."""
+        """The tree of this run: shared up to ``branch``, separate after it (pairs)."""
+        if self.blocks is not None:
+            return Layout(self.blocks, tasks=self.tasks)
         if self.is_single:
             return Layout.all_shared(self.tasks, self.num_blocks)
         a, b = self.tasks
@@ -42,9 +47,28 @@ def _safe(task: str) -> str:
     return task
 
 
-def plan_sweep(tasks: list[str] | tuple[str, ...], num_blocks: int) -> list[SweepRun]:
+def sweep_seeds(value) -> list[int] | None:
+    """``sweep.seeds``: None (one run per entry, the config's seed), a count N (seeds
+    0..N-1) or a list of seeds."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, list, tuple)) or \
+            (isinstance(value, int) and value < 1) or \
+            (not isinstance(value, int) and (not value or any(
+                isinstance(v, bool) or not isinstance(v, int) for v in value))):
+        raise ConfigError(f'sweep.seeds must be a positive number of seeds or a list of '
+                          f'integer seeds, got {value!r}')
+    seeds = list(range(value)) if isinstance(value, int) else [int(v) for v in value]
+    if len(set(seeds)) != len(seeds):
+        raise ConfigError(f'sweep.seeds lists a seed twice: {seeds}')
+    return seeds
+
+
+def plan_sweep(tasks: list[str] | tuple[str, ...], num_blocks: int,
+               seeds: list[int] | None = None) -> list[SweepRun]:
     """All runs of the sweep in a fixed order that does not depend on the order of ``tasks``:
-    single-task runs, then pairs by branch, tasks sorted by name."""
+    single-task runs, then pairs by branch, tasks sorted by name; with ``seeds``, every run
+    once per seed (``<run>__s<seed>``), seed by seed."""
     tasks = tuple(sorted(_safe(t) for t in tasks))
     if len(set(tasks)) != len(tasks) or len(tasks) < 2:
         raise ConfigError(f'the sweep needs at least two distinct tasks, got {list(tasks)}')
@@ -54,7 +78,10 @@ def plan_sweep(tasks: list[str] | tuple[str, ...], num_blocks: int) -> list[Swee
     for a, b in (sorted(pair) for pair in combinations(tasks, 2)):
         for branch in range(1, num_blocks + 1):
             runs.append(SweepRun(f'pair__{a}__{b}__b{branch}', (a, b), branch, num_blocks))
-    return runs
+    if seeds is None:
+        return runs
+    return [SweepRun(f'{r.run_id}__s{s}', r.tasks, r.branch, num_blocks, seed=s)
+            for s in seeds for r in runs]
 
 
 def parse_shard(text: str | None) -> tuple[int, int] | None:

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import copy
 import inspect
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from mmengine.config import Config
 
 from ..errors import SweepError
 
 __all__ = ['run_config', 'restrict_tasks']
+
+_SWEEP = object()   # default: the config's own sweep.overrides
 
 
 def _takes_tasks(dataset_type) -> bool:
@@ -56,9 +58,13 @@ def restrict_tasks(cfg: Config, tasks: Sequence[str]) -> None:
 
 
 def run_config(cfg: Config, tasks: Sequence[str], layout, work_dir: str,
-               experiment_name: str, keep_checkpoints: bool = False) -> Config:
-    """The training config of a tree over ``tasks`` with ``layout``, derived from ``cfg``,
-    with the config's ``sweep.overrides`` merged in."""
+               experiment_name: str, keep_checkpoints: bool = False,
+               overrides: Mapping | None = _SWEEP, seed: int | None = None) -> Config:
+    """The training config of a tree over ``tasks`` with ``layout``, derived from ``cfg``.
+
+    ``overrides`` are merged in (default: the config's ``sweep.overrides``); ``seed`` sets
+    ``randomness.seed``.
+    """
     new = Config(copy.deepcopy(cfg.to_dict()), filename=cfg.filename)
     restrict_tasks(new, tasks)
     new.model.layout = layout.to_list() if hasattr(layout, 'to_list') else layout
@@ -67,7 +73,10 @@ def run_config(cfg: Config, tasks: Sequence[str], layout, work_dir: str,
     if not keep_checkpoints:
         new.setdefault('default_hooks', {})
         new.default_hooks['checkpoint'] = None
-    overrides = (cfg.get('sweep') or {}).get('overrides')
+    if overrides is _SWEEP:
+        overrides = (cfg.get('sweep') or {}).get('overrides')
     if overrides:
         new.merge_from_dict(dict(overrides))
+    if seed is not None:
+        new.merge_from_dict({'randomness.seed': int(seed)})
     return new

@@ -5,7 +5,7 @@ import numpy as np
 
 from ..recommenders.base import Recommendation
 
-__all__ = ['plot_pareto', 'plot_comparison', 'place_labels']
+__all__ = ['plot_pareto', 'plot_comparison', 'plot_validation', 'place_labels']
 
 MAX_SCATTER_POINTS = 50_000
 
@@ -131,5 +131,50 @@ def plot_comparison(rows: list[dict], path: str, flops_unit: str = '') -> None:
         ax.legend(fontsize=8)
     fig.suptitle('Tree layouts vs task grouping on the same two-task results', fontsize=10)
     fig.tight_layout()
+    _save(fig, path)
+    plt.close(fig)
+
+
+def plot_validation(study: dict, path: str, k: int = 5) -> None:
+    """Estimated vs measured score of every validated layout (mean ± seed SD), with the
+    estimated top-k and the recommended layout marked, and the agreement in the title."""
+    plt = _pyplot()
+    tasks, seeds = study['tasks'], study['seeds']
+    w = study['task_weights']
+    est = np.array([item['estimated_score'] for item in study['layouts']])
+    per_seed = np.array([[sum(w[t] * item['measured'][str(s)][t] for t in tasks)
+                          for s in seeds] for item in study['layouts']])
+    mean = per_seed.mean(axis=1)
+    sd = per_seed.std(axis=1, ddof=1) if len(seeds) > 1 else np.zeros(len(mean))
+    order = np.argsort(-est, kind='stable')
+    top = order[:k]
+    recommended = [n for n, item in enumerate(study['layouts'])
+                   if item['layout'] == study['recommended_layout']]
+    fig, ax = plt.subplots(figsize=(7.5, 5.5), dpi=120)
+    ax.errorbar(est, mean, yerr=sd, fmt='o', ms=5, color='tab:blue', ecolor='0.6',
+                elinewidth=1, capsize=2, alpha=0.85, label=f'layouts (mean ± SD over '
+                                                              f'{len(seeds)} seeds)')
+    ax.scatter(est[top], mean[top], s=120, facecolors='none', edgecolors='tab:red',
+               linewidths=1.5, zorder=4, label=f'estimated top-{k}')
+    if recommended:
+        n = recommended[0]
+        ax.scatter([est[n]], [mean[n]], marker='*', s=260, c='gold', edgecolors='k',
+                   zorder=5, label='recommended (rank 1)')
+    summary = study['summary']['weighted']
+    agree, floor = summary['agreement'], summary.get('noise_floor') or {}
+    rho_floor = floor.get('spearman', {})
+    title = (f'Spearman ρ = {agree["spearman"]:.2f}, Kendall τ = {agree["kendall"]:.2f}, '
+             f'top-1 regret = {agree["top1_regret"]:.2f}, P@{agree["k"]} = '
+             f'{agree["precision_at_k"]:.1f}')
+    if rho_floor:
+        title += (f'\nnoise floor (half vs half of the seeds): ρ {rho_floor["min"]:.2f} to '
+                  f'{rho_floor["max"]:.2f}')
+    ax.set_title(title, fontsize=9)
+    ax.set_xlabel('estimated score (from the two-task table)')
+    ax.set_ylabel('measured score (trained, weighted relative performance, %)')
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, loc='best')
+    fig.tight_layout()
+    place_labels(ax, est[top], mean[top], [f'#{r + 1}' for r in range(len(top))])
     _save(fig, path)
     plt.close(fig)

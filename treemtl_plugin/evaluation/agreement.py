@@ -1,0 +1,82 @@
+"""How well an estimated ranking of layouts agrees with a measured one, and how well the
+measurement agrees with itself (its noise floor). numpy + scipy only.
+
+* ``spearman`` / ``kendall``: rank correlations (tau-b) between estimated and measured scores;
+* ``top1_regret``: best measured score minus the measured score of the estimated best layout
+  (0 = the estimate picked the best; in the score's unit, % relative performance);
+* ``precision_at_k``: share of the estimated top-k among the measured top-k.
+
+The noise floor applies the same statistics to two independent measurements: the mean over
+one half of the seeds against the mean over the other half, for every split of the seeds
+into two disjoint halves. An estimate cannot agree with the truth much better than the truth
+agrees with itself.
+"""
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+from scipy import stats
+
+__all__ = ['agreement', 'noise_floor', 'seed_splits']
+
+
+def _corr(fn, a, b) -> float:
+    if len(a) < 3 or np.ptp(a) == 0 or np.ptp(b) == 0:
+        return float('nan')
+    return float(fn(a, b)[0])
+
+
+def agreement(estimated, measured, k: int = 5) -> dict:
+    """Statistics of how well ``estimated`` scores rank the ``measured`` ones (higher = better).
+
+    Ties in the measured top-k are resolved by the estimate, then by position."""
+    est = np.asarray(estimated, dtype=np.float64)
+    mea = np.asarray(measured, dtype=np.float64)
+    if est.shape != mea.shape or est.ndim != 1 or len(est) == 0:
+        raise ValueError(f'need two equally long score vectors, got {est.shape}, {mea.shape}')
+    k = min(k, len(est))
+    est_order = np.lexsort((np.arange(len(est)), -est))
+    mea_order = np.lexsort((np.arange(len(est)), -est, -mea))
+    return dict(
+        spearman=_corr(stats.spearmanr, est, mea),
+        kendall=_corr(stats.kendalltau, est, mea),
+        top1_regret=float(mea.max() - mea[est_order[0]]),
+        precision_at_k=float(len(set(est_order[:k]) & set(mea_order[:k])) / k),
+        k=k)
+
+
+def seed_splits(num_seeds: int) -> list[tuple[tuple[int, ...], tuple[int, ...]]]:
+    """Every split of seed positions into two disjoint halves (sizes floor/ceil of N/2),
+    each split once."""
+    if num_seeds < 2:
+        return []
+    half = num_seeds // 2
+    out, seen = [], set()
+    for first in itertools.combinations(range(num_seeds), half):
+        second = tuple(s for s in range(num_seeds) if s not in first)
+        key = frozenset((first, second))
+        if key not in seen:
+            seen.add(key)
+            out.append((first, second))
+    return out
+
+
+def noise_floor(per_seed, k: int = 5) -> dict:
+    """The agreement statistics between half-seed means, over every split of the seeds.
+
+    ``per_seed`` is (layouts, seeds). Returns ``{stat: {'mean', 'min', 'max'}}`` plus the
+    number of splits; empty when fewer than 2 seeds."""
+    scores = np.asarray(per_seed, dtype=np.float64)
+    splits = seed_splits(scores.shape[1])
+    if not splits:
+        return {}
+    rows = [agreement(scores[:, list(a)].mean(axis=1), scores[:, list(b)].mean(axis=1), k)
+            for a, b in splits]
+    out = {}
+    for key in ('spearman', 'kendall', 'top1_regret', 'precision_at_k'):
+        values = np.array([r[key] for r in rows], dtype=np.float64)
+        out[key] = dict(mean=float(np.nanmean(values)), min=float(np.nanmin(values)),
+                        max=float(np.nanmax(values)))
+    out['splits'] = len(splits)
+    return out
