@@ -43,7 +43,8 @@ def _child(name: str, parent: Registry, locations: tuple[str, ...] = ()) -> Regi
 RUNNERS = _child('runner', MMENGINE_RUNNERS, ('treemtl_plugin.engine.runner',))
 RUNNER_CONSTRUCTORS = _child('runner constructor', MMENGINE_RUNNER_CONSTRUCTORS)
 LOOPS = _child('loop', MMENGINE_LOOPS)
-HOOKS = _child('hook', MMENGINE_HOOKS, ('treemtl_plugin.visualization.predictions',))
+HOOKS = _child('hook', MMENGINE_HOOKS, ('treemtl_plugin.visualization.predictions',
+                                       'treemtl_plugin.affinity.hooks'))
 LOG_PROCESSORS = _child('log processor', MMENGINE_LOG_PROCESSORS)
 OPTIMIZERS = _child('optimizer', MMENGINE_OPTIMIZERS)
 OPTIM_WRAPPERS = _child('optim_wrapper', MMENGINE_OPTIM_WRAPPERS)

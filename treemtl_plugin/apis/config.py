@@ -51,7 +51,8 @@ HELPER_KEYS = ('data_root', 'dataset_type', 'backend_args', 'file_client_args', 
                'image_size', 'crop_size', 'norm_cfg', 'train_pipeline', 'test_pipeline',
                'val_pipeline', 'num_classes', 'class_names', 'metainfo', 'checkpoint', 'lr')
 KNOWN_KEYS = RUNNER_KEYS + PLUGIN_KEYS + HELPER_KEYS
-SWEEP_KEYS = ('overrides', 'keep_checkpoints', 'seeds', 'workers', 'threads', 'method')
+SWEEP_KEYS = ('overrides', 'keep_checkpoints', 'seeds', 'workers', 'threads', 'method',
+              'lookahead')
 
 
 def load_config(path: str, cfg_options: Mapping | None = None) -> 'Config':

@@ -93,8 +93,8 @@ def run_recommendation(cfg: Config, work_dir: str, strategy: str | None = None,
             from ..models.backbone_profile import profile_cache_dir
             # the backbone is measured once; every sweep run and export reuses the profile
             stack.enter_context(profile_cache_dir(osp.join(work_dir, 'cache')))
-            table, cost = _full_mode_inputs(cfg, tasks, recommender, work_dir, shard, log,
-                                            train_fn)
+            table, cost, table_info = _full_mode_inputs(cfg, tasks, recommender, work_dir,
+                                                        shard, log, train_fn)
             if table is None:
                 log('[sweep] this shard is done; other shards still have runs to finish. Run '
                     'the same command without --shard (or after all shards) to merge and '
@@ -102,13 +102,15 @@ def run_recommendation(cfg: Config, work_dir: str, strategy: str | None = None,
                 return RecommendationRun(status='shard_done')
         else:
             table, cost = _table_mode_inputs(cfg)
-        return _recommend_and_write(cfg, recommender, table, cost, work_dir, full,
+            table_info = dict(method='table', source=table.source)
+        return _recommend_and_write(cfg, recommender, table, cost, table_info, work_dir, full,
                                     train_top, compare_budgets, log, train_fn)
 
 
-def _recommend_and_write(cfg, recommender, table, cost, work_dir, full, train_top,
-                         compare_budgets, log, train_fn) -> RecommendationRun:
+def _recommend_and_write(cfg, recommender, table, cost, table_info, work_dir, full,
+                         train_top, compare_budgets, log, train_fn) -> RecommendationRun:
     rec = recommender.recommend(table, cost)
+    rec.table_info = table_info
     comparison = None
     if compare_budgets:
         from .compare import compare_strategies
@@ -146,10 +148,13 @@ def _full_mode_inputs(cfg: Config, tasks: list[str], recommender, work_dir: str,
                json.loads(json.dumps(backbone_info, default=str)))
     if cfg.get('two_task_table'):
         cfg_dir = osp.dirname(osp.abspath(cfg.filename)) if cfg.filename else None
-        return load_table(cfg, cfg_dir, num_blocks=num_blocks), cost
-    table = sweep_table(cfg, tasks, num_blocks, osp.join(work_dir, 'sweep'), shard=shard,
+        table = load_table(cfg, cfg_dir, num_blocks=num_blocks)
+        return table, cost, dict(method='table', source=table.source)
+    found = sweep_table(cfg, tasks, num_blocks, osp.join(work_dir, 'sweep'), shard=shard,
                         log=log, train_fn=train_fn)
-    return table, cost
+    if found is None:
+        return None, cost, None
+    return found[0], cost, found[1]
 
 
 def train_exported(paths: list[str], rec: Recommendation, cfg: Config, work_dir: str,

@@ -14,8 +14,9 @@ from ..core.cost import CostModel
 from ..core.table import TwoTaskTable
 from ..io.atomic import atomic_write
 from ..sweep.executor import SweepExecutor
-from ..sweep.merge import build_two_task_table, missing_runs, seed_spread
-from ..sweep.plan import plan_sweep, sweep_seeds
+from ..affinity.methods import method_cost, method_settings, method_values, plan_method
+from ..sweep.merge import missing_runs, seed_spread
+from ..sweep.plan import sweep_seeds
 
 __all__ = ['measure_costs', 'sweep_table']
 
@@ -49,26 +50,40 @@ def measure_costs(cfg: Config, tasks: list[str]) -> tuple[CostModel, dict]:
 
 def sweep_table(cfg: Config, tasks: list[str], num_blocks: int, sweep_dir: str,
                 shard=None, log: Callable[[str], None] = print,
-                train_fn=None) -> TwoTaskTable | None:
-    """Run (a shard of) the sweep; return the merged table, or None if runs are missing."""
-    runs = plan_sweep(tasks, num_blocks, sweep_seeds((cfg.get('sweep') or {}).get('seeds')))
+                train_fn=None) -> tuple[TwoTaskTable, dict] | None:
+    """Run (a shard of) the runs of ``sweep.method``; return the table and how it was made
+    (method, cost, seed noise), or None while runs are missing."""
+    settings = cfg.get('sweep') or {}
+    method, options = method_settings(settings)
+    seeds = sweep_seeds(settings.get('seeds'))
+    runs = plan_method(method, tasks, num_blocks, seeds, options)
     executor = SweepExecutor(cfg, runs, sweep_dir, shard=shard, train_fn=train_fn, log=log)
     executor.execute()
     records = executor.results()
     if missing_runs(runs, records):
         return None
-    table = build_two_task_table(runs, records, tasks, num_blocks,
-                                 source=osp.join(sweep_dir, 'runs'))
+    source = osp.join(sweep_dir, 'runs') if method == 'pairwise' else \
+        f'{method} estimate from {osp.join(sweep_dir, "runs")}'
+    table = TwoTaskTable(tasks=tuple(tasks), num_blocks=num_blocks, source=source,
+                         values=method_values(method, runs, records, tasks, num_blocks))
     atomic_write(osp.join(sweep_dir, 'two_task_table.csv'), table.to_csv)
-    effect = np.abs(table.values[..., 1:]).mean()
-    spread = seed_spread(runs, records, tasks, num_blocks)
-    if spread is None:
-        log(f'[sweep] two-task table: mean |relative performance| {effect:.2f} % (one seed: '
-            'set sweep.seeds to measure how much of it is seed noise)')
-    else:
+    info = dict(method=method, seeds=seeds, **({} if method != 'lookahead' else
+                                               dict(lookahead=options)),
+                cost=method_cost(runs, records, executor.configs, len(tasks), num_blocks))
+    off = ~np.eye(len(tasks), dtype=bool)
+    info['mean_abs_entry'] = float(np.abs(table.values[off][:, 1:]).mean())
+    spread = seed_spread(runs, records, tasks, num_blocks) if method == 'pairwise' else None
+    if spread is not None:
         sd = TwoTaskTable(tasks=table.tasks, num_blocks=num_blocks, values=spread)
         atomic_write(osp.join(sweep_dir, 'two_task_table_seed_sd.csv'), sd.to_csv)
-        log(f'[sweep] two-task table (mean of {len({r.seed for r in runs})} seeds): mean '
-            f'|relative performance| {effect:.2f} %, mean seed SD of an entry '
-            f'{spread[..., 1:].mean():.2f} % (two_task_table_seed_sd.csv)')
-    return table
+        info['mean_seed_sd_of_entry'] = float(spread[off][:, 1:].mean())
+    cost = info['cost']
+    log(f'[sweep] two-task table by {method}'
+        + (f' (mean of {len(seeds)} seeds)' if seeds else '')
+        + f': mean |entry| {info["mean_abs_entry"]:.2f} %'
+        + (f', mean seed SD of an entry {info["mean_seed_sd_of_entry"]:.2f} %'
+           if spread is not None else '')
+        + f'; cost {cost["trainings"]} trainings, {cost["iterations"]:,.0f} iterations '
+          f'({100 * cost["fraction_of_pairwise"]:.0f}% of the pairwise sweep), '
+          f'{cost["seconds"]:.0f} s')
+    return table, info

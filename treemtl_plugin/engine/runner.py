@@ -31,7 +31,7 @@ from ..io.config_file import config_text
 from ..registry import RUNNERS
 from .checkpoint import read_checkpoint, trusted_loading
 
-__all__ = ['TreeMTLRunner', 'SweepRunner', 'train_and_evaluate']
+__all__ = ['TreeMTLRunner', 'SweepRunner', 'train_and_evaluate', 'EXTRAS_KEY']
 
 
 class QuickTextConfig(Config):
@@ -102,6 +102,7 @@ class SweepRunner(TreeMTLRunner):
                                   filename=getattr(cfg, 'filename', None))
         runner = super().from_cfg(cfg)
         runner.register_hook(_KeepLastMetrics(runner))
+        runner.message_hub.update_info('extras', {})   # filled by measuring hooks
         return runner
 
     def build_logger(self, log_level='INFO', log_file=None, **kwargs):
@@ -125,13 +126,22 @@ class SweepRunner(TreeMTLRunner):
                 self.logger.removeHandler(handler)
 
 
+#: key of the metrics dict under which a training returns what measuring hooks found
+EXTRAS_KEY = '__extras__'
+
+
 def train_and_evaluate(cfg: Config) -> dict:
-    """Train one sweep run with :class:`SweepRunner`; returns the final validation metrics."""
+    """Train one sweep run with :class:`SweepRunner`; returns the final validation metrics
+    (and, under ``EXTRAS_KEY``, what measuring hooks attached to the run)."""
     runner = SweepRunner.from_cfg(cfg)
     try:
         runner.train()
+        if runner.last_metrics is None:
+            runner.val()   # a loop without a final validation (e.g. a custom train_cfg)
     finally:
         runner.close_log()
-    if runner.last_metrics is None:
-        runner.val()   # a loop without a final validation (e.g. a custom train_cfg)
-    return dict(runner.last_metrics or {})
+    metrics = dict(runner.last_metrics or {})
+    extras = runner.message_hub.get_info('extras')
+    if extras:
+        metrics[EXTRAS_KEY] = extras
+    return metrics

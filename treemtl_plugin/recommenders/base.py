@@ -73,6 +73,7 @@ class Recommendation(ABC):
     method: str
     seconds: float
     pareto: list[Candidate] = field(default_factory=list)   # cheapest first
+    table_info: dict | None = None    # where the two-task table came from (method, cost)
 
     @property
     @abstractmethod
@@ -113,7 +114,7 @@ class Recommendation(ABC):
             block_flops=[float(v) for v in cost.block_flops],
             block_params=None if cost.block_params is None else
             [float(v) for v in cost.block_params],
-            pareto=[p.to_dict() for p in self.pareto])
+            pareto=[p.to_dict() for p in self.pareto], two_task_table=self.table_info)
 
 
 class BaseRecommender(ABC):

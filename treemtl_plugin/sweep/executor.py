@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 import torch
 from mmengine.config import Config
 
-from ..engine.runner import train_and_evaluate
+from ..engine.runner import EXTRAS_KEY, train_and_evaluate
 from ..errors import SweepError
 from ..io.atomic import write_json
 from .claims import CLAIM_FILE, claim_owner, try_claim
@@ -99,7 +99,7 @@ class SweepExecutor:
         extra = {} if overrides is None else dict(overrides=overrides)
         self.configs = {r.run_id: run_config(cfg, r.tasks, r.layout(), self.run_dir(r),
                                              r.run_id, keep_checkpoints=keep, seed=r.seed,
-                                             **extra) for r in runs}
+                                             hooks=r.hooks, **extra) for r in runs}
         self.fingerprints = {rid: run_fingerprint(c, c.model.tasks)
                              for rid, c in self.configs.items()}
 
@@ -198,7 +198,8 @@ class SweepExecutor:
             torch.set_num_threads(self.threads)
         start = time.perf_counter()
         try:
-            metrics = (self.train_fn or train_and_evaluate)(self.configs[run.run_id])
+            metrics = dict((self.train_fn or train_and_evaluate)(self.configs[run.run_id]))
+            extras = metrics.pop(EXTRAS_KEY, None)
         except Exception as err:
             raise SweepError(f'sweep run {run.run_id} failed ({type(err).__name__}: {err}). '
                              'Finished runs are kept; run the sweep again to retry this one.'
@@ -209,5 +210,6 @@ class SweepExecutor:
                 run_id=run.run_id, tasks=list(run.tasks), branch=run.branch,
                 num_blocks=run.num_blocks, layout=run.layout().to_list(), metrics=metrics,
                 fingerprint=self.fingerprints[run.run_id], seconds=seconds,
-                threads=torch.get_num_threads()))
+                threads=torch.get_num_threads(), **({} if extras is None else
+                                                    dict(extras=extras))))
         return seconds, metrics

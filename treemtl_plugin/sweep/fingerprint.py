@@ -24,7 +24,8 @@ TRAINING_CODE_VERSION = 2
 PARTS = {
     'model': ('model',),
     'data': ('train_dataloader', 'val_dataloader'),
-    'schedule': ('optim_wrapper', 'param_scheduler', 'train_cfg', 'val_cfg', 'load_from'),
+    'schedule': ('optim_wrapper', 'param_scheduler', 'train_cfg', 'val_cfg', 'load_from',
+                 'custom_hooks'),
     'metric': ('val_evaluator',),
     'seed': ('randomness',),
 }

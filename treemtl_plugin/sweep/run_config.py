@@ -59,11 +59,12 @@ def restrict_tasks(cfg: Config, tasks: Sequence[str]) -> None:
 
 def run_config(cfg: Config, tasks: Sequence[str], layout, work_dir: str,
                experiment_name: str, keep_checkpoints: bool = False,
-               overrides: Mapping | None = _SWEEP, seed: int | None = None) -> Config:
+               overrides: Mapping | None = _SWEEP, seed: int | None = None,
+               hooks: Sequence[Mapping] = ()) -> Config:
     """The training config of a tree over ``tasks`` with ``layout``, derived from ``cfg``.
 
     ``overrides`` are merged in (default: the config's ``sweep.overrides``); ``seed`` sets
-    ``randomness.seed``.
+    ``randomness.seed``; ``hooks`` are added to ``custom_hooks``.
     """
     new = Config(copy.deepcopy(cfg.to_dict()), filename=cfg.filename)
     restrict_tasks(new, tasks)
@@ -79,4 +80,6 @@ def run_config(cfg: Config, tasks: Sequence[str], layout, work_dir: str,
         new.merge_from_dict(dict(overrides))
     if seed is not None:
         new.merge_from_dict({'randomness.seed': int(seed)})
+    if hooks:
+        new.custom_hooks = list(new.get('custom_hooks') or []) + [dict(h) for h in hooks]
     return new

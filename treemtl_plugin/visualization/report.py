@@ -81,6 +81,17 @@ def render_report(rec: Recommendation, width: int) -> list:
                    if cost.has_params else '')
                 + f'. FLOPs: {cost.flops_convention}; heads are excluded from the FLOPs '
                   f'column{heads}. Estimates are relative performance vs single-task models.')
+    info = rec.table_info or {}
+    if info.get('cost'):
+        cost_info = info['cost']
+        head.append(f'\nTwo-task table: {info["method"]}'
+                    + (f', mean of {len(info["seeds"])} seeds' if info.get('seeds') else '')
+                    + f'; {cost_info["trainings"]} trainings, {cost_info["iterations"]:,.0f} '
+                      f'iterations ({100 * cost_info["fraction_of_pairwise"]:.0f}% of the '
+                      f'pairwise sweep), {cost_info["seconds"]:.0f} s'
+                    + (f'; mean |entry| {info["mean_abs_entry"]:.2f} %, seed SD of an entry '
+                       f'{info["mean_seed_sd_of_entry"]:.2f} %'
+                       if 'mean_seed_sd_of_entry' in info else '') + '.')
     out: list = [head]
     out += _numbers_tables(rec.top, rec, f'Top-{len(rec.top)} recommendations', width)
     drawings = Text(overflow='fold')

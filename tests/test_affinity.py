@@ -1,0 +1,124 @@
+"""Cheap two-task tables: the affinity math on problems with known answers, the lookahead hook
+on identical and opposite tasks, and each sweep method end to end on a tiny config."""
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from mmengine.config import Config
+from mmengine.logging import MessageHub
+
+from treemtl_plugin.affinity import (lookahead_affinity, lookahead_table, rdm, rsa_similarity,
+                                     similarity_table)
+from treemtl_plugin.core.table import TwoTaskTable
+
+ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_CFG = ROOT / 'configs' / 'synthetic' / 'tree_resnet18_synthetic_3task.py'
+
+
+def test_lookahead_affinity_and_table():
+    base = np.array([2.0, 4.0])
+    after = np.array([[[1.0, 2.0], [0.5, 1.0]],        # a step on task 0 helps both
+                      [[3.0, 3.0], [4.0, 2.0]]])       # a step on task 1 hurts task 0
+    z = lookahead_affinity(base, after)                 # (i, j, b)
+    assert z[0, 1].tolist() == [0.5, 0.75] and z[1, 0].tolist() == [-0.5, -1.0]
+    table = lookahead_table(z)
+    assert table.shape == (2, 2, 3) and table[:, :, 0].tolist() == [[0, 0], [0, 0]]
+    assert table[1, 0, 1] == pytest.approx(50.0)       # A[j=1, i=0, b=1] = 100 * Z[0, 1, 1]
+    assert table[0, 1, 2] == pytest.approx(-100.0)
+    TwoTaskTable(tasks=('a', 'b'), num_blocks=2, values=table)   # a valid table
+
+
+def test_rsa_and_similarity_table():
+    rng = np.random.default_rng(0)
+    feats = rng.normal(size=(20, 8))
+    assert rsa_similarity(rdm(feats), rdm(2 * feats + 1)) == pytest.approx(1.0)
+    assert abs(rsa_similarity(rdm(feats), rdm(rng.normal(size=(20, 8))))) < 0.3
+    # a pair alike in every block vs a pair alike only in the first block
+    sim = np.zeros((3, 3, 4))
+    sim[0, 1] = sim[1, 0] = [0.9, 0.9, 0.9, 0.9]
+    sim[0, 2] = sim[2, 0] = [0.9, 0.2, 0.2, 0.2]
+    sim[1, 2] = sim[2, 1] = [0.9, 0.2, 0.2, 0.2]
+    values = similarity_table(sim)
+    assert np.argmax(values[0, 1]) == 4                 # share everything
+    assert np.argmax(values[0, 2]) == 1                 # share the first block only
+    assert np.allclose(values, values.transpose(1, 0, 2))
+    assert (values[:, :, 0] == 0).all()
+
+
+# -- the lookahead hook on identical and opposite tasks --------------------------------------
+def _two_task_model(opposite: bool):
+    from treemtl_plugin.registry import MODELS
+    import treemtl_plugin.models  # noqa: F401
+    head = dict(head=dict(type='LightConvHead', num_outputs=1), loss=dict(type='MaskedL1Loss'))
+    model = MODELS.build(dict(
+        type='TreeMultiTaskModel',
+        backbone=dict(type='TimmBlockBackbone', model_name='resnet18', pretrained=False,
+                      input_size=(3, 32, 32), num_branch_points=2),
+        tasks=dict(a=copy.deepcopy(head), b=copy.deepcopy(head))))
+    model.heads['b'].load_state_dict(model.heads['a'].state_dict())   # the same head
+    torch.manual_seed(0)
+    x = torch.randn(4, 3, 32, 32)
+    target = torch.full((4, 1, 32, 32), 5.0)           # far from the (small) predictions
+    batch = dict(inputs=x, data_samples=dict(a=target, b=-target if opposite else target))
+    return model, batch
+
+
+@pytest.mark.parametrize('opposite', [False, True])
+def test_lookahead_hook_sees_identical_and_opposite_tasks(opposite):
+    from treemtl_plugin.affinity.hooks import LookaheadAffinityHook
+    model, batch = _two_task_model(opposite)
+    before = {k: v.clone() for k, v in model.state_dict().items() if torch.is_tensor(v)}
+    hook = LookaheadAffinityHook(interval=1, lr=1e-5)    # small: the linear regime
+
+    class Runner:
+        pass
+    runner = Runner()
+    runner.model, runner.iter = model, 0
+    runner.message_hub = MessageHub.get_instance(f'lookahead_test_{opposite}')
+    hook.after_train_iter(runner, 0, batch)
+    hook.after_train(runner)
+    z = np.array(runner.message_hub.get_info('extras')['lookahead']['affinity'])
+    assert z.shape == (2, 2, 2)
+    if opposite:
+        assert (z[0, 1] < 0).all() and (z[1, 0] < 0).all() and (z[0, 0] > 0).all()
+    else:
+        np.testing.assert_allclose(z[0, 1], z[0, 0], rtol=1e-5)
+        assert (z[0, 1] > 0).all()
+    after = model.state_dict()                         # training state untouched
+    assert all(torch.equal(before[k], after[k]) for k in before)
+    assert all(p.grad is None for p in model.parameters())
+
+
+# -- each method end to end ----------------------------------------------------------------
+def micro_cfg(method: str) -> Config:
+    cfg = Config.fromfile(str(DEFAULT_CFG))
+    cfg.merge_from_dict({
+        'model.backbone.input_size': (3, 32, 32), 'model.backbone.num_branch_points': 3,
+        'train_dataloader.batch_size': 4, 'train_dataloader.dataset.num_samples': 8,
+        'train_dataloader.dataset.image_size': 32, 'val_dataloader.batch_size': 4,
+        'val_dataloader.dataset.num_samples': 8, 'val_dataloader.dataset.image_size': 32,
+        'sweep.overrides.train_cfg.max_iters': 4, 'log_level': 'WARNING',
+        'sweep.method': method, 'sweep.lookahead': dict(interval=2)})
+    cfg.model.tasks = {t: cfg.model.tasks[t] for t in ('segment_semantic', 'depth_zbuffer')}
+    return cfg
+
+
+@pytest.mark.parametrize('method, trainings', [('lookahead', 1), ('similarity', 2)])
+def test_each_method_runs_end_to_end_and_reports_its_cost(method, trainings, tmp_path):
+    import json
+    from treemtl_plugin.apis import run_recommendation
+    run = run_recommendation(micro_cfg(method), str(tmp_path), topk=2, log=lambda m: None)
+    info = run.recommendation.table_info
+    assert info['method'] == method and info['cost']['trainings'] == trainings
+    assert info['cost']['pairwise_trainings'] == 2 + 3
+    assert 0 < info['cost']['fraction_of_pairwise'] < 1
+    summary = json.loads((tmp_path / 'recommendation.json').read_text())
+    assert summary['two_task_table']['method'] == method
+    table = TwoTaskTable.from_csv(str(tmp_path / 'sweep' / 'two_task_table.csv'))
+    assert table.num_blocks == 3 and np.isfinite(table.values).all()
+    assert np.abs(table.values).sum() > 0
+    assert f'Two-task table: {method}' in (tmp_path / 'report.txt').read_text()
