@@ -191,7 +191,7 @@ def test_compare_budgets_table_and_plot(tmp_path, capsys):
     assert [r['max_models'] for r in rows] == [1, 2, 3, 4, 5]
     # one backbone: both strategies can only share everything -> the same model and score
     assert rows[0]['winner'] == 'tie'
-    assert rows[0]['tree_score'] == pytest.approx(rows[0]['grouping_score'])
+    assert rows[0]['tree_score'] == pytest.approx(rows[0]['grouping_score_tree_estimator'])
     for r in rows:
         assert r['tree_models'] <= r['max_models'] + 1e-9
         assert r['grouping_models'] <= r['max_models']

@@ -233,6 +233,10 @@ def test_recommend_tool_full_mode_with_train_top(tmp_path, monkeypatch, capsys):
                            '--train-top', '1']) == 0
     out = capsys.readouterr().out
     assert 'exported training configs' in out and 'measured' in out
+    log = (work / 'recommend.log').read_text()                # every plugin line, logged
+    assert '[sweep] finished single__depth_zbuffer' in log and 'measured' in log
+    assert 'Runtime environment' not in out and 'Hook' not in out    # a quiet console
+    assert len(out.splitlines()) < 120
     rows = json.loads((work / 'train_top.json').read_text())
     assert rows[0]['rank'] == 1 and set(rows[0]['measured']) == set(TASKS)
     assert (work / 'top_layouts.json').is_file() and (work / 'pareto.png').is_file()

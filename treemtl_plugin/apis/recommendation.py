@@ -66,12 +66,14 @@ def run_recommendation(cfg: Config, work_dir: str, strategy: str | None = None,
                        topk: int | None = None, budget: Mapping[str, Any] | None = None,
                        shard: tuple[int, int] | None = None, train_top: int = 0,
                        compare_budgets: Sequence[float] | None = None,
-                       log: Callable[[str], None] = print, progress=None,
+                       log: Callable[[str], None] | None = None, progress=None,
                        train_fn: Callable | None = None) -> RecommendationRun:
     """Run the whole job for ``cfg`` and write everything to ``work_dir``.
 
     ``strategy`` ('tree' / 'task_grouping'), ``topk`` and ``budget`` (limits) override the
     config's recommender; ``shard=(i, n)`` runs only that shard of the sweep (full mode).
+    ``log`` receives the job's messages (default: the console and ``work_dir/recommend.log``,
+    with a progress bar for the sweep).
     """
     full = is_full_mode(cfg)
     if not full and (shard or train_top):
@@ -89,6 +91,10 @@ def run_recommendation(cfg: Config, work_dir: str, strategy: str | None = None,
                               sweep=not cfg.get('two_task_table'))
     os.makedirs(work_dir, exist_ok=True)
     with contextlib.ExitStack() as stack:
+        if log is None:
+            from ..engine.job_log import JobLog
+            log = JobLog(work_dir, 'recommend')
+            stack.callback(log.close)
         if full:
             from ..models.backbone_profile import profile_cache_dir
             # the backbone is measured once; every sweep run and export reuses the profile

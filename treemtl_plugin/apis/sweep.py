@@ -57,7 +57,8 @@ def sweep_table(cfg: Config, tasks: list[str], num_blocks: int, sweep_dir: str,
     method, options = method_settings(settings)
     seeds = sweep_seeds(settings.get('seeds'))
     runs = plan_method(method, tasks, num_blocks, seeds, options)
-    executor = SweepExecutor(cfg, runs, sweep_dir, shard=shard, train_fn=train_fn, log=log)
+    executor = SweepExecutor(cfg, runs, sweep_dir, shard=shard, train_fn=train_fn, log=log,
+                             progress=getattr(log, 'progress', None))
     executor.execute()
     records = executor.results()
     if missing_runs(runs, records):

@@ -148,7 +148,7 @@ def _measured(records: Mapping[str, dict], run_ids: dict, tasks, seeds) -> dict:
 def run_validation(cfg: Config, work_dir: str, seeds: int | None = None,
                    layouts: str | int | None = None, resume: bool = False,
                    shard: tuple[int, int] | None = None,
-                   log: Callable[[str], None] = print,
+                   log: Callable[[str], None] | None = None,
                    train_fn: Callable | None = None) -> dict[str, Any] | None:
     """The whole study; writes ``validation.json`` and ``validation.png`` to ``work_dir``.
 
@@ -158,6 +158,9 @@ def run_validation(cfg: Config, work_dir: str, seeds: int | None = None,
     if not resume and osp.isdir(osp.join(study_dir, 'runs')):
         raise ConfigError(f'{study_dir} already holds a validation study; pass --resume to '
                           'continue it (finished runs are reused), or choose another --work-dir')
+    if log is None:
+        from ..engine.job_log import JobLog
+        log = JobLog(work_dir, 'validation')
     run = run_recommendation(cfg, work_dir, shard=shard, log=log, train_fn=train_fn)
     if run.status != 'done':
         return None
@@ -173,7 +176,8 @@ def run_validation(cfg: Config, work_dir: str, seeds: int | None = None,
     from ..models.backbone_profile import profile_cache_dir
     with profile_cache_dir(osp.join(work_dir, 'cache')):
         executor = SweepExecutor(cfg, runs, study_dir, shard=shard, log=log,
-                                 overrides=settings['overrides'], train_fn=train_fn)
+                                 overrides=settings['overrides'], train_fn=train_fn,
+                                 progress=getattr(log, 'progress', None))
         executor.execute()
         records = executor.results()
     missing = [r.run_id for r in runs if r.run_id not in records]

@@ -80,6 +80,9 @@ class Recommendation(ABC):
     def summary_line(self) -> str:
         """One sentence: what was searched, how, how fast, under which budget."""
 
+    #: what the candidates are called in reports
+    candidates_name = 'recommendations'
+
     @property
     @abstractmethod
     def csv_name(self) -> str:

@@ -61,6 +61,7 @@ class GroupingCandidate(Candidate):
 @dataclass
 class GroupingRecommendation(Recommendation):
     """Top-k task groupings."""
+    candidates_name = 'task groupings'
     num_candidates: int = 0
     max_models: float = 0.0
     expansions: int = 0
@@ -96,14 +97,15 @@ class TaskGroupingRecommender(BaseRecommender):
 
     Args:
         topk, budget: as for every recommender.
-        task_weights: ``'svde'``, ``'uniform'``, a list or a ``{task: w}`` dict.
+        task_weights: ``'uniform'`` (default: Standley et al.'s objective, the plain sum of
+            the tasks' performance), ``'svde'``, a list or a ``{task: w}`` dict.
         half_width: ``{task: relative perf}`` of half-width single-task networks (cost 1/2).
         measured_groups: measured per-task values of groups of 3+ tasks, as
             ``[dict(tasks=[...], perf={task: value}), ...]`` or ``{(tasks...): {task: v}}``.
         half_width_backbone: backbone config of the half-width networks (to export them).
     """
 
-    def __init__(self, topk: int = 5, budget=None, task_weights='svde',
+    def __init__(self, topk: int = 5, budget=None, task_weights='uniform',
                  half_width: Mapping[str, float] | None = None,
                  measured_groups=None, half_width_backbone: Mapping | None = None):
         super().__init__(topk, budget)
@@ -197,7 +199,7 @@ def _candidate(rank, key, cand: GroupingCandidates, weights, cost: CostModel,
 
 
 def recommend_task_groups(table: TwoTaskTable, cost_model: CostModel, budget=None,
-                          topk: int = 5, task_weights='svde', **options
+                          topk: int = 5, task_weights='uniform', **options
                           ) -> GroupingRecommendation:
     """Exact top-``topk`` task groupings under ``budget`` (see :class:`TaskGroupingRecommender`)."""
     return TaskGroupingRecommender(topk=check_topk(topk), budget=budget,

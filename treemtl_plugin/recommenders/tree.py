@@ -54,6 +54,7 @@ class TreeCandidate(Candidate):
 @dataclass
 class TreeRecommendation(Recommendation):
     """Top-k layouts, the Pareto front and the best evaluated layouts (for layouts.csv)."""
+    candidates_name = 'recommended layouts'
     num_blocks: int = 0
     num_layouts: int = 0
     num_within_budget: int | None = None     # None when the space was searched

@@ -12,6 +12,7 @@
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import os.path as osp
 import shutil
@@ -82,7 +83,7 @@ class SweepExecutor:
     def __init__(self, cfg: Config, runs: list[SweepRun], sweep_dir: str,
                  shard: tuple[int, int] | None = None,
                  train_fn: Callable[[Config], dict] | None = None,
-                 log: Callable[[str], None] = print, overrides=None):
+                 log: Callable[[str], None] = print, overrides=None, progress=None):
         self.cfg = cfg
         self.all_runs = runs
         self.runs = shard_runs(runs, shard)
@@ -90,6 +91,7 @@ class SweepExecutor:
         self.sweep_dir = sweep_dir
         self.runs_dir = osp.join(sweep_dir, 'runs')
         self.train_fn = train_fn      # None: SweepRunner's train_and_evaluate
+        self.progress = progress      # progress(total) -> bar with started()/finished()
         self.log = log
         settings = cfg.get('sweep') or {}
         keep = bool(settings.get('keep_checkpoints', False))
@@ -123,10 +125,12 @@ class SweepExecutor:
         todo = [s.run for s in statuses if s.state != 'finished']
         self._log_plan(report, len(todo))
         start = time.perf_counter()
-        if self.workers > 1 and todo:
-            run_in_workers(self, todo, report)
-        else:
-            self.train_runs(todo, report.trained, report.claimed_elsewhere)
+        bar = self.progress(len(todo)) if self.progress is not None else contextlib.nullcontext()
+        with bar as events:
+            if self.workers > 1 and todo:
+                run_in_workers(self, todo, report, events)
+            else:
+                self.train_runs(todo, report.trained, report.claimed_elsewhere, events)
         report.seconds = time.perf_counter() - start
         if report.claimed_elsewhere:
             owners = sorted(set(report.claimed_elsewhere.values()))
@@ -136,9 +140,10 @@ class SweepExecutor:
         return report
 
     def train_runs(self, todo: list[SweepRun], trained: list[str],
-                   claimed_elsewhere: dict[str, str] | None = None) -> None:
+                   claimed_elsewhere: dict[str, str] | None = None, events=None) -> None:
         """Claim and train ``todo`` one after another in this process (all ranks together);
-        appends the runs it trained to ``trained`` and records runs other processes hold."""
+        appends the runs it trained to ``trained``, records runs other processes hold, and
+        tells ``events`` (``started(run_id)``, ``finished(run_id)``) about its progress."""
         from mmengine.dist import broadcast_object_list, is_main_process
         durations: list[float] = []
         for k, run in enumerate(todo, start=1):
@@ -162,9 +167,13 @@ class SweepExecutor:
                 self.log(f'[sweep] run {k}/{len(todo)}: {run.run_id} tasks={list(run.tasks)} '
                          f'shared blocks={run.branch if run.branch is not None else "all"}'
                          f'{eta}')
+                if events is not None:
+                    events.started(run.run_id)
                 seconds, metrics = self._train(run)
                 durations.append(seconds)
                 trained.append(run.run_id)
+                if events is not None:
+                    events.finished(run.run_id)
                 self.log(f'[sweep] finished {run.run_id} in {seconds:.1f} s: '
                          + ', '.join(f'{key}={value:.4g}' for key, value in metrics.items()))
             finally:

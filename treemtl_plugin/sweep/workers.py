@@ -69,6 +69,19 @@ def _environment(values: dict[str, str | None]) -> Iterator[None]:
                 os.environ[key] = value
 
 
+class _Events:
+    """A worker's progress events, sent to the parent."""
+
+    def __init__(self, messages):
+        self.messages = messages
+
+    def started(self, run_id: str) -> None:
+        self.messages.put(('started', run_id))
+
+    def finished(self, run_id: str) -> None:
+        self.messages.put(('finished', run_id))
+
+
 def _worker(executor_cls, cfg_dict: dict, filename: str | None, runs, sweep_dir: str,
             overrides, train_fn, threads: int, messages) -> None:
     """One worker: trains the runs it manages to claim; reports lines and its outcome."""
@@ -83,13 +96,13 @@ def _worker(executor_cls, cfg_dict: dict, filename: str | None, runs, sweep_dir:
                                 log=lambda line: messages.put(('log', line)),
                                 overrides=overrides)
         trained: list[str] = []
-        executor.train_runs(runs, trained=trained)
+        executor.train_runs(runs, trained=trained, events=_Events(messages))
         messages.put(('done', trained))
     except BaseException as err:   # report it to the parent, which raises it
         messages.put(('error', f'{type(err).__name__}: {err}'))
 
 
-def run_in_workers(executor, todo, report) -> None:
+def run_in_workers(executor, todo, report, events=None) -> None:
     """Train ``todo`` with ``executor.workers`` processes; fills ``report`` like a single
     process would."""
     from mmengine.dist import get_world_size
@@ -127,6 +140,9 @@ def run_in_workers(executor, todo, report) -> None:
                 continue
             if kind == 'log':
                 executor.log(payload)
+            elif kind in ('started', 'finished'):
+                if events is not None:
+                    getattr(events, kind)(payload)
             else:
                 running -= 1
                 if kind == 'done':

@@ -28,41 +28,52 @@ def _fmt(value: float | None, digits: int = 3, sign: bool = False) -> str:
     return f'{value:+.{digits}f}' if sign else f'{value:.{digits}f}'
 
 
+def _chunks(columns: list, fixed: int, width: int) -> list[list]:
+    """Split columns into groups whose table fits ``width`` (each column needs its widest
+    cell + 3; ``fixed`` is what the leading column takes)."""
+    groups, current, used = [], [], fixed
+    for name, values in columns:
+        need = max(len(v) for v in values + [name]) + 3
+        if current and used + need > width:
+            groups.append(current)
+            current, used = [], fixed
+        current.append((name, values))
+        used += need
+    return groups + ([current] if current else [])
+
+
 def _numbers_tables(items: Sequence[Candidate], rec: Recommendation, title: str, width: int):
-    """The candidates' numbers as one or more tables that fit ``width`` columns."""
+    """The candidates' costs (one row per candidate), then their per-task estimates (one row
+    per task, one column per candidate), in tables that fit ``width`` columns."""
     from rich import box
     from rich.table import Table
 
     cost = rec.cost_model
-    fixed = [('rank', [str(c.rank) for c in items]),
-             ('score', [_fmt(c.score) for c in items]),
-             (f'FLOPs ({cost.flops_unit})', [_fmt(c.flops) for c in items]),
-             ('vs indep.', [f'{100 * c.flops_ratio:.1f}%' for c in items]),
-             ('backbones', [f'{c.models:.2f}' for c in items])]
+    costs = Table(title=title, box=box.SIMPLE_HEAVY, title_justify='left')
+    columns = [('rank', [str(c.rank) for c in items]),
+               ('score', [_fmt(c.score) for c in items]),
+               (f'FLOPs ({cost.flops_unit})', [_fmt(c.flops) for c in items]),
+               ('vs indep.', [f'{100 * c.flops_ratio:.1f}%' for c in items])]
     if cost.has_params:
-        fixed.append((f'params ({cost.params_unit})', [_fmt(c.params) for c in items]))
-    per_task = [(f'{t} (%)', [_fmt(c.estimates[t], 2, sign=True) for c in items])
-                for t in rec.tasks]
-
-    def need(columns) -> int:   # SIMPLE_HEAVY box: 2 spaces of padding + 1 separator
-        return sum(max(8, *(len(v) for v in values)) + 3 for _, values in columns) + 1
-
-    tables, pending, first = [], list(per_task), True
-    while first or pending:
-        columns = list(fixed) if first else [fixed[0]]
-        while pending and need(columns + [pending[0]]) <= width:
-            columns.append(pending.pop(0))
-        if not first and len(columns) == 1:     # a task column wider than the screen
-            columns.append(pending.pop(0))
-        heading = title if first else f'{title} (continued: estimated relative performance)'
-        table = Table(title=heading, box=box.SIMPLE_HEAVY, title_justify='left')
-        for name, values in columns:
-            table.add_column(name, justify='right', overflow='fold',
-                             min_width=max(len(v) for v in values) if values else 4)
-        for k in range(len(items)):
-            table.add_row(*[values[k] for _, values in columns])
+        columns.append((f'params ({cost.params_unit})', [_fmt(c.params) for c in items]))
+    for name, values in columns:
+        costs.add_column(name, justify='right', no_wrap=True)
+    for k in range(len(items)):
+        costs.add_row(*[values[k] for _, values in columns])
+    tables = [costs]
+    label_width = max(len(t) for t in rec.tasks) + 3
+    per_rank = [(f'#{c.rank}', [_fmt(c.estimates[t], 2, sign=True) for t in rec.tasks])
+                for c in items]
+    for n, group in enumerate(_chunks(per_rank, label_width + 1, width)):
+        table = Table(title='Estimated relative performance (%) per task'
+                      + (' (continued)' if n else ''),
+                      box=box.SIMPLE_HEAVY, title_justify='left')
+        table.add_column('task', no_wrap=True)
+        for name, _ in group:
+            table.add_column(name, justify='right', no_wrap=True)
+        for i, task in enumerate(rec.tasks):
+            table.add_row(task, *[values[i] for _, values in group])
         tables.append(table)
-        first = False
     return tables
 
 
@@ -93,7 +104,7 @@ def render_report(rec: Recommendation, width: int) -> list:
                        f'{info["mean_seed_sd_of_entry"]:.2f} %'
                        if 'mean_seed_sd_of_entry' in info else '') + '.')
     out: list = [head]
-    out += _numbers_tables(rec.top, rec, f'Top-{len(rec.top)} recommendations', width)
+    out += _numbers_tables(rec.top, rec, f'Top-{len(rec.top)} {rec.candidates_name}', width)
     drawings = Text(overflow='fold')
     for c in rec.top:
         drawings.append(f'#{c.rank}  score {c.score:.3f}, {c.models:.2f} backbones, '
