@@ -33,16 +33,20 @@ def _marker_style(n: int) -> tuple[float, float]:
 
 
 def place_labels(ax, xs, ys, texts, fontsize: float = 8.0, color: str = 'tab:red') -> list:
-    """Annotate points with labels that do not overlap each other (greedy, in pixel space).
+    """Annotate points with labels that overlap neither each other nor the labelled points
+    (greedy, in pixel space).
 
     Each label tries offsets on growing rings around its point and takes the first whose box
-    overlaps no label placed before; a thin line joins a displaced label to its point.
+    overlaps nothing placed before; a thin line joins a displaced label to its point.
     """
     fig = ax.figure
     fig.canvas.draw()
-    placed, out = [], []
+    out = []
+    marker = 9.0      # the points themselves (their circles) are kept free too
+    placed = [(px - marker, py - marker, px + marker, py + marker)
+              for px, py in (ax.transData.transform((x, y)) for x, y in zip(xs, ys))]
     char_w, line_h = 0.62 * fontsize * fig.dpi / 72, 1.3 * fontsize * fig.dpi / 72
-    rings = [(dx * r, dy * r) for r in (1, 2, 3, 4, 6, 8)
+    rings = [(dx * r, dy * r) for r in (2, 3, 4, 6, 8, 11)
              for dx, dy in ((1, 1), (1, -1), (-1, 1), (-1, -1), (1, 0), (0, 1), (-1, 0), (0, -1))]
     for x, y, text in zip(xs, ys, texts):
         px, py = ax.transData.transform((x, y))
