@@ -101,7 +101,7 @@ def micro_cfg(method: str) -> Config:
         'train_dataloader.batch_size': 4, 'train_dataloader.dataset.num_samples': 8,
         'train_dataloader.dataset.image_size': 32, 'val_dataloader.batch_size': 4,
         'val_dataloader.dataset.num_samples': 8, 'val_dataloader.dataset.image_size': 32,
-        'sweep.overrides.train_cfg.max_iters': 4, 'log_level': 'WARNING',
+        'sweep.overrides.train_cfg.max_iters': 4, 'sweep.workers': 1, 'log_level': 'WARNING',
         'sweep.method': method, 'sweep.lookahead': dict(interval=2)})
     cfg.model.tasks = {t: cfg.model.tasks[t] for t in ('segment_semantic', 'depth_zbuffer')}
     return cfg

@@ -322,7 +322,7 @@ def _write_tiny_config(path: Path) -> Path:
         'train_dataloader.batch_size': 4, 'train_dataloader.dataset.num_samples': 8,
         'train_dataloader.dataset.image_size': 32, 'val_dataloader.batch_size': 4,
         'val_dataloader.dataset.num_samples': 4, 'val_dataloader.dataset.image_size': 32,
-        'sweep.overrides.train_cfg.max_iters': 2, 'log_level': 'WARNING'})
+        'sweep.overrides.train_cfg.max_iters': 2, 'sweep.workers': 1, 'log_level': 'WARNING'})
     cfg.model.tasks = {t: cfg.model.tasks[t] for t in TASKS}
     try:     # keeps the order of model.tasks (mmengine's Config.dump sorts dict keys)
         from treemtl_plugin.io.config_file import dump_config

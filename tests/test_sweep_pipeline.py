@@ -41,7 +41,7 @@ def micro_cfg(tmp_path=None, **extra) -> Config:
         'val_dataloader.dataset.num_samples': 4, 'val_dataloader.dataset.image_size': 32,
         'train_cfg.max_iters': 2, 'train_cfg.val_interval': 2,
         'default_hooks.logger.interval': 1, 'default_hooks.checkpoint.interval': 2,
-        'sweep.overrides.train_cfg.max_iters': 2, 'log_level': 'WARNING'})
+        'sweep.overrides.train_cfg.max_iters': 2, 'sweep.workers': 1, 'log_level': 'WARNING'})
     cfg.model.tasks = {t: cfg.model.tasks[t] for t in TASKS}
     for key, value in extra.items():
         cfg[key] = value

@@ -25,7 +25,7 @@ TASKS = ['segment_semantic', 'depth_zbuffer']
 
 def small_cfg(tasks=TASKS) -> Config:
     cfg = Config.fromfile(str(DEFAULT_CFG))
-    cfg.merge_from_dict({'sweep.overrides.train_cfg.max_iters': 2})
+    cfg.merge_from_dict({'sweep.overrides.train_cfg.max_iters': 2, 'sweep.workers': 1})
     cfg.model.tasks = {t: cfg.model.tasks[t] for t in tasks}
     return cfg
 

@@ -34,6 +34,7 @@ def micro_config(tmp_path, **changes) -> Path:
         'val_dataloader.dataset.num_samples': 4, 'val_dataloader.dataset.image_size': 32,
         'train_cfg.max_iters': 2, 'train_cfg.val_interval': 2,
         'default_hooks.checkpoint.interval': 2, 'sweep.overrides.train_cfg.max_iters': 2,
+        'sweep.workers': 1,
         'log_level': 'WARNING'})
     cfg.model.tasks = {t: cfg.model.tasks[t] for t in ('segment_semantic', 'depth_zbuffer')}
     cfg.merge_from_dict(changes)

@@ -50,7 +50,7 @@ def micro_cfg(tmp_path) -> Config:
         'train_dataloader.batch_size': 4, 'train_dataloader.dataset.num_samples': 8,
         'train_dataloader.dataset.image_size': 32, 'val_dataloader.batch_size': 4,
         'val_dataloader.dataset.num_samples': 4, 'val_dataloader.dataset.image_size': 32,
-        'sweep.overrides.train_cfg.max_iters': 2, 'log_level': 'WARNING',
+        'sweep.overrides.train_cfg.max_iters': 2, 'sweep.workers': 1, 'log_level': 'WARNING',
         'validation': dict(train_cfg=dict(max_iters=3), seeds=3)})
     cfg.model.tasks = {t: cfg.model.tasks[t] for t in ('segment_semantic', 'depth_zbuffer')}
     return cfg

@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import multiprocessing
 import os
+import pickle
 import queue
 from collections.abc import Iterator
 
@@ -111,6 +112,12 @@ def run_in_workers(executor, todo, report, events=None) -> None:
         raise SweepError('sweep.workers > 1 runs several trainings on one machine; with a '
                          'distributed launcher every run already uses all ranks: set '
                          'sweep.workers=1')
+    try:
+        pickle.dumps(executor.train_fn)
+    except (pickle.PicklingError, AttributeError, TypeError) as err:
+        raise SweepError(f'sweep.workers={executor.workers} trains in separate processes, '
+                         f'which need a picklable train_fn ({err}); use a module-level '
+                         'function or sweep.workers=1') from None
     threads = thread_budget(workers, executor.threads)
     devices = worker_devices(workers)
     executor.log(f'[sweep] {workers} workers, {threads} thread(s) each'
