@@ -532,7 +532,10 @@ def model_feature_info(model: nn.Module) -> tuple[str | None, set[int]]:
 
 def fvcore_flops(module: nn.Module, x: torch.Tensor) -> int:
     """fvcore FLOP count (one fused multiply-add = one FLOP) of ``module(x)``."""
-    from fvcore.nn import FlopCountAnalysis
+    with warnings.catch_warnings():   # fvcore's import scripts a loss with torch.jit
+        warnings.filterwarnings('ignore', message='`torch.jit.script` is deprecated',
+                                category=FutureWarning)
+        from fvcore.nn import FlopCountAnalysis
     logging.getLogger('fvcore').setLevel(logging.ERROR)
     with unfused_attention(module), torch.no_grad():
         analysis = FlopCountAnalysis(module, (x,))

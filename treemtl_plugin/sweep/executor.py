@@ -92,6 +92,7 @@ class SweepExecutor:
         self.runs_dir = osp.join(sweep_dir, 'runs')
         self.train_fn = train_fn      # None: SweepRunner's train_and_evaluate
         self.progress = progress      # progress(total) -> bar with started()/finished()
+        self.parallel = 1             # processes sharing the runs (for the ETA)
         self.log = log
         settings = cfg.get('sweep') or {}
         keep = bool(settings.get('keep_checkpoints', False))
@@ -146,11 +147,13 @@ class SweepExecutor:
         tells ``events`` (``started(run_id)``, ``finished(run_id)``) about its progress."""
         from mmengine.dist import broadcast_object_list, is_main_process
         durations: list[float] = []
+        done = skipped = 0
         for k, run in enumerate(todo, start=1):
             claim = try_claim(self.run_dir(run)) if is_main_process() else None
             decision = [claim is not None]
             broadcast_object_list(decision)          # every rank trains the same runs
             if not decision[0]:
+                skipped += 1
                 if claimed_elsewhere is not None:
                     claimed_elsewhere[run.run_id] = claim_owner(self.run_dir(run)) or '?'
                 continue
@@ -160,10 +163,10 @@ class SweepExecutor:
                     continue
                 self._clear(run)
                 eta = ''
-                if durations:
+                if durations:    # runs left (shared by `parallel` processes) x mean duration
                     mean = sum(durations) / len(durations)
-                    eta = (f', ETA {_format_seconds(mean * (len(todo) - k + 1))} '
-                           f'(~{mean:.1f} s/run)')
+                    left = (len(todo) - done - skipped) / self.parallel
+                    eta = f', ETA {_format_seconds(mean * left)} (~{mean:.1f} s/run)'
                 self.log(f'[sweep] run {k}/{len(todo)}: {run.run_id} tasks={list(run.tasks)} '
                          f'shared blocks={run.branch if run.branch is not None else "all"}'
                          f'{eta}')
@@ -172,6 +175,7 @@ class SweepExecutor:
                 seconds, metrics = self._train(run)
                 durations.append(seconds)
                 trained.append(run.run_id)
+                done += 1
                 if events is not None:
                     events.finished(run.run_id)
                 self.log(f'[sweep] finished {run.run_id} in {seconds:.1f} s: '

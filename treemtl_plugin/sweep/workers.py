@@ -84,11 +84,13 @@ class _Events:
 
 
 def _worker(executor_cls, cfg_dict: dict, filename: str | None, runs, sweep_dir: str,
-            overrides, train_fn, threads: int, messages) -> None:
+            overrides, train_fn, threads: int, parallel: int, messages) -> None:
     """One worker: trains the runs it manages to claim; reports lines and its outcome."""
     import torch
     from mmengine.config import Config
     torch.set_num_threads(threads)
+    # the worker itself was spawned; its runs may fork (data loaders), as in a plain process
+    multiprocessing.set_start_method('fork', force=True)
     try:
         cfg = Config(cfg_dict, filename=filename)
         cfg.setdefault('sweep', {})['workers'] = 1
@@ -96,6 +98,7 @@ def _worker(executor_cls, cfg_dict: dict, filename: str | None, runs, sweep_dir:
         executor = executor_cls(cfg, runs, sweep_dir, train_fn=train_fn,
                                 log=lambda line: messages.put(('log', line)),
                                 overrides=overrides)
+        executor.parallel = parallel
         trained: list[str] = []
         executor.train_runs(runs, trained=trained, events=_Events(messages))
         messages.put(('done', trained))
@@ -125,14 +128,18 @@ def run_in_workers(executor, todo, report, events=None) -> None:
     ctx = multiprocessing.get_context('spawn')
     messages = ctx.Queue()
     processes = []
+    from ..models.backbone_profile import CACHE_ENV, get_profile_cache_dir
+    cache = get_profile_cache_dir()     # the workers reuse the parent's backbone profiles
     for device in devices:
         env = {k: str(threads) for k in THREAD_ENV}
+        if cache is not None:
+            env[CACHE_ENV] = os.path.abspath(cache)
         if device is not None:
             env['CUDA_VISIBLE_DEVICES'] = device
         proc = ctx.Process(target=_worker, daemon=True, args=(
             type(executor), executor.cfg.to_dict(), executor.cfg.filename, todo,
             executor.sweep_dir,
-            executor.overrides, executor.train_fn, threads, messages))
+            executor.overrides, executor.train_fn, threads, workers, messages))
         with _environment(env):
             proc.start()
         processes.append(proc)
