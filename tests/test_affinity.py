@@ -122,3 +122,17 @@ def test_each_method_runs_end_to_end_and_reports_its_cost(method, trainings, tmp
     assert table.num_blocks == 3 and np.isfinite(table.values).all()
     assert np.abs(table.values).sum() > 0
     assert f'Two-task table: {method}' in (tmp_path / 'report.txt').read_text()
+
+
+def test_methods_side_by_side(tmp_path):
+    from treemtl_plugin.apis.table_methods import compare_table_methods
+    cfg = micro_cfg('pairwise')
+    out = compare_table_methods(cfg, str(tmp_path), log=lambda m: None)
+    methods = out['methods']
+    assert set(methods) == {'pairwise', 'lookahead', 'similarity'}
+    assert methods['pairwise']['spearman_vs_pairwise'] == pytest.approx(1.0)
+    assert methods['pairwise']['cost']['fraction_of_pairwise'] == pytest.approx(1.0)
+    assert methods['similarity']['cost']['trainings'] == 2          # the sweep's singles
+    assert methods['lookahead']['cost']['trainings'] == 1
+    assert out['num_layouts'] == 4                      # 2 tasks, B=3: branch at 0..3
+    assert (tmp_path / 'table_methods.json').is_file()

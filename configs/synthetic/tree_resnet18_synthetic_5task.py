@@ -10,4 +10,4 @@ model = dict(tasks=dict(
     keypoints2d=dict(head=dict(type='LightConvHead', num_outputs=1),
                      loss=dict(type='MaskedL1Loss'))))
 sweep = dict(seeds=None)
-validation = dict(layouts=20)
+validation = dict(layouts=20, seeds=2)

@@ -3,7 +3,7 @@
 :class:`DenseMultiTaskDataset` is the output path of every dense real dataset. A subclass finds
 its samples on disk (filling ``self.samples``) and decodes one sample in :meth:`load_raw`; the
 base class normalises the image, resizes or augments the sample and returns the data contract
-(``/tmp/notes/data_contract.md``)::
+every dataset of the plugin follows (the built-in benchmark too)::
 
     {'inputs': float32 (3, H, W),
      'data_samples': {'segment_semantic': int64 (H, W), 255 = ignore,

@@ -62,7 +62,7 @@ Splits
 separate validation split. ``split='val'`` therefore uses the ``'test'`` key (AdaShare), as TreeMTL
 does, and ``split='test'`` uses the ``'val'`` folder (MTAN). When this happens it is logged.
 
-Decoding into the data contract (``/tmp/notes/data_contract.md``)
+Decoding into the data contract (``treemtl_plugin/datasets/base.py``)
 ------------------------------------------------------------------
 * ``inputs``: RGB scaled to [0, 1], then normalised with the ImageNet mean and std. The authors
   subtract a Caffe BGR mean instead.

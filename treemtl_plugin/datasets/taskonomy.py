@@ -81,7 +81,7 @@ Passing ``buildings`` or ``split_file`` makes ``data_format='auto'`` scan the fo
 Samples are the rgb files of those buildings, sorted. A sample's id is
 ``<building>/point_P_view_V``.
 
-Decoding into the data contract (``/tmp/notes/data_contract.md``), following the authors
+Decoding into the data contract (``treemtl_plugin/datasets/base.py``), following the authors
 ----------------------------------------------------------------------------------------
 * Every sample is first resized to ``base_size`` (256 x 256), as the authors do. Then it is either
   resized to ``image_size`` (their test branch) or, with ``augment=True``, randomly scaled

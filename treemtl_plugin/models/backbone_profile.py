@@ -25,7 +25,6 @@ import logging
 import os
 import re
 import socket
-import tempfile
 import threading
 import time
 import warnings
@@ -36,6 +35,7 @@ import torch
 import torch.nn as nn
 
 from ..errors import ConfigError, did_you_mean
+from ..io.atomic import atomic_write
 from ..version import __version__
 from .branching_point_detector import DEFAULT_BLOCK_PATTERN, detect_blocks
 
@@ -684,22 +684,15 @@ def _load(model_name: str, key: str) -> BackboneProfile | None:
 
 
 def _store(profile: BackboneProfile) -> None:
-    """Write the profile atomically (temp file + os.replace); a failure is only a warning."""
+    """Write the profile atomically; a failure is only a warning."""
     path = _path(profile.model_name, profile.key)
     if path is None:
         return
-    tmp = None
     try:
         os.makedirs(os.path.dirname(path), exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), prefix='.tmp-', suffix='.json')
-        with os.fdopen(fd, 'w', encoding='utf-8') as f:
-            f.write(profile.to_json())
-        os.replace(tmp, path)
+        atomic_write(path, lambda f: f.write(profile.to_json()))
     except OSError as err:
         _warn(f'could not write the backbone profile cache {path} ({err})')
-        if tmp is not None:
-            with contextlib.suppress(OSError):
-                os.remove(tmp)
 
 
 def _warn(message: str) -> None:

@@ -17,6 +17,8 @@ import time
 import uuid
 from dataclasses import dataclass, field
 
+from ..io.atomic import write_json
+
 __all__ = ['CLAIM_FILE', 'Claim', 'claim_owner', 'try_claim', 'HEARTBEAT_S', 'STALE_AFTER_S']
 
 CLAIM_FILE = 'claim.json'
@@ -75,7 +77,7 @@ class Claim:
     def _beat(self) -> None:
         while not self._stop.wait(HEARTBEAT_S):
             self.info['heartbeat'] = _now()
-            _write(self.path, self.info)
+            write_json(self.path, self.info, indent=None)
 
     def release(self) -> None:
         self._stop.set()
@@ -88,13 +90,6 @@ class Claim:
 
     def __exit__(self, *exc) -> None:
         self.release()
-
-
-def _write(path: str, info: dict) -> None:
-    tmp = f'{path}.tmp{os.getpid()}'
-    with open(tmp, 'w', encoding='utf-8') as f:
-        json.dump(info, f)
-    os.replace(tmp, path)
 
 
 def _create(path: str, info: dict) -> bool:

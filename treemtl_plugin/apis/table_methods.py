@@ -1,0 +1,88 @@
+"""The three ways of getting a two-task table side by side: cost and agreement.
+
+For one config, builds the table by every ``sweep.method`` (they share their runs where they
+can: the similarity table reuses the pairwise sweep's single-task runs), ranks every layout
+with each table, and reports each method's cost beside the pairwise sweep's, the Spearman
+correlation of its layout ranking with the pairwise one, and -- when a validation study
+(``validation.json``) exists in the work dir -- the correlation of each method's estimate with
+the trained layouts' measured scores.
+"""
+from __future__ import annotations
+
+import json
+import os.path as osp
+from collections.abc import Callable, Sequence
+
+import numpy as np
+from mmengine.config import Config
+from scipy import stats
+
+from ..affinity.methods import METHODS
+from ..core.design_space import iter_layout_chunks
+from ..core.layout import Layout
+from ..io.atomic import write_json
+from .config import build_recommender, config_tasks
+from .sweep import measure_costs, sweep_table
+
+__all__ = ['compare_table_methods']
+
+
+def _scores(recommender, table, cost) -> tuple[np.ndarray, object]:
+    rec = recommender.recommend(table, cost)
+    rows = np.concatenate([c.branch_points for c in
+                           iter_layout_chunks(len(table.tasks), table.num_blocks)])
+    return rec.estimator.scores(rows), rec
+
+
+def _against_study(study: dict, rec) -> dict:
+    """Spearman of a method's estimate with the measured scores of the validated layouts."""
+    tasks = study['tasks']
+    seeds = [str(s) for s in study['seeds']]
+    weights = np.array([study['task_weights'][t] for t in tasks])
+    est, weighted, unweighted = [], [], []
+    for item in study['layouts']:
+        layout = Layout(item['layout']).with_tasks(rec.tasks)
+        est.append(rec.estimator.score(layout.branch_points()))
+        per_task = np.array([[item['measured'][s][t] for t in tasks] for s in seeds]).mean(0)
+        weighted.append(float(per_task @ weights))
+        unweighted.append(float(per_task.mean()))
+    return dict(spearman_weighted=float(stats.spearmanr(est, weighted)[0]),
+                spearman_unweighted=float(stats.spearmanr(est, unweighted)[0]),
+                layouts=len(est))
+
+
+def compare_table_methods(cfg: Config, work_dir: str, methods: Sequence[str] = METHODS,
+                          log: Callable[[str], None] = print) -> dict:
+    """Cost and agreement of every method; writes ``table_methods.json`` in ``work_dir``."""
+    from ..models.backbone_profile import profile_cache_dir
+    tasks = config_tasks(cfg)
+    with profile_cache_dir(osp.join(work_dir, 'cache')):
+        cost, _ = measure_costs(cfg, tasks)
+        found = {}
+        for method in methods:
+            run_cfg = Config(cfg.to_dict(), filename=cfg.filename)
+            run_cfg.merge_from_dict({'sweep.method': method})
+            made = sweep_table(run_cfg, tasks, cost.num_blocks, osp.join(work_dir, 'sweep'),
+                               log=log)
+            if made is None:
+                raise RuntimeError(f'the {method} runs are not all finished')
+            found[method] = made
+    recommender = build_recommender(cfg, 'tree', topk=1)
+    recommender.csv_rows = 0
+    study_path = osp.join(work_dir, 'validation.json')
+    study = json.load(open(study_path, encoding='utf-8')) if osp.isfile(study_path) else None
+    scores, out = {}, dict(tasks=tasks, num_blocks=cost.num_blocks, methods={})
+    for method, (table, info) in found.items():
+        scores[method], rec = _scores(recommender, table, cost)
+        entry = dict(cost=info['cost'], top1=rec.top[0].layout.to_list(),
+                     mean_abs_entry=info['mean_abs_entry'])
+        if study is not None:
+            entry['vs_trained'] = _against_study(study, rec)
+        out['methods'][method] = entry
+    if 'pairwise' in scores:
+        for method, values in scores.items():
+            out['methods'][method]['spearman_vs_pairwise'] = \
+                float(stats.spearmanr(values, scores['pairwise'])[0])
+    out['num_layouts'] = int(len(next(iter(scores.values()))))
+    write_json(osp.join(work_dir, 'table_methods.json'), out)
+    return out
