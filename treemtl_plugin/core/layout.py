@@ -269,12 +269,13 @@ class Layout:
         return '\n'.join(lines)
 
     def short(self) -> str:
-        """One-line form: the partition at block 1 and wherever it changes, e.g.
-        ``b1: a,b,c -> b4: a,b | c``."""
+        """One-line form: the task sets at block 1 and wherever they change, e.g.
+        ``b1: {a, b, c} -> b4: {a, b} {c}`` (breaks at spaces when it wraps)."""
         parts = []
         for b in range(self.num_blocks):
             if b == 0 or self._blocks[b] != self._blocks[b - 1]:
-                parts.append(f'b{b + 1}: ' + ' | '.join(','.join(s) for s in self.task_sets(b)))
+                parts.append(f'b{b + 1}: ' + ' '.join('{' + ', '.join(s) + '}'
+                                                      for s in self.task_sets(b)))
         return ' -> '.join(parts)
 
     def __eq__(self, other) -> bool:
