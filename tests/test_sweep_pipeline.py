@@ -220,6 +220,9 @@ def test_full_pipeline_exports_a_config_that_trains(tmp_path, monkeypatch):
     assert train.main([exported[0], '--work-dir', str(tmp_path / 'train'), '--resume',
                        '--cfg-options', 'train_cfg.max_iters=4', 'log_level=WARNING']) == 0
     assert (tmp_path / 'train' / 'iter_4.pth').is_file()
+    # rank 2 is another layout: resuming it from rank 1's checkpoint is refused, clearly
+    assert train.main([exported[1], '--work-dir', str(tmp_path / 'train2'), '--resume',
+                       str(tmp_path / 'train' / 'iter_4.pth')]) == 1
 
 
 def test_recommend_tool_full_mode_with_train_top(tmp_path, monkeypatch, capsys):

@@ -308,3 +308,26 @@ def test_two_workers_give_the_same_results_as_one(tmp_path):
              for k, r in results.items()}
     assert strip == {k: {m: v for m, v in r['metrics'].items() if m not in ('threads', 'omp')}
                      for k, r in one.results().items()}
+
+
+def test_real_trainings_are_identical_with_one_or_two_workers_at_the_same_threads(tmp_path):
+    """With sweep.threads fixed, a run's result does not depend on how the sweep is split."""
+    def micro(workers):
+        cfg = small_cfg()
+        cfg.merge_from_dict({
+            'model.backbone.input_size': (3, 32, 32), 'model.backbone.num_branch_points': 2,
+            'train_dataloader.batch_size': 4, 'train_dataloader.dataset.num_samples': 8,
+            'train_dataloader.dataset.image_size': 32, 'val_dataloader.batch_size': 4,
+            'val_dataloader.dataset.num_samples': 8, 'val_dataloader.dataset.image_size': 32,
+            'sweep.workers': workers, 'sweep.threads': 1, 'log_level': 'WARNING'})
+        return cfg
+    runs = plan_sweep(TASKS, 2)
+    one = SweepExecutor(micro(1), runs, str(tmp_path / 'one'), log=lambda m: None)
+    one.execute()
+    two = SweepExecutor(micro(2), runs, str(tmp_path / 'two'), log=lambda m: None)
+    two.execute()
+    first, second = one.results(), two.results()
+    assert {k: r['metrics'] for k, r in first.items()} == \
+        {k: r['metrics'] for k, r in second.items()}
+    assert {r['threads'] for r in first.values()} == {r['threads'] for r in second.values()} \
+        == {1}
