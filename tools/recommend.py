@@ -16,7 +16,7 @@ import sys
 from mmengine.config import DictAction
 
 from treemtl_plugin.apis import run_recommendation
-from treemtl_plugin.apis.config import STRATEGIES, load_config
+from treemtl_plugin.apis.config import STRATEGIES, load_config, setup_work_dir
 from treemtl_plugin.errors import TreeMTLError
 from treemtl_plugin.sweep.plan import parse_shard
 
@@ -75,8 +75,7 @@ def main(argv=None) -> int:
         if args.workers is not None:
             cfg.merge_from_dict({'sweep.workers': args.workers})
         cfg.launcher = args.launcher
-        work_dir = args.work_dir or cfg.get('work_dir') or osp.join(
-            'work_dirs', osp.splitext(osp.basename(args.config))[0])
+        work_dir = setup_work_dir(cfg, args.work_dir, args.config)
         budget = dict(max_flops=args.max_flops, max_flops_ratio=args.max_flops_ratio,
                       max_models=args.max_models, max_params=args.max_params)
         run = run_recommendation(cfg, work_dir, strategy=args.strategy, topk=args.topk,

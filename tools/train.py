@@ -12,8 +12,8 @@ import sys
 
 from mmengine.config import Config, DictAction
 
-from treemtl_plugin.apis.config import check_config_keys, load_config
-from treemtl_plugin.apis.preflight import registry_error, signature_error
+from treemtl_plugin.apis.config import check_config_keys, load_config, setup_work_dir
+from treemtl_plugin.apis.training import build_runner
 from treemtl_plugin.errors import ConfigError, TreeMTLError
 
 
@@ -42,12 +42,7 @@ def build_config(args) -> Config:
     cfg = load_config(args.config, args.cfg_options)
     check_config_keys(cfg.keys())
     cfg.launcher = args.launcher
-    if args.work_dir is not None:
-        cfg.work_dir = args.work_dir
-    elif cfg.get('work_dir') is None:
-        cfg.work_dir = osp.join('./work_dirs', osp.splitext(osp.basename(args.config))[0])
-    if osp.exists(cfg.work_dir) and not osp.isdir(cfg.work_dir):
-        raise ConfigError(f'work dir {cfg.work_dir!r} is a file, not a folder; choose a folder')
+    setup_work_dir(cfg, args.work_dir, args.config)
     if args.amp:
         import torch
         if not torch.cuda.is_available():
@@ -71,16 +66,8 @@ def main(argv=None) -> int:
     if not osp.isfile(args.config):
         print(f'error: config file not found: {args.config}', file=sys.stderr)
         return 2
-    from mmengine.registry import RUNNERS
-    from mmengine.runner import Runner
     try:
-        cfg = build_config(args)
-        try:
-            runner = Runner.from_cfg(cfg) if 'runner_type' not in cfg else RUNNERS.build(cfg)
-        except (KeyError, TypeError) as err:   # a type or keyword typo in the config
-            raise (registry_error(err, 'config') if isinstance(err, KeyError) else
-                   signature_error(err, 'config')) or err
-        runner.train()
+        build_runner(build_config(args)).train()
     except TreeMTLError as err:
         print(f'error: {err}', file=sys.stderr)
         return 1

@@ -15,7 +15,7 @@ import sys
 
 from mmengine.config import DictAction
 
-from treemtl_plugin.apis.config import load_config
+from treemtl_plugin.apis.config import load_config, setup_work_dir
 from treemtl_plugin.apis.validation import run_validation
 from treemtl_plugin.errors import TreeMTLError
 from treemtl_plugin.sweep.plan import parse_shard
@@ -42,8 +42,7 @@ def main(argv=None) -> int:
         return 2
     try:
         cfg = load_config(args.config, args.cfg_options)
-        work_dir = args.work_dir or cfg.get('work_dir') or osp.join(
-            'work_dirs', osp.splitext(osp.basename(args.config))[0])
+        work_dir = setup_work_dir(cfg, args.work_dir, args.config)
         study = run_validation(cfg, work_dir, seeds=args.seeds, layouts=args.layouts,
                                resume=args.resume, shard=parse_shard(args.shard))
     except TreeMTLError as err:

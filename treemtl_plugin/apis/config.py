@@ -26,7 +26,8 @@ from ..core.table import TwoTaskTable
 from ..errors import ConfigError, did_you_mean
 from ..registry import RECOMMENDERS
 
-__all__ = ['STRATEGIES', 'KNOWN_KEYS', 'load_config', 'check_config_keys', 'check_sweep_settings',
+__all__ = ['STRATEGIES', 'KNOWN_KEYS', 'load_config', 'setup_work_dir', 'check_config_keys',
+           'check_sweep_settings',
            'is_full_mode', 'config_tasks',
            'resolve_path', 'load_table', 'build_cost_model', 'build_recommender',
            'check_data_root']
@@ -78,6 +79,18 @@ def load_config(path: str, cfg_options: Mapping | None = None) -> 'Config':
             raise ConfigError(f'--cfg-options {dict(cfg_options)!r} cannot be applied: '
                               f'{err}') from None
     return cfg
+
+
+def setup_work_dir(cfg, work_dir: str | None, config_path: str) -> str:
+    """``cfg.work_dir``: the command line's, else the config's, else
+    ``work_dirs/<config name>`` (OpenMMLab's rule); a path that is a file is an error."""
+    if work_dir is not None:
+        cfg.work_dir = work_dir
+    elif cfg.get('work_dir') is None:
+        cfg.work_dir = osp.join('work_dirs', osp.splitext(osp.basename(config_path))[0])
+    if osp.exists(cfg.work_dir) and not osp.isdir(cfg.work_dir):
+        raise ConfigError(f'work dir {cfg.work_dir!r} is a file, not a folder; choose a folder')
+    return cfg.work_dir
 
 
 def _close(key: str, known) -> str | None:

@@ -19,7 +19,7 @@ from mmengine.runner import CheckpointLoader
 
 from ..errors import CheckpointError
 
-__all__ = ['trusted_loading', 'read_checkpoint']
+__all__ = ['trusted_loading', 'read_checkpoint', 'read_state_dict', 'check_belongs']
 
 
 def _under(path: str, roots) -> bool:
@@ -70,3 +70,34 @@ def trusted_loading(*roots: str | None):
     finally:
         if previous is not None:
             CheckpointLoader.register_scheme(prefixes='', loader=previous, force=True)
+
+
+def read_state_dict(filename: str, trusted: bool = True) -> dict:
+    """The model weights of a checkpoint file (``state_dict`` of an mmengine checkpoint, or a
+    bare state dict; DataParallel's ``module.`` prefixes removed); CheckpointError for a
+    missing, unreadable or weightless file."""
+    checkpoint = read_checkpoint(filename, trusted=trusted)
+    state = checkpoint.get('state_dict', checkpoint) if isinstance(checkpoint, dict) else None
+    if not isinstance(state, dict) or not any(isinstance(v, torch.Tensor)
+                                              for v in state.values()):
+        raise CheckpointError(f'{filename} holds no model weights (no state dict of tensors, '
+                              'as the checkpoints of tools/train.py have)')
+    return {str(k).removeprefix('module.'): v for k, v in state.items()}
+
+
+def check_belongs(model, state: dict, filename: str) -> None:
+    """``state`` must hold exactly ``model``'s parameters and buffers (names and shapes); a
+    missing ``_extra_state`` (a checkpoint from before layouts were recorded) is fine. The
+    layout itself is checked when the state is loaded (``TreeMultiTaskModel``)."""
+    own = model.state_dict()
+    missing = [k for k in own if k not in state and not k.endswith('_extra_state')]
+    unexpected = [k for k in state if k not in own]
+    shapes = [k for k in own if k in state and hasattr(state[k], 'shape')
+              and hasattr(own[k], 'shape') and tuple(state[k].shape) != tuple(own[k].shape)]
+    if missing or unexpected or shapes:
+        raise CheckpointError(
+            f'{filename} belongs to another model (another layout, grouping, backbone or task '
+            f'set) than the {type(model).__name__} of this config: {len(missing)} missing '
+            f'key(s) {missing[:3]}, {len(unexpected)} unexpected {unexpected[:3]}, '
+            f'{len(shapes)} of another shape {shapes[:3]}; use it with the config it was '
+            'trained with')

@@ -29,9 +29,10 @@ from mmengine.runner import Runner
 from ..errors import CheckpointError
 from ..io.config_file import config_text
 from ..registry import RUNNERS
-from .checkpoint import read_checkpoint, trusted_loading
+from .checkpoint import check_belongs, read_state_dict, trusted_loading
 
-__all__ = ['TreeMTLRunner', 'SweepRunner', 'train_and_evaluate', 'EXTRAS_KEY']
+__all__ = ['TreeMTLRunner', 'SweepRunner', 'train_and_evaluate', 'load_weights',
+           'EXTRAS_KEY']
 
 
 class QuickTextConfig(Config):
@@ -65,28 +66,30 @@ class TreeMTLRunner(Runner):
             super().load_or_resume()
 
     def resume(self, filename: str, *args, **kwargs) -> None:
-        self._check_belongs(filename)
+        check_belongs(self.bare_model, read_state_dict(filename), filename)
         super().resume(filename, *args, **kwargs)
 
-    def _check_belongs(self, filename: str) -> None:
-        """The checkpoint's state dict must have exactly this model's keys and shapes."""
-        checkpoint = read_checkpoint(filename, trusted=True)
-        state = checkpoint.get('state_dict', checkpoint) if isinstance(checkpoint, dict) \
-            else None
-        if not isinstance(state, dict):
-            raise CheckpointError(f'{filename} holds no state dict')
-        model = self.model.module if is_model_wrapper(self.model) else self.model
-        own = model.state_dict()
-        missing = [k for k in own if k not in state]
-        unexpected = [k for k in state if k not in own]
-        shapes = [k for k in own if k in state and hasattr(state[k], 'shape')
-                  and tuple(state[k].shape) != tuple(own[k].shape)]
-        if missing or unexpected or shapes:
-            raise CheckpointError(
-                f'{filename} belongs to another model (another layout, backbone or task '
-                f'set): {len(missing)} missing key(s) {missing[:3]}, {len(unexpected)} '
-                f'unexpected {unexpected[:3]}, {len(shapes)} of another shape {shapes[:3]}; '
-                'resume from a checkpoint of this config, or start without --resume')
+    @property
+    def bare_model(self):
+        return _bare(self.model)
+
+
+def _bare(model):
+    return model.module if is_model_wrapper(model) else model
+
+
+def load_weights(runner: Runner, filename: str) -> None:
+    """Load a checkpoint's weights into ``runner``'s model (strict), after checking that
+    they belong to it; the file named here is trusted."""
+    check_belongs(_bare(runner.model), read_state_dict(filename), filename)
+    with trusted_loading(filename):
+        try:
+            runner.load_checkpoint(filename, map_location='cpu', strict=True)
+        except RuntimeError as err:
+            if isinstance(err, CheckpointError):
+                raise
+            raise CheckpointError(f'{filename} cannot be loaded into the model: {err}'
+                                  ) from None
 
 
 @RUNNERS.register_module()
