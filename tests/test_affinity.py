@@ -11,6 +11,8 @@ import torch
 from mmengine.config import Config
 from mmengine.logging import MessageHub
 
+from helpers import tiny_config
+
 from treemtl_plugin.affinity import (lookahead_affinity, lookahead_table, rdm, rsa_similarity,
                                      similarity_table)
 from treemtl_plugin.core.table import TwoTaskTable
@@ -95,16 +97,8 @@ def test_lookahead_hook_sees_identical_and_opposite_tasks(opposite):
 
 # -- each method end to end ----------------------------------------------------------------
 def micro_cfg(method: str) -> Config:
-    cfg = Config.fromfile(str(DEFAULT_CFG))
-    cfg.merge_from_dict({
-        'model.backbone.input_size': (3, 32, 32), 'model.backbone.num_branch_points': 3,
-        'train_dataloader.batch_size': 4, 'train_dataloader.dataset.num_samples': 8,
-        'train_dataloader.dataset.image_size': 32, 'val_dataloader.batch_size': 4,
-        'val_dataloader.dataset.num_samples': 8, 'val_dataloader.dataset.image_size': 32,
-        'sweep.overrides.train_cfg.max_iters': 4, 'sweep.workers': 1, 'log_level': 'WARNING',
+    return tiny_config(blocks=3, iters=4, val_samples=8, **{
         'sweep.method': method, 'sweep.lookahead': dict(interval=2)})
-    cfg.model.tasks = {t: cfg.model.tasks[t] for t in ('segment_semantic', 'depth_zbuffer')}
-    return cfg
 
 
 @pytest.mark.parametrize('method, trainings', [('lookahead', 1), ('similarity', 2)])

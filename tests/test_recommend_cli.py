@@ -37,7 +37,7 @@ def test_end_to_end_outputs(tmp_path, monkeypatch, capsys):
     work = tmp_path / 'out'
     assert run_tool(NYU_R34, '--work-dir', work) == 0
     printed = capsys.readouterr().out
-    assert 'Top-5 recommendations' in printed and '51 layouts' in printed
+    assert 'Top-5 recommended layouts' in printed and '51 layouts' in printed
 
     top = json.loads((work / 'top_layouts.json').read_text())
     assert [t['rank'] for t in top] == [1, 2, 3, 4, 5]
@@ -107,7 +107,7 @@ def test_script_runs_as_a_program(tmp_path):
                            '--work-dir', str(tmp_path), '--topk', '2'],
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
-    assert 'Top-2 recommendations' in proc.stdout
+    assert 'Top-2 recommended layouts' in proc.stdout
 
 
 def test_missing_config_file(capsys):
@@ -168,7 +168,7 @@ def test_task_grouping_strategy_outputs(tmp_path, capsys):
     assert run_tool(TASKONOMY_R34, '--work-dir', tmp_path, '--strategy', 'task_grouping',
                     '--max-models', '3', '--topk', '3') == 0
     out = capsys.readouterr().out
-    assert 'Top-3 recommendations' in out and 'serves' in out
+    assert 'Top-3 task groupings' in out and 'serves' in out
     top = json.loads((tmp_path / 'top_layouts.json').read_text())
     assert [t['rank'] for t in top] == [1, 2, 3]
     for entry in top:

@@ -9,6 +9,8 @@ from pathlib import Path
 import pytest
 from mmengine.config import Config
 
+from helpers import tiny_config
+
 from treemtl_plugin.apis.config import config_tasks
 
 from treemtl_plugin.apis import run_recommendation
@@ -33,16 +35,7 @@ def _tool(name):
 
 def micro_cfg(tmp_path=None, **extra) -> Config:
     """The default config shrunk to seconds: 2 tasks, 2 branching points, 32 px, 2 iters."""
-    cfg = Config.fromfile(str(DEFAULT_CFG))
-    cfg.merge_from_dict({
-        'model.backbone.input_size': (3, 32, 32), 'model.backbone.num_branch_points': 2,
-        'train_dataloader.batch_size': 4, 'train_dataloader.dataset.num_samples': 8,
-        'train_dataloader.dataset.image_size': 32, 'val_dataloader.batch_size': 4,
-        'val_dataloader.dataset.num_samples': 4, 'val_dataloader.dataset.image_size': 32,
-        'train_cfg.max_iters': 2, 'train_cfg.val_interval': 2,
-        'default_hooks.logger.interval': 1, 'default_hooks.checkpoint.interval': 2,
-        'sweep.overrides.train_cfg.max_iters': 2, 'sweep.workers': 1, 'log_level': 'WARNING'})
-    cfg.model.tasks = {t: cfg.model.tasks[t] for t in TASKS}
+    cfg = tiny_config(TASKS)
     for key, value in extra.items():
         cfg[key] = value
     return cfg

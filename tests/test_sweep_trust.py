@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 import pytest
+from helpers import tiny_config
 from mmengine.config import Config
 
 from treemtl_plugin.sweep.claims import CLAIM_FILE, try_claim
@@ -313,14 +314,8 @@ def test_two_workers_give_the_same_results_as_one(tmp_path):
 def test_real_trainings_are_identical_with_one_or_two_workers_at_the_same_threads(tmp_path):
     """With sweep.threads fixed, a run's result does not depend on how the sweep is split."""
     def micro(workers):
-        cfg = small_cfg()
-        cfg.merge_from_dict({
-            'model.backbone.input_size': (3, 32, 32), 'model.backbone.num_branch_points': 2,
-            'train_dataloader.batch_size': 4, 'train_dataloader.dataset.num_samples': 8,
-            'train_dataloader.dataset.image_size': 32, 'val_dataloader.batch_size': 4,
-            'val_dataloader.dataset.num_samples': 8, 'val_dataloader.dataset.image_size': 32,
-            'sweep.workers': workers, 'sweep.threads': 1, 'log_level': 'WARNING'})
-        return cfg
+        return tiny_config(TASKS, val_samples=8, **{'sweep.workers': workers,
+                                                     'sweep.threads': 1})
     runs = plan_sweep(TASKS, 2)
     one = SweepExecutor(micro(1), runs, str(tmp_path / 'one'), log=lambda m: None)
     one.execute()

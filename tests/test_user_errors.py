@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from mmengine.config import Config
+from helpers import tiny_config
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_CFG = ROOT / 'configs' / 'synthetic' / 'tree_resnet18_synthetic_3task.py'
@@ -26,21 +26,9 @@ RECOMMEND, TRAIN = _tool('recommend'), _tool('train')
 
 
 def micro_config(tmp_path, **changes) -> Path:
-    cfg = Config.fromfile(str(DEFAULT_CFG))
-    cfg.merge_from_dict({
-        'model.backbone.input_size': (3, 32, 32), 'model.backbone.num_branch_points': 2,
-        'train_dataloader.batch_size': 4, 'train_dataloader.dataset.num_samples': 8,
-        'train_dataloader.dataset.image_size': 32, 'val_dataloader.batch_size': 4,
-        'val_dataloader.dataset.num_samples': 4, 'val_dataloader.dataset.image_size': 32,
-        'train_cfg.max_iters': 2, 'train_cfg.val_interval': 2,
-        'default_hooks.checkpoint.interval': 2, 'sweep.overrides.train_cfg.max_iters': 2,
-        'sweep.workers': 1,
-        'log_level': 'WARNING'})
-    cfg.model.tasks = {t: cfg.model.tasks[t] for t in ('segment_semantic', 'depth_zbuffer')}
-    cfg.merge_from_dict(changes)
     path = tmp_path / 'micro.py'
     from treemtl_plugin.io.config_file import dump_config
-    dump_config(cfg, str(path))
+    dump_config(tiny_config(**changes), str(path))
     return path
 
 

@@ -9,6 +9,8 @@ import numpy as np
 import pytest
 from mmengine.config import Config
 
+from helpers import tiny_config
+
 from treemtl_plugin.core.layout import Layout
 from treemtl_plugin.evaluation.agreement import agreement, noise_floor, seed_splits
 
@@ -44,16 +46,7 @@ def test_noise_floor_splits_and_bounds():
 
 # -- the study ------------------------------------------------------------------------------
 def micro_cfg(tmp_path) -> Config:
-    cfg = Config.fromfile(str(DEFAULT_CFG))
-    cfg.merge_from_dict({
-        'model.backbone.input_size': (3, 32, 32), 'model.backbone.num_branch_points': 2,
-        'train_dataloader.batch_size': 4, 'train_dataloader.dataset.num_samples': 8,
-        'train_dataloader.dataset.image_size': 32, 'val_dataloader.batch_size': 4,
-        'val_dataloader.dataset.num_samples': 4, 'val_dataloader.dataset.image_size': 32,
-        'sweep.overrides.train_cfg.max_iters': 2, 'sweep.workers': 1, 'log_level': 'WARNING',
-        'validation': dict(train_cfg=dict(max_iters=3), seeds=3)})
-    cfg.model.tasks = {t: cfg.model.tasks[t] for t in ('segment_semantic', 'depth_zbuffer')}
-    return cfg
+    return tiny_config(validation=dict(train_cfg=dict(max_iters=3), seeds=3))
 
 
 def fake_train(calls):

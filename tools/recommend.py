@@ -10,14 +10,13 @@ recommended model, and with `--train-top K` train the first K:
 from __future__ import annotations
 
 import argparse
-import os.path as osp
 import sys
 
 from mmengine.config import DictAction
 
 from treemtl_plugin.apis import run_recommendation
+from treemtl_plugin.apis.cli import run_tool
 from treemtl_plugin.apis.config import STRATEGIES, load_config, setup_work_dir
-from treemtl_plugin.errors import TreeMTLError
 from treemtl_plugin.sweep.plan import parse_shard
 
 
@@ -65,33 +64,27 @@ def parse_args(argv=None):
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    if not osp.isfile(args.config):
-        print(f'error: config file not found: {args.config}', file=sys.stderr)
-        return 2
-    try:
-        cfg = load_config(args.config, args.cfg_options)
-        if args.method:
-            cfg.merge_from_dict({'recommender.method': args.method})
-        if args.workers is not None:
-            cfg.merge_from_dict({'sweep.workers': args.workers})
-        cfg.launcher = args.launcher
-        work_dir = setup_work_dir(cfg, args.work_dir, args.config)
-        budget = dict(max_flops=args.max_flops, max_flops_ratio=args.max_flops_ratio,
-                      max_models=args.max_models, max_params=args.max_params)
-        run = run_recommendation(cfg, work_dir, strategy=args.strategy, topk=args.topk,
-                                 budget=budget, shard=parse_shard(args.shard),
-                                 train_top=args.train_top,
-                                 compare_budgets=args.compare_budgets)
-    except TreeMTLError as err:
-        print(f'error: {err}', file=sys.stderr)
-        return 1
+    return run_tool(args.config, lambda: recommend(args))
+
+
+def recommend(args) -> None:
+    cfg = load_config(args.config, args.cfg_options)
+    if args.method:
+        cfg.merge_from_dict({'recommender.method': args.method})
+    if args.workers is not None:
+        cfg.merge_from_dict({'sweep.workers': args.workers})
+    cfg.launcher = args.launcher
+    work_dir = setup_work_dir(cfg, args.work_dir, args.config)
+    budget = dict(max_flops=args.max_flops, max_flops_ratio=args.max_flops_ratio,
+                  max_models=args.max_models, max_params=args.max_params)
+    run = run_recommendation(cfg, work_dir, strategy=args.strategy, topk=args.topk,
+                             budget=budget, shard=parse_shard(args.shard),
+                             train_top=args.train_top, compare_budgets=args.compare_budgets)
     if run.status == 'done':
         print(f'\nwrote {", ".join(sorted(run.paths.values()))} and report.txt')
         if run.exported:
             print('exported training configs (train one with `python tools/train.py <file>`):')
             print(''.join(f'  {path}\n' for path in run.exported), end='')
-    return 0
-
 
 if __name__ == '__main__':
     sys.exit(main())

@@ -16,8 +16,8 @@ import sys
 from mmengine.config import DictAction
 
 from treemtl_plugin.apis.config import check_config_keys, load_config, setup_work_dir
+from treemtl_plugin.apis.cli import run_tool
 from treemtl_plugin.apis.training import run_test
-from treemtl_plugin.errors import TreeMTLError
 
 
 def parse_args(argv=None):
@@ -44,33 +44,29 @@ def parse_args(argv=None):
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    if not osp.isfile(args.config):
-        print(f'error: config file not found: {args.config}', file=sys.stderr)
-        return 2
-    from mmengine.dist import is_main_process
-    try:
-        cfg = load_config(args.config, args.cfg_options)
-        check_config_keys(cfg.keys())
-        cfg.launcher = args.launcher
-        setup_work_dir(cfg, args.work_dir, args.config)
-        metrics = run_test(cfg, args.checkpoint, args.show_dir, args.max_samples)
-    except TreeMTLError as err:
-        print(f'error: {err}', file=sys.stderr)
-        return 1
-    if is_main_process():
-        width = max((len(k) for k in metrics), default=0)
-        print(f'test metrics of {args.checkpoint}:')
-        for key, value in metrics.items():
-            print(f'  {key:<{width}}  {value:.4f}' if isinstance(value, float)
-                  else f'  {key:<{width}}  {value}')
-        print(f'metrics written to {osp.join(cfg.work_dir, "test_metrics.json")}')
-        if args.show_dir is not None:
-            pngs = sorted(osp.join(root, f) for root, _, files in os.walk(args.show_dir)
-                          for f in files if f.endswith('.png'))
-            where = osp.dirname(pngs[0]) if pngs else args.show_dir
-            print(f'{len(pngs)} prediction image(s) in {where}')
-    return 0
+    return run_tool(args.config, lambda: test(args))
 
+
+def test(args) -> None:
+    from mmengine.dist import is_main_process
+    cfg = load_config(args.config, args.cfg_options)
+    check_config_keys(cfg.keys())
+    cfg.launcher = args.launcher
+    setup_work_dir(cfg, args.work_dir, args.config)
+    metrics = run_test(cfg, args.checkpoint, args.show_dir, args.max_samples)
+    if not is_main_process():
+        return
+    width = max((len(k) for k in metrics), default=0)
+    print(f'test metrics of {args.checkpoint}:')
+    for key, value in metrics.items():
+        print(f'  {key:<{width}}  {value:.4f}' if isinstance(value, float)
+              else f'  {key:<{width}}  {value}')
+    print(f'metrics written to {osp.join(cfg.work_dir, "test_metrics.json")}')
+    if args.show_dir is not None:
+        pngs = sorted(osp.join(root, f) for root, _, files in os.walk(args.show_dir)
+                      for f in files if f.endswith('.png'))
+        where = osp.dirname(pngs[0]) if pngs else args.show_dir
+        print(f'{len(pngs)} prediction image(s) in {where}')
 
 if __name__ == '__main__':
     sys.exit(main())

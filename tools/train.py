@@ -13,8 +13,9 @@ import sys
 from mmengine.config import Config, DictAction
 
 from treemtl_plugin.apis.config import check_config_keys, load_config, setup_work_dir
+from treemtl_plugin.apis.cli import run_tool
 from treemtl_plugin.apis.training import build_runner
-from treemtl_plugin.errors import ConfigError, TreeMTLError
+from treemtl_plugin.errors import ConfigError
 
 
 def parse_args(argv=None):
@@ -63,15 +64,11 @@ def build_config(args) -> Config:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    if not osp.isfile(args.config):
-        print(f'error: config file not found: {args.config}', file=sys.stderr)
-        return 2
-    try:
-        build_runner(build_config(args)).train()
-    except TreeMTLError as err:
-        print(f'error: {err}', file=sys.stderr)
-        return 1
-    return 0
+    return run_tool(args.config, lambda: train(args))
+
+
+def train(args) -> None:
+    build_runner(build_config(args)).train()
 
 
 if __name__ == '__main__':

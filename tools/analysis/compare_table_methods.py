@@ -10,13 +10,12 @@ with the trained layouts' measured scores. Writes W/table_methods.json.
 from __future__ import annotations
 
 import argparse
-import os.path as osp
 import sys
 
 from treemtl_plugin.affinity.methods import METHODS
-from treemtl_plugin.apis.config import load_config
+from treemtl_plugin.apis.cli import run_tool
+from treemtl_plugin.apis.config import load_config, setup_work_dir
 from treemtl_plugin.apis.table_methods import compare_table_methods
-from treemtl_plugin.errors import TreeMTLError
 
 
 def main(argv=None) -> int:
@@ -25,17 +24,13 @@ def main(argv=None) -> int:
     parser.add_argument('--work-dir')
     parser.add_argument('--methods', nargs='+', choices=METHODS, default=list(METHODS))
     args = parser.parse_args(argv)
-    if not osp.isfile(args.config):
-        print(f'error: config file not found: {args.config}', file=sys.stderr)
-        return 2
-    try:
-        cfg = load_config(args.config)
-        work_dir = args.work_dir or osp.join(
-            'work_dirs', osp.splitext(osp.basename(args.config))[0])
-        out = compare_table_methods(cfg, work_dir, args.methods)
-    except TreeMTLError as err:
-        print(f'error: {err}', file=sys.stderr)
-        return 1
+    return run_tool(args.config, lambda: compare(args))
+
+
+def compare(args) -> None:
+    cfg = load_config(args.config)
+    work_dir = setup_work_dir(cfg, args.work_dir, args.config)
+    out = compare_table_methods(cfg, work_dir, args.methods)
     print(f'{len(out["tasks"])} tasks, {out["num_blocks"]} branching points, '
           f'{out["num_layouts"]:,} layouts')
     print(f'{"method":<11} {"trainings":>9} {"iterations":>11} {"share":>6} {"seconds":>8} '
@@ -48,8 +43,6 @@ def main(argv=None) -> int:
         print(f'{method:<11} {cost["trainings"]:>9} {cost["iterations"]:>11,.0f} '
               f'{100 * cost["fraction_of_pairwise"]:>5.1f}% {cost["seconds"]:>8.0f} '
               f'{entry.get("spearman_vs_pairwise", float("nan")):>15.2f} {vs:>22}')
-    return 0
-
 
 if __name__ == '__main__':
     sys.exit(main())

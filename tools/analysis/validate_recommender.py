@@ -16,8 +16,8 @@ import sys
 from mmengine.config import DictAction
 
 from treemtl_plugin.apis.config import load_config, setup_work_dir
+from treemtl_plugin.apis.cli import run_tool
 from treemtl_plugin.apis.validation import run_validation
-from treemtl_plugin.errors import TreeMTLError
 from treemtl_plugin.sweep.plan import parse_shard
 
 
@@ -37,27 +37,23 @@ def parse_args(argv=None):
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    if not osp.isfile(args.config):
-        print(f'error: config file not found: {args.config}', file=sys.stderr)
-        return 2
-    try:
-        cfg = load_config(args.config, args.cfg_options)
-        work_dir = setup_work_dir(cfg, args.work_dir, args.config)
-        study = run_validation(cfg, work_dir, seeds=args.seeds, layouts=args.layouts,
-                               resume=args.resume, shard=parse_shard(args.shard))
-    except TreeMTLError as err:
-        print(f'error: {err}', file=sys.stderr)
-        return 1
-    if study is not None:
-        for name, s in study['summary'].items():
-            a, floor = s['agreement'], s['noise_floor'].get('spearman', {})
-            print(f'{name:>10}: Spearman {a["spearman"]:.3f}, Kendall {a["kendall"]:.3f}, '
-                  f'top-1 regret {a["top1_regret"]:.3f} (seed SD {s["seed_sd_mean"]:.3f}), '
-                  f'P@{a["k"]} {a["precision_at_k"]:.2f}; noise floor Spearman '
-                  f'{floor.get("min", float("nan")):.3f}..{floor.get("max", float("nan")):.3f}')
-        print(f'wrote {osp.join(work_dir, "validation.json")} and validation.png')
-    return 0
+    return run_tool(args.config, lambda: validate(args))
 
+
+def validate(args) -> None:
+    cfg = load_config(args.config, args.cfg_options)
+    work_dir = setup_work_dir(cfg, args.work_dir, args.config)
+    study = run_validation(cfg, work_dir, seeds=args.seeds, layouts=args.layouts,
+                           resume=args.resume, shard=parse_shard(args.shard))
+    if study is None:
+        return
+    for name, s in study['summary'].items():
+        a, floor = s['agreement'], s['noise_floor'].get('spearman', {})
+        print(f'{name:>10}: Spearman {a["spearman"]:.3f}, Kendall {a["kendall"]:.3f}, '
+              f'top-1 regret {a["top1_regret"]:.3f} (seed SD {s["seed_sd_mean"]:.3f}), '
+              f'P@{a["k"]} {a["precision_at_k"]:.2f}; noise floor Spearman '
+              f'{floor.get("min", float("nan")):.3f}..{floor.get("max", float("nan")):.3f}')
+    print(f'wrote {osp.join(work_dir, "validation.json")} and validation.png')
 
 if __name__ == '__main__':
     sys.exit(main())

@@ -79,6 +79,11 @@ class _Problem:
         self.suffix_params = None if params is None else \
             np.concatenate([np.cumsum(np.asarray(params)[::-1])[::-1], [0.0]])
 
+    @property
+    def tolerance(self) -> float:
+        """Scores equal up to float rounding of their sums count as ties."""
+        return 1e-9 * max(1.0, float(np.abs(self.gain).max())) * max(1, len(self.pairs))
+
     def known_score(self, bp: np.ndarray) -> np.ndarray:
         total = np.zeros(len(bp))
         for c in range(bp.shape[1]):
@@ -131,8 +136,7 @@ def search_top_layouts(estimator: TaskAccuracyEstimator, cost: CostModel,
     n, B = estimator.num_tasks, estimator.num_blocks
     order = _insertion_order(estimator)
     prob = _Problem(estimator, cost, order)
-    scale = max(1.0, float(np.abs(prob.gain).max()))
-    tol = 1e-9 * scale * max(1, len(prob.pairs))
+    tol = prob.tolerance
     best = dict(bp=np.zeros((0, len(prob.pairs)), np.uint8), score=np.zeros(0),
                 threshold=_beam_threshold(prob, limits, topk) - tol)
 
@@ -208,8 +212,7 @@ def search_pareto_front(estimator: TaskAccuracyEstimator, cost: CostModel,
     n, B = estimator.num_tasks, estimator.num_blocks
     order = _insertion_order(estimator)
     prob = _Problem(estimator, cost, order)
-    scale = max(1.0, float(np.abs(prob.gain).max()))
-    tol = 1e-9 * scale * max(1, len(prob.pairs))
+    tol = prob.tolerance
     front = dict(flops=np.zeros(0), best=np.zeros(0), bp=[], score=[], cost=[])
 
     def dominated(flops: np.ndarray, ub: np.ndarray) -> np.ndarray:
