@@ -1,9 +1,29 @@
 """treemtl_plugin: tree-structured multi-task model recommender for mmengine and timm."""
 import os.path as osp
+import shutil
 
 from setuptools import find_packages, setup
+from setuptools.command.build_py import build_py
 
 HERE = osp.dirname(osp.abspath(__file__))
+#: folders shipped inside the package (OpenMMLab's .mim layout), so that a wheel install has
+#: the configs and the console scripts have their tools
+SHIPPED = ('configs', 'tools')
+
+
+class BuildPyWithShippedFiles(build_py):
+    """build_py that also copies configs/ and tools/ to treemtl_plugin/.mim/ in the build
+    (an editable install reads the repository's folders instead)."""
+
+    def run(self):
+        super().run()
+        if getattr(self, 'editable_mode', False):
+            return
+        for name in SHIPPED:
+            target = osp.join(self.build_lib, 'treemtl_plugin', '.mim', name)
+            shutil.rmtree(target, ignore_errors=True)
+            shutil.copytree(osp.join(HERE, name), target,
+                            ignore=shutil.ignore_patterns('__pycache__', '*.pyc'))
 
 
 def read_version() -> str:
@@ -39,9 +59,13 @@ setup(
         'fvcore>=0.1.5.post20221221',
         'matplotlib>=3.5',
         'rich>=12.0',
-        # mmengine imports pkg_resources (gone in setuptools 82) and distutils (py3.12)
-        'setuptools>=60,<82',
     ],
+    entry_points={'console_scripts': [
+        'treemtl-recommend = treemtl_plugin.apis.cli:recommend_main',
+        'treemtl-train = treemtl_plugin.apis.cli:train_main',
+        'treemtl-test = treemtl_plugin.apis.cli:test_main',
+    ]},
+    cmdclass={'build_py': BuildPyWithShippedFiles},
     extras_require={
         'tests': ['pytest>=7.0', 'hypothesis>=6.0'],
     },

@@ -12,11 +12,11 @@ TINY_TASKS = ('segment_semantic', 'depth_zbuffer')
 
 def tiny_config(tasks=TINY_TASKS, blocks: int = 2, iters: int = 2, val_samples: int = 4,
                 **changes) -> Config:
-    """The default config at 32 px, ``blocks`` branching points, 8 training scenes, ``iters``
+    """The default config at 32 px (``img_size`` and the sizes it drives), ``blocks`` branching points, 8 training scenes, ``iters``
     iterations per training (also in the sweep), one worker; ``changes`` are merged last."""
     cfg = Config.fromfile(str(DEFAULT_CFG))
     cfg.merge_from_dict({
-        'model.backbone.input_size': (3, 32, 32), 'model.backbone.num_branch_points': blocks,
+        'img_size': 32, 'model.backbone.input_size': (3, 32, 32), 'model.backbone.num_branch_points': blocks,
         'train_dataloader.batch_size': 4, 'train_dataloader.dataset.num_samples': 8,
         'train_dataloader.dataset.image_size': 32, 'val_dataloader.batch_size': 4,
         'val_dataloader.dataset.num_samples': val_samples,

@@ -154,6 +154,19 @@ def test_rows_match_layouts_and_oracle_branch_points():
                                        for i in range(1, 4)]
 
 
+@pytest.mark.parametrize('num_tasks, num_blocks', [(4, 4), (5, 3), (3, 7)])
+def test_unvalidated_layouts_equal_validated_ones(num_tasks, num_blocks):
+    """enumerate_layouts skips Layout's validation: the objects must be the validated ones."""
+    for layout in enumerate_layouts(num_tasks, num_blocks):
+        checked = Layout(layout.to_list(), tasks=layout.tasks)
+        assert checked == layout and hash(checked) == hash(layout)
+        assert checked.tasks == layout.tasks and checked.to_list() == layout.to_list()
+        assert checked.short() == layout.short()
+        np.testing.assert_array_equal(checked.branch_points(), layout.branch_points())
+        assert Layout.from_branch_points(layout.tasks, layout.branch_points(),
+                                         num_blocks) == layout
+
+
 def test_no_duplicates_and_valid_trees_in_a_big_space():
     num_tasks, num_blocks = 6, 5
     rows, depth, _ = all_rows(num_tasks, num_blocks)

@@ -272,6 +272,7 @@ def test_trains_and_validates_through_tools_train(tmp_path):
         chosen=dict(segment_semantic=0, depth_zbuffer=1, normal=2),
         half_width=[False, False, True])
     cfg.merge_from_dict({
+        'img_size': SIZE,
         'train_dataloader.batch_size': 4, 'train_dataloader.dataset.num_samples': 8,
         'train_dataloader.dataset.image_size': SIZE, 'val_dataloader.batch_size': 4,
         'val_dataloader.dataset.num_samples': 8, 'val_dataloader.dataset.image_size': SIZE,

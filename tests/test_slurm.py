@@ -317,7 +317,7 @@ def _write_tiny_config(path: Path) -> Path:
     from mmengine.config import Config
     cfg = Config.fromfile(str(DEFAULT_CFG))
     cfg.merge_from_dict({
-        'model.backbone.input_size': (3, 32, 32),
+        'img_size': 32, 'model.backbone.input_size': (3, 32, 32),
         'model.backbone.num_branch_points': NUM_BRANCH_POINTS,
         'train_dataloader.batch_size': 4, 'train_dataloader.dataset.num_samples': 8,
         'train_dataloader.dataset.image_size': 32, 'val_dataloader.batch_size': 4,

@@ -19,7 +19,7 @@ from treemtl_plugin.errors import ConfigError, SweepError
 from treemtl_plugin.sweep.executor import METRICS_FILE, SweepExecutor
 from treemtl_plugin.sweep.run_config import run_config
 from treemtl_plugin.sweep.merge import build_two_task_table
-from treemtl_plugin.sweep.plan import parse_shard, plan_sweep, shard_runs
+from treemtl_plugin.sweep.plan import SweepRun, parse_shard, plan_sweep, shard_runs
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_CFG = ROOT / 'configs' / 'synthetic' / 'tree_resnet18_synthetic_3task.py'
@@ -341,3 +341,12 @@ def fake_train_3(calls):
                         'normal/within_30': 60.0})
         return out
     return train
+
+
+def test_progress_lines_say_what_a_run_trains():
+    assert SweepRun('single__a', ('a',), None, 3).describe() == 'single task a'
+    assert SweepRun('pair__a__b__2', ('a', 'b'), 2, 3).describe() == \
+        "tasks=['a', 'b'] shared blocks=2"
+    blocks = (((('a', 'b'),), (('a',), ('b',))))
+    assert SweepRun('layout_x', ('a', 'b'), None, 2, blocks=blocks).describe() == \
+        'layout ' + Layout(blocks, tasks=('a', 'b')).short()

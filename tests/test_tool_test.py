@@ -45,7 +45,8 @@ def _tiny_cfg() -> Config:
                      f'{split}_dataloader.dataset.num_samples': n,
                      f'{split}_dataloader.dataset.image_size': SIZE})
     cfg.merge_from_dict({
-        'model.backbone.input_size': (3, SIZE, SIZE), 'model.backbone.num_branch_points': 2,
+        'img_size': SIZE, 'model.backbone.input_size': (3, SIZE, SIZE),
+        'model.backbone.num_branch_points': 2,
         **data, 'train_cfg.max_iters': 2, 'train_cfg.val_interval': 100,
         'default_hooks.checkpoint.interval': 2, 'log_level': 'WARNING'})
     return cfg

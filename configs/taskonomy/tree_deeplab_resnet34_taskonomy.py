@@ -6,7 +6,6 @@ _base_ = [
     '../_base_/recommender/default.py',
 ]
 model = dict(
-    backbone=dict(input_size=(3, 224, 224)),
     tasks=dict(
         segment_semantic=dict(head=dict(num_outputs=17)),
         keypoints2d=dict(head=dict(type='ASPPHead', num_outputs=1),

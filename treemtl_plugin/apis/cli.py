@@ -1,24 +1,91 @@
-"""The tools' one rule for ending: a missing config exits 2, a TreeMTLError (a mistake in the
-user's input) prints one ``error:`` line and exits 1, anything else (a bug) keeps its
-traceback."""
+"""How the tools run: their one rule for ending, where the shipped configs and tools are,
+and the console scripts.
+
+Exit rule: a missing config exits 2, a TreeMTLError (a mistake in the user's input) prints
+one ``error:`` line and exits 1, anything else (a bug) keeps its traceback.
+
+Shipped files: a wheel carries ``configs/`` and ``tools/`` inside the package, in OpenMMLab's
+``.mim`` layout (``treemtl_plugin/.mim/configs``, ``.../tools``); a source checkout or an
+editable install uses the repository's folders. A config path that does not exist where the
+command runs is looked up among the shipped configs, so ``treemtl-recommend
+configs/synthetic/tree_resnet18_synthetic_3task.py`` works from any folder.
+"""
 from __future__ import annotations
 
+import os
 import os.path as osp
+import runpy
 import sys
 from collections.abc import Callable
 
 from ..errors import TreeMTLError
 
-__all__ = ['run_tool']
+__all__ = ['run_tool', 'shipped_dir', 'find_config', 'recommend_main', 'train_main',
+           'test_main']
+
+_PACKAGE_DIR = osp.dirname(osp.dirname(osp.abspath(__file__)))
+
+
+def shipped_dir(name: str) -> str | None:
+    """The shipped ``configs`` or ``tools`` folder: the wheel's ``.mim`` copy, else the
+    source checkout's; ``None`` when neither exists."""
+    for candidate in (osp.join(_PACKAGE_DIR, '.mim', name),
+                      osp.join(osp.dirname(_PACKAGE_DIR), name)):
+        if osp.isdir(candidate):
+            return candidate
+    return None
+
+
+def find_config(path: str) -> str:
+    """``path`` if it exists, else the shipped config of that name (``configs/x/y.py`` or
+    ``x/y.py``), else ``path`` unchanged (the caller reports it missing)."""
+    if osp.exists(path) or osp.isabs(path):
+        return path
+    root = shipped_dir('configs')
+    if root is None:
+        return path
+    parts = osp.normpath(path).split(os.sep)
+    relative = osp.join(*parts[1:]) if parts[0] == 'configs' and len(parts) > 1 else path
+    candidate = osp.join(root, relative)
+    return candidate if osp.isfile(candidate) else path
 
 
 def run_tool(config: str, job: Callable[[], int | None]) -> int:
     """Run ``job()`` under the tools' exit rule; returns the exit status."""
-    if not osp.isfile(config):
-        print(f'error: config file not found: {config}', file=sys.stderr)
+    if not osp.isfile(find_config(config)):
+        root = shipped_dir('configs')
+        where = f' (nor among the shipped configs in {root})' if root else ''
+        print(f'error: config file not found: {config}{where}', file=sys.stderr)
         return 2
     try:
         return job() or 0
     except TreeMTLError as err:
         print(f'error: {err}', file=sys.stderr)
         return 1
+
+
+def _run_shipped_tool(relative: str) -> None:
+    """Run a shipped tool script as ``__main__`` with this process's arguments."""
+    root = shipped_dir('tools')
+    script = osp.join(root, relative) if root else None
+    if script is None or not osp.isfile(script):
+        sys.exit(f'error: the tool {relative} is not installed with treemtl_plugin '
+                 f'(looked in {root or osp.join(_PACKAGE_DIR, ".mim", "tools")}); '
+                 'reinstall the package from a wheel or a source checkout')
+    sys.argv[0] = script
+    runpy.run_path(script, run_name='__main__')
+
+
+def recommend_main() -> None:
+    """Console script ``treemtl-recommend``: ``tools/recommend.py``."""
+    _run_shipped_tool('recommend.py')
+
+
+def train_main() -> None:
+    """Console script ``treemtl-train``: ``tools/train.py``."""
+    _run_shipped_tool('train.py')
+
+
+def test_main() -> None:
+    """Console script ``treemtl-test``: ``tools/test.py``."""
+    _run_shipped_tool('test.py')

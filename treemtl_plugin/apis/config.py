@@ -25,8 +25,9 @@ from ..core.cost import FVCORE_CONVENTION, CostModel
 from ..core.table import TwoTaskTable
 from ..errors import ConfigError, did_you_mean
 from ..registry import RECOMMENDERS
+from .cli import find_config
 
-__all__ = ['STRATEGIES', 'KNOWN_KEYS', 'load_config', 'setup_work_dir', 'check_config_keys',
+__all__ = ['STRATEGIES', 'KNOWN_KEYS', 'load_config', 'apply_img_size', 'setup_work_dir', 'check_config_keys',
            'check_sweep_settings',
            'is_full_mode', 'config_tasks',
            'resolve_path', 'load_table', 'build_cost_model', 'build_recommender',
@@ -46,9 +47,9 @@ RUNNER_KEYS = ('model', 'work_dir', 'train_dataloader', 'val_dataloader', 'test_
 #: top-level keys the plugin reads
 PLUGIN_KEYS = ('tasks', 'two_task_table', 'block_flops', 'block_params', 'head_flops',
                'head_params', 'flops_unit', 'params_unit', 'flops_convention', 'recommender',
-               'sweep', 'validation', 'recommendation')
+               'sweep', 'validation', 'recommendation', 'img_size')
 #: helper variables OpenMMLab configs commonly define for their own use
-HELPER_KEYS = ('data_root', 'dataset_type', 'backend_args', 'file_client_args', 'img_size',
+HELPER_KEYS = ('data_root', 'dataset_type', 'backend_args', 'file_client_args',
                'image_size', 'crop_size', 'norm_cfg', 'train_pipeline', 'test_pipeline',
                'val_pipeline', 'num_classes', 'class_names', 'metainfo', 'checkpoint', 'lr')
 KNOWN_KEYS = RUNNER_KEYS + PLUGIN_KEYS + HELPER_KEYS
@@ -60,6 +61,7 @@ def load_config(path: str, cfg_options: Mapping | None = None) -> 'Config':
     """``Config.fromfile`` + ``--cfg-options``, with a ConfigError naming the file (and line)
     for syntax errors, missing base files, errors in the config's code and bad options."""
     from mmengine.config import Config
+    path = find_config(path)
     try:
         cfg = Config.fromfile(path)
     except SyntaxError as err:
@@ -73,12 +75,63 @@ def load_config(path: str, cfg_options: Mapping | None = None) -> 'Config':
                           ) from None
     if cfg_options:
         check_config_keys({str(k).split('.')[0] for k in cfg_options}, '--cfg-options')
+        _check_size_options(cfg, cfg_options)
         try:
             cfg.merge_from_dict(dict(cfg_options))
         except (TypeError, KeyError, ValueError) as err:
             raise ConfigError(f'--cfg-options {dict(cfg_options)!r} cannot be applied: '
                               f'{err}') from None
+    apply_img_size(cfg)
     return cfg
+
+
+#: the dataloaders whose dataset's ``image_size`` follows ``img_size``
+_DATALOADERS = ('train_dataloader', 'val_dataloader', 'test_dataloader')
+#: the settings ``img_size`` drives
+_SIZE_KEYS = ('model.backbone.input_size',) + tuple(f'{k}.dataset.image_size'
+                                                    for k in _DATALOADERS)
+
+
+def _check_size_options(cfg, cfg_options: Mapping) -> None:
+    """A size given by ``--cfg-options`` would be overwritten by the config's ``img_size``:
+    say so and name the one key to set instead."""
+    if cfg.get('img_size') is None or 'img_size' in cfg_options:
+        return
+    given = [k for k in cfg_options if k in _SIZE_KEYS]
+    if given:
+        raise ConfigError(
+            f'--cfg-options {given[0]}={cfg_options[given[0]]!r}: this config sets the '
+            f'resolution with img_size={cfg.img_size!r}, which drives '
+            f'{", ".join(_SIZE_KEYS)}; set --cfg-options img_size=<size> instead')
+
+
+def apply_img_size(cfg) -> None:
+    """The one resolution setting: a top-level ``img_size`` (an int, or ``(H, W)``) sets
+    ``model.backbone.input_size`` (the size at which block costs are measured and a ViT's
+    ``img_size``) and the ``image_size`` of every dataloader's dataset that has one.
+
+    The tools apply it after ``--cfg-options``, so ``--cfg-options img_size=128`` changes the
+    whole resolution; a config without ``img_size`` is left as it is."""
+    size = cfg.get('img_size')
+    if size is None:
+        return
+    if isinstance(size, bool) or not (
+            isinstance(size, int) and size > 0
+            or isinstance(size, (list, tuple)) and len(size) == 2
+            and all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in size)):
+        raise ConfigError(f'img_size={size!r}: give a positive int (square images) or '
+                          '(height, width), e.g. img_size=128 or img_size=(96, 128)')
+    height, width = (size, size) if isinstance(size, int) else tuple(size)
+    backbone = cfg.get('model', {}).get('backbone') if isinstance(cfg.get('model'), Mapping) \
+        else None
+    if isinstance(backbone, Mapping):
+        channels = tuple(backbone.get('input_size') or (3,))[0]
+        backbone['input_size'] = (channels, height, width)
+    for key in _DATALOADERS:
+        loader = cfg.get(key)
+        dataset = loader.get('dataset') if isinstance(loader, Mapping) else None
+        if isinstance(dataset, Mapping) and 'image_size' in dataset:
+            dataset['image_size'] = size if isinstance(size, int) else [height, width]
 
 
 def setup_work_dir(cfg, work_dir: str | None, config_path: str) -> str:

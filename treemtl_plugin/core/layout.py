@@ -129,6 +129,16 @@ class Layout:
         return layout
 
     @classmethod
+    def _from_canonical(cls, blocks: tuple, tasks: tuple) -> 'Layout':
+        """Wrap blocks already in canonical form (a tuple of frozensets of frozensets) that
+        are known to be a valid tree, e.g. the enumerator's: no validation (a fast path)."""
+        layout = cls.__new__(cls)
+        layout._tasks = tasks
+        layout._blocks = blocks
+        layout._hash = hash(blocks)
+        return layout
+
+    @classmethod
     def from_list(cls, data, tasks: Sequence[str] | None = None) -> 'Layout':
         """From the JSON form (``docs/method.md``): blocks -> task sets -> task names."""
         return cls(data, tasks=tasks)

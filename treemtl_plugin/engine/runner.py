@@ -73,6 +73,24 @@ class TreeMTLRunner(Runner):
     def bare_model(self):
         return _bare(self.model)
 
+    def _log_env(self, env_cfg: dict) -> None:
+        # mmengine's collect_env imports distutils, which Python >= 3.12 has only through
+        # setuptools: without it, log the essentials instead of failing to start
+        try:
+            super()._log_env(env_cfg)
+        except ModuleNotFoundError as err:
+            if err.name not in ('distutils', 'setuptools'):
+                raise
+            self.logger.info(_short_env(self))
+
+
+def _short_env(runner: Runner) -> str:
+    """One line of the environment that shapes a run."""
+    cuda = torch.cuda.is_available()
+    return (f'torch {torch.__version__}, CUDA {torch.version.cuda if cuda else "not available"}'
+            f', {torch.get_num_threads()} threads, seed {runner.seed}, launcher '
+            f'{runner.launcher}, world size {runner.world_size}')
+
 
 def _bare(model):
     return model.module if is_model_wrapper(model) else model
@@ -116,9 +134,7 @@ class SweepRunner(TreeMTLRunner):
         return logger
 
     def _log_env(self, env_cfg: dict) -> None:
-        self.logger.info(f'torch {torch.__version__}, {torch.get_num_threads()} threads, '
-                         f'seed {self.seed}, launcher {self.launcher}, '
-                         f'world size {self.world_size}')
+        self.logger.info(_short_env(self))
         self.logger.info(f'Config:\n{self.cfg.pretty_text}')
 
     def close_log(self) -> None:

@@ -306,18 +306,16 @@ def _pretrained_source(model_name: str):
     if cfg is None:
         return None
     data = cfg.to_dict() if hasattr(cfg, 'to_dict') else dict(vars(cfg))
-    try:
-        from timm.models._builder import _resolve_pretrained_source
-        kind, location = _resolve_pretrained_source(data)
-    except Exception:  # noqa: BLE001 -- a private timm helper: fall back to the cfg fields
-        if data.get('hf_hub_id'):
-            kind, location = 'hf-hub', data['hf_hub_id']
-            if data.get('hf_hub_filename'):
-                location = (location, data['hf_hub_filename'])
-        elif data.get('url'):
-            kind, location = 'url', data['url']
-        else:
-            return None
+    if data.get('file') or data.get('state_dict'):
+        return None                # local weights: nothing to download
+    if data.get('hf_hub_id'):      # timm prefers the hub, as its builder does
+        kind, location = 'hf-hub', data['hf_hub_id']
+        if data.get('hf_hub_filename'):
+            location = (location, data['hf_hub_filename'])
+    elif data.get('url'):
+        kind, location = 'url', data['url']
+    else:
+        return None
     if kind not in ('hf-hub', 'url') or not location:
         return None
     return kind, location, data.get('custom_load', False)

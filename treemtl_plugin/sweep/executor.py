@@ -167,9 +167,7 @@ class SweepExecutor:
                     mean = sum(durations) / len(durations)
                     left = (len(todo) - done - skipped) / self.parallel
                     eta = f', ETA {_format_seconds(mean * left)} (~{mean:.1f} s/run)'
-                self.log(f'[sweep] run {k}/{len(todo)}: {run.run_id} tasks={list(run.tasks)} '
-                         f'shared blocks={run.branch if run.branch is not None else "all"}'
-                         f'{eta}')
+                self.log(f'[sweep] run {k}/{len(todo)}: {run.run_id} {run.describe()}{eta}')
                 if events is not None:
                     events.started(run.run_id)
                 seconds, metrics = self._train(run)

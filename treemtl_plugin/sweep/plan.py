@@ -30,6 +30,14 @@ class SweepRun:
     def is_single(self) -> bool:
         return len(self.tasks) == 1
 
+    def describe(self) -> str:
+        """What this run trains, for progress lines: its tasks and how they share."""
+        if self.blocks is not None:
+            return f'layout {self.layout().short()}'
+        if self.is_single:
+            return f'single task {self.tasks[0]}'
+        return f'tasks={list(self.tasks)} shared blocks={self.branch}'
+
     def layout(self) -> Layout:
         """The tree of this run: shared up to ``branch``, separate after it (pairs)."""
         if self.blocks is not None:

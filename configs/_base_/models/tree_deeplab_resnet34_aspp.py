@@ -1,7 +1,8 @@
 # A complete tree multi-task model in the paper's Deeplab setting: timm ResNet-34 with output
 # stride 8 (dilated), 5 branching points, DeepLab-v2 ASPP heads for NYUv2's three tasks
 # (segmentation: 40 classes). ImageNet weights come from timm (`pretrained=True` needs them
-# downloaded or cached). MODELS.build(cfg.model) works as it is.
+# downloaded or cached). MODELS.build(cfg.model) works as it is. The tools set `input_size`
+# from the top-level `img_size` (configs/_base_/datasets/*.py).
 model = dict(
     type='TreeMultiTaskModel',
     backbone=dict(type='TimmBlockBackbone', model_name='resnet34', pretrained=True,

@@ -2,7 +2,8 @@
 # detector and merged into 4 branching points of balanced FLOPs, with a light conv head per
 # task for the three dense tasks of the built-in benchmark (segmentation: 6 classes).
 # `layout=None` trains the all-shared tree; exported configs set the recommended layout.
-# MODELS.build(cfg.model) works as it is.
+# MODELS.build(cfg.model) works as it is. The tools set `input_size` from the top-level
+# `img_size` (configs/_base_/datasets/*.py), which also sets the datasets' image size.
 model = dict(
     type='TreeMultiTaskModel',
     backbone=dict(type='TimmBlockBackbone', model_name='resnet18', pretrained=False,
