@@ -10,7 +10,10 @@ recommended model, and with `--train-top K` train the first K:
 from __future__ import annotations
 
 import argparse
+import os.path as osp
+import shutil
 import sys
+import textwrap
 
 from mmengine.config import DictAction
 
@@ -81,7 +84,10 @@ def recommend(args) -> None:
                              budget=budget, shard=parse_shard(args.shard),
                              train_top=args.train_top, compare_budgets=args.compare_budgets)
     if run.status == 'done':
-        print(f'\nwrote {", ".join(sorted(run.paths.values()))} and report.txt')
+        names = sorted(osp.relpath(p, work_dir) for p in run.paths.values()) + ['report.txt']
+        print(textwrap.fill(f'wrote in {work_dir}: {", ".join(names)}',
+                            width=shutil.get_terminal_size().columns,
+                            subsequent_indent='  ', break_on_hyphens=False))
         if run.exported:
             print('exported training configs (train one with `python tools/train.py <file>`):')
             print(''.join(f'  {path}\n' for path in run.exported), end='')
