@@ -18,7 +18,7 @@ import textwrap
 from mmengine.config import DictAction
 
 from treemtl_plugin.apis import run_recommendation
-from treemtl_plugin.apis.cli import run_tool
+from treemtl_plugin.apis.cli import add_launcher_args, parse_tool_args, run_tool
 from treemtl_plugin.apis.config import STRATEGIES, load_config, setup_work_dir
 from treemtl_plugin.sweep.plan import parse_shard
 
@@ -60,9 +60,8 @@ def parse_args(argv=None):
                              'and report measured vs estimated relative performance')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction,
                         help='override config settings, e.g. recommender.topk=10')
-    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
-                        default='none', help='job launcher for the sweep trainings')
-    return parser.parse_args(argv)
+    add_launcher_args(parser, help='job launcher for the sweep trainings')
+    return parse_tool_args(parser, argv)
 
 
 def main(argv=None) -> int:

@@ -16,7 +16,7 @@ import sys
 from mmengine.config import DictAction
 
 from treemtl_plugin.apis.config import check_config_keys, load_config, setup_work_dir
-from treemtl_plugin.apis.cli import run_tool
+from treemtl_plugin.apis.cli import add_launcher_args, parse_tool_args, run_tool
 from treemtl_plugin.apis.training import run_test
 
 
@@ -33,13 +33,8 @@ def parse_args(argv=None):
     parser.add_argument('--cfg-options', nargs='+', action=DictAction,
                         help='override settings in the config, e.g. '
                              'test_dataloader.batch_size=8')
-    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
-                        default='none', help='job launcher')
-    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
-    args = parser.parse_args(argv)
-    if 'LOCAL_RANK' not in os.environ:
-        os.environ['LOCAL_RANK'] = str(args.local_rank)
-    return args
+    add_launcher_args(parser)
+    return parse_tool_args(parser, argv)
 
 
 def main(argv=None) -> int:

@@ -6,14 +6,13 @@
 from __future__ import annotations
 
 import argparse
-import os
 import os.path as osp
 import sys
 
 from mmengine.config import Config, DictAction
 
 from treemtl_plugin.apis.config import check_config_keys, load_config, setup_work_dir
-from treemtl_plugin.apis.cli import run_tool
+from treemtl_plugin.apis.cli import add_launcher_args, parse_tool_args, run_tool
 from treemtl_plugin.apis.training import build_runner
 from treemtl_plugin.errors import ConfigError
 
@@ -29,13 +28,8 @@ def parse_args(argv=None):
                         help='mixed-precision training (needs a CUDA GPU)')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction,
                         help='override settings in the config, e.g. train_cfg.max_iters=100')
-    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
-                        default='none', help='job launcher')
-    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
-    args = parser.parse_args(argv)
-    if 'LOCAL_RANK' not in os.environ:
-        os.environ['LOCAL_RANK'] = str(args.local_rank)
-    return args
+    add_launcher_args(parser)
+    return parse_tool_args(parser, argv)
 
 
 def build_config(args) -> Config:

@@ -12,6 +12,7 @@ configs/synthetic/tree_resnet18_synthetic_3task.py`` works from any folder.
 """
 from __future__ import annotations
 
+import argparse
 import os
 import os.path as osp
 import runpy
@@ -20,8 +21,11 @@ from collections.abc import Callable
 
 from ..errors import TreeMTLError
 
-__all__ = ['run_tool', 'shipped_dir', 'find_config', 'recommend_main', 'train_main',
-           'test_main']
+__all__ = ['run_tool', 'add_launcher_args', 'parse_tool_args', 'shipped_dir', 'find_config',
+           'recommend_main', 'train_main', 'test_main']
+
+#: mmengine's launchers, as OpenMMLab tools name them
+LAUNCHERS = ('none', 'pytorch', 'slurm', 'mpi')
 
 _PACKAGE_DIR = osp.dirname(osp.dirname(osp.abspath(__file__)))
 
@@ -48,6 +52,22 @@ def find_config(path: str) -> str:
     relative = osp.join(*parts[1:]) if parts[0] == 'configs' and len(parts) > 1 else path
     candidate = osp.join(root, relative)
     return candidate if osp.isfile(candidate) else path
+
+
+def add_launcher_args(parser, help: str = 'job launcher') -> None:
+    """``--launcher`` and ``--local-rank`` (which ``torch.distributed.launch`` passes)."""
+    parser.add_argument('--launcher', choices=LAUNCHERS, default='none', help=help)
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0,
+                        help=argparse.SUPPRESS)
+
+
+def parse_tool_args(parser, argv=None):
+    """Parse; a ``--local-rank`` given on the command line becomes ``LOCAL_RANK`` (mmengine
+    reads the environment) unless the launcher already set it."""
+    args = parser.parse_args(argv)
+    if 'LOCAL_RANK' not in os.environ:
+        os.environ['LOCAL_RANK'] = str(args.local_rank)
+    return args
 
 
 def run_tool(config: str, job: Callable[[], int | None]) -> int:
