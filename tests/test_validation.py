@@ -12,7 +12,7 @@ from mmengine.config import Config
 from helpers import tiny_config
 
 from treemtl_plugin.core.layout import Layout
-from treemtl_plugin.evaluation.agreement import agreement, noise_floor, seed_splits
+from treemtl_plugin.evaluation.agreement import agreement, noise_floor, reliability, seed_splits
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_CFG = ROOT / 'configs' / 'synthetic' / 'tree_resnet18_synthetic_3task.py'
@@ -42,6 +42,22 @@ def test_noise_floor_splits_and_bounds():
     rng = np.random.default_rng(0)
     noisy = truth[:, None] + rng.normal(0, 50, size=(10, 4))
     assert noise_floor(noisy)['spearman']['mean'] < 0.8
+
+
+def test_reliability_separates_layout_spread_from_seed_noise():
+    rng = np.random.default_rng(1)
+    truth = rng.normal(0, 1.0, size=4000)                       # layout SD 1
+    scores = truth[:, None] + rng.normal(0, 2.0, size=(4000, 4))  # seed SD 2, 4 seeds
+    r = reliability(scores)
+    assert r['seed_sd'] == pytest.approx(2.0, rel=0.03)
+    assert r['layout_sd'] == pytest.approx(1.0, rel=0.06)
+    assert r['reliability'] == pytest.approx(1 / (1 + 4 / 4), abs=0.03)    # 0.5
+    assert r['seeds_for_target'] == pytest.approx(4 * 4, rel=0.12)       # 0.8/0.2 * 4/1
+    noiseless = reliability(np.stack([np.arange(5.0)] * 3, axis=1))
+    assert noiseless['reliability'] == 1 and noiseless['seeds_for_target'] == 1
+    flat = reliability(rng.normal(0, 1, size=(50, 3)) * 0 + rng.normal(0, 1, size=(50, 3)))
+    assert flat['reliability'] < 0.3
+    assert reliability(np.zeros((5, 1))) == {}
 
 
 # -- the study ------------------------------------------------------------------------------
@@ -94,6 +110,7 @@ def test_study_trains_every_layout_per_seed_and_agrees(tmp_path):
     assert weighted['agreement']['spearman'] == pytest.approx(1.0)   # more sharing is better
     assert weighted['agreement']['top1_regret'] == pytest.approx(0.0, abs=1e-9)
     assert weighted['noise_floor']['splits'] == 3
+    assert weighted['reliability']['seeds'] == 3
     assert (tmp_path / 'validation.png').read_bytes()[:4] == b'\x89PNG'
     assert study['summary'] == saved['summary']
     # resumable: a second call reuses every run

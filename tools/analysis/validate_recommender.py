@@ -53,6 +53,12 @@ def validate(args) -> None:
               f'top-1 regret {a["top1_regret"]:.3f} (seed SD {s["seed_sd_mean"]:.3f}), '
               f'P@{a["k"]} {a["precision_at_k"]:.2f}; noise floor Spearman '
               f'{floor.get("min", float("nan")):.3f}..{floor.get("max", float("nan")):.3f}')
+        r = s.get('reliability')
+        if r:
+            print(f'{"":>10}  layouts spread SD {r["layout_sd"]:.3f} vs seed SD '
+                  f'{r["seed_sd"]:.3f}: reliability of a {r["seeds"]}-seed mean '
+                  f'{r["reliability"]:.2f}; {r["seeds_for_target"]:.0f} seeds for '
+                  f'{r["target"]:.1f}')
     print(f'wrote {osp.join(work_dir, "validation.json")} and validation.png')
 
 if __name__ == '__main__':

@@ -25,7 +25,7 @@ from ..core.design_space import iter_layout_chunks
 from ..core.encoding import full_matrix
 from ..core.layout import Layout
 from ..errors import ConfigError
-from ..evaluation.agreement import agreement, noise_floor
+from ..evaluation.agreement import agreement, noise_floor, reliability
 from ..io.atomic import write_json
 from ..sweep.executor import SweepExecutor
 from ..sweep.plan import SweepRun
@@ -128,6 +128,7 @@ def summarise(items: list[dict], weights: Mapping[str, float], seeds: list[int],
         best = int(np.lexsort((np.arange(len(items)), -estimated))[0])
         out[name] = dict(
             agreement=agreement(estimated, mean, k), noise_floor=noise_floor(per_seed, k),
+            reliability=reliability(per_seed),
             seed_sd_mean=float(sd.mean()), seed_sd_of_estimated_best=float(sd[best]),
             estimated_best_measured=float(mean[best]), median_measured=float(np.median(mean)),
             best_measured=float(mean.max()),

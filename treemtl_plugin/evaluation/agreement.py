@@ -10,6 +10,11 @@ The noise floor applies the same statistics to two independent measurements: the
 one half of the seeds against the mean over the other half, for every split of the seeds
 into two disjoint halves. An estimate cannot agree with the truth much better than the truth
 agrees with itself.
+
+``reliability`` says why: it splits the measured scores' variance into the spread of the
+layouts' true scores and the seed noise (one-way random effects), gives the reliability of an
+N-seed mean (the share of its variance that is the layouts' spread; Spearman-Brown) and the
+number of seeds a reliability of 0.8 would need.
 """
 from __future__ import annotations
 
@@ -18,7 +23,7 @@ import itertools
 import numpy as np
 from scipy import stats
 
-__all__ = ['agreement', 'noise_floor', 'seed_splits']
+__all__ = ['agreement', 'noise_floor', 'seed_splits', 'reliability']
 
 
 def _corr(fn, a, b) -> float:
@@ -80,3 +85,30 @@ def noise_floor(per_seed, k: int = 5) -> dict:
                         max=float(np.nanmax(values)))
     out['splits'] = len(splits)
     return out
+
+
+def reliability(per_seed, target: float = 0.8) -> dict:
+    """Layout spread vs seed noise of (layouts, seeds) scores, and what it means for ranking.
+
+    ``seed_sd``: pooled within-layout standard deviation; ``layout_sd``: standard deviation of
+    the layouts' true scores (variance of the means minus the noise left in them, at least 0);
+    ``reliability``: ``layout_var / (layout_var + seed_var / N)``, the highest squared
+    correlation any estimate can reach with the N-seed means (Spearman-Brown);
+    ``seeds_for_target``: seeds whose mean would reach ``target`` (inf without spread).
+    Empty when fewer than 2 seeds or 2 layouts."""
+    scores = np.asarray(per_seed, dtype=np.float64)
+    if scores.ndim != 2 or scores.shape[0] < 2 or scores.shape[1] < 2:
+        return {}
+    n = scores.shape[1]
+    seed_var = float(scores.var(axis=1, ddof=1).mean())
+    layout_var = max(float(scores.mean(axis=1).var(ddof=1)) - seed_var / n, 0.0)
+    total = layout_var + seed_var / n
+    rel = layout_var / total if total > 0 else 1.0
+    if seed_var == 0:
+        needed = 1.0
+    elif layout_var == 0:
+        needed = float('inf')
+    else:
+        needed = float(target / (1 - target) * seed_var / layout_var)
+    return dict(seed_sd=seed_var ** 0.5, layout_sd=layout_var ** 0.5, seeds=n,
+                reliability=rel, target=target, seeds_for_target=needed)
