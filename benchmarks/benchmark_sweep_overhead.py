@@ -78,7 +78,7 @@ def one_run(cfg: Config, plain: bool) -> dict:
     steady = statistics.median(iters[1:]) if len(iters) > 1 else iters[0]
     return dict(total=total, train=sum(iters), val=clock.val,
                 fixed=total - sum(iters) - clock.val, first_iter_excess=iters[0] - steady,
-                iter=steady)
+                iter=steady, iter_times=iters)
 
 
 def main() -> None:

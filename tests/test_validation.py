@@ -12,6 +12,8 @@ from mmengine.config import Config
 from helpers import tiny_config
 
 from treemtl_plugin.core.layout import Layout
+from treemtl_plugin.apis.validation import summarise
+from treemtl_plugin.io.atomic import dumps_strict
 from treemtl_plugin.evaluation.agreement import agreement, noise_floor, reliability, seed_splits
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -44,6 +46,15 @@ def test_noise_floor_splits_and_bounds():
     assert noise_floor(noisy)['spearman']['mean'] < 0.8
 
 
+def test_undefined_statistics_stay_strict_json():
+    items = [dict(estimated={'a': 0.0, 'b': 0.0},
+                  measured={'0': {'a': 1.0, 'b': 2.0}, '1': {'a': 1.0, 'b': 2.0}})] * 3
+    summary = summarise(items, {'a': 0.5, 'b': 0.5}, [0, 1])     # constant: no correlation
+    assert summary['weighted']['agreement']['spearman'] is None
+    assert summary['per_task']['a']['spearman'] is None
+    json.loads(dumps_strict(summary))
+
+
 def test_reliability_separates_layout_spread_from_seed_noise():
     rng = np.random.default_rng(1)
     truth = rng.normal(0, 1.0, size=4000)                       # layout SD 1
@@ -57,6 +68,11 @@ def test_reliability_separates_layout_spread_from_seed_noise():
     assert noiseless['reliability'] == 1 and noiseless['seeds_for_target'] == 1
     flat = reliability(rng.normal(0, 1, size=(50, 3)) * 0 + rng.normal(0, 1, size=(50, 3)))
     assert flat['reliability'] < 0.3
+    shifted = reliability(scores + np.array([0.0, 5.0, -5.0, 10.0]))   # per-seed shifts
+    assert shifted['reliability'] == pytest.approx(r['reliability'], abs=1e-9)
+    assert shifted['seed_shift_sd'] > 5
+    none = reliability(np.array([[0.0, 1.0], [1.0, 0.0], [0.5, 0.5]]))    # means equal
+    assert none['layout_sd'] == 0 and none['seeds_for_target'] is None
     assert reliability(np.zeros((5, 1))) == {}
 
 
@@ -111,6 +127,7 @@ def test_study_trains_every_layout_per_seed_and_agrees(tmp_path):
     assert weighted['agreement']['top1_regret'] == pytest.approx(0.0, abs=1e-9)
     assert weighted['noise_floor']['splits'] == 3
     assert weighted['reliability']['seeds'] == 3
+    assert weighted['agreement']['spearman_p'] < 0.05
     assert (tmp_path / 'validation.png').read_bytes()[:4] == b'\x89PNG'
     assert study['summary'] == saved['summary']
     # resumable: a second call reuses every run

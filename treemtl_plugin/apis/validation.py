@@ -112,8 +112,10 @@ def plan_validation(tasks, num_blocks: int, layouts: list[dict], seeds: list[int
 
 def summarise(items: list[dict], weights: Mapping[str, float], seeds: list[int],
               k: int = 5) -> dict:
-    """Agreement of estimated and measured scores (weighted and unweighted), the noise
-    floor, and how the estimated best layout compares with the median layout."""
+    """Agreement of estimated and measured scores (weighted, unweighted and per task), the
+    noise floor, the measurement's reliability, and how the estimated best layout and top-k
+    compare with the median layout and the estimated bottom-k (with standard errors from the
+    seed noise)."""
     tasks = list(weights)
     out = {}
     for name, w in (('weighted', np.array([weights[t] for t in tasks])),
@@ -123,17 +125,46 @@ def summarise(items: list[dict], weights: Mapping[str, float], seeds: list[int],
                              for item in items])
         estimated = np.array([sum(w[i] * item['estimated'][t] for i, t in enumerate(tasks))
                               for item in items])
-        mean = per_seed.mean(axis=1)
-        sd = per_seed.std(axis=1, ddof=1) if len(seeds) > 1 else np.zeros(len(items))
-        best = int(np.lexsort((np.arange(len(items)), -estimated))[0])
-        out[name] = dict(
-            agreement=agreement(estimated, mean, k), noise_floor=noise_floor(per_seed, k),
-            reliability=reliability(per_seed),
-            seed_sd_mean=float(sd.mean()), seed_sd_of_estimated_best=float(sd[best]),
-            estimated_best_measured=float(mean[best]), median_measured=float(np.median(mean)),
-            best_measured=float(mean.max()),
-            estimated_best_minus_median=float(mean[best] - np.median(mean)))
-    return out
+        out[name] = _summary(estimated, per_seed, k)
+    out['per_task'] = {}
+    for t in tasks:
+        per_seed = np.array([[item['measured'][str(s)][t] for s in seeds] for item in items])
+        estimated = np.array([item['estimated'][t] for item in items])
+        out['per_task'][t] = dict(spearman=agreement(estimated, per_seed.mean(axis=1), k)
+                                  ['spearman'], reliability=reliability(per_seed))
+    return _none_if_undefined(out)
+
+
+def _none_if_undefined(value):
+    """Statistics that are undefined here (a correlation of constant scores: NaN) become
+    None, so the study stays strict JSON."""
+    if isinstance(value, dict):
+        return {k: _none_if_undefined(v) for k, v in value.items()}
+    if isinstance(value, float) and not np.isfinite(value):
+        return None
+    return value
+
+
+def _summary(estimated: np.ndarray, per_seed: np.ndarray, k: int) -> dict:
+    mean = per_seed.mean(axis=1)
+    n = per_seed.shape[1]
+    sd = per_seed.std(axis=1, ddof=1) if n > 1 else np.zeros(len(mean))
+    order = np.lexsort((np.arange(len(mean)), -estimated))
+    best, kk = int(order[0]), min(k, len(mean) // 2)
+    rel = reliability(per_seed)
+    noise = rel.get('seed_sd', float('nan'))     # what a ranking sees of one seed's noise
+    return dict(
+        agreement=agreement(estimated, mean, k), noise_floor=noise_floor(per_seed, k),
+        reliability=rel, seed_sd_mean=float(sd.mean()),
+        seed_sd_of_estimated_best=float(sd[best]),
+        estimated_best_measured=float(mean[best]), median_measured=float(np.median(mean)),
+        best_measured=float(mean.max()),
+        estimated_best_minus_median=float(mean[best] - np.median(mean)),
+        estimated_best_minus_median_se=float(noise * np.sqrt(2 / n)),
+        estimated_top_k_measured=float(mean[order[:kk]].mean()),
+        estimated_bottom_k_measured=float(mean[order[-kk:]].mean()),
+        top_minus_bottom_se=float(noise * np.sqrt(2 / (kk * n))) if kk else float('nan'),
+        top_bottom_k=kk)
 
 
 def _measured(records: Mapping[str, dict], run_ids: dict, tasks, seeds) -> dict:

@@ -2,6 +2,7 @@
 measurement agrees with itself (its noise floor). numpy + scipy only.
 
 * ``spearman`` / ``kendall``: rank correlations (tau-b) between estimated and measured scores;
+  ``spearman_p``: the two-sided p-value of no correlation (as scipy gives it);
 * ``top1_regret``: best measured score minus the measured score of the estimated best layout
   (0 = the estimate picked the best; in the score's unit, % relative performance);
 * ``precision_at_k``: share of the estimated top-k among the measured top-k.
@@ -23,13 +24,20 @@ import itertools
 import numpy as np
 from scipy import stats
 
-__all__ = ['agreement', 'noise_floor', 'seed_splits', 'reliability']
+__all__ = ['agreement', 'noise_floor', 'seed_splits', 'reliability', 'stored']
 
 
-def _corr(fn, a, b) -> float:
+def stored(value) -> float:
+    """A statistic read back from a study: None (undefined, kept strict JSON) is NaN."""
+    return float('nan') if value is None else float(value)
+
+
+def _corr(fn, a, b) -> tuple[float, float]:
+    """(correlation, p-value); NaN where undefined (fewer than 3 or constant scores)."""
     if len(a) < 3 or np.ptp(a) == 0 or np.ptp(b) == 0:
-        return float('nan')
-    return float(fn(a, b)[0])
+        return float('nan'), float('nan')
+    result = fn(a, b)
+    return float(result[0]), float(result[1])
 
 
 def agreement(estimated, measured, k: int = 5) -> dict:
@@ -43,9 +51,10 @@ def agreement(estimated, measured, k: int = 5) -> dict:
     k = min(k, len(est))
     est_order = np.lexsort((np.arange(len(est)), -est))
     mea_order = np.lexsort((np.arange(len(est)), -est, -mea))
+    spearman, spearman_p = _corr(stats.spearmanr, est, mea)
     return dict(
-        spearman=_corr(stats.spearmanr, est, mea),
-        kendall=_corr(stats.kendalltau, est, mea),
+        spearman=spearman, spearman_p=spearman_p,
+        kendall=_corr(stats.kendalltau, est, mea)[0],
         top1_regret=float(mea.max() - mea[est_order[0]]),
         precision_at_k=float(len(set(est_order[:k]) & set(mea_order[:k])) / k),
         k=k)
@@ -81,8 +90,10 @@ def noise_floor(per_seed, k: int = 5) -> dict:
     out = {}
     for key in ('spearman', 'kendall', 'top1_regret', 'precision_at_k'):
         values = np.array([r[key] for r in rows], dtype=np.float64)
-        out[key] = dict(mean=float(np.nanmean(values)), min=float(np.nanmin(values)),
-                        max=float(np.nanmax(values)))
+        values = values[np.isfinite(values)]          # undefined splits (constant halves)
+        out[key] = (dict(mean=float(values.mean()), min=float(values.min()),
+                         max=float(values.max())) if len(values) else
+                    dict(mean=float('nan'), min=float('nan'), max=float('nan')))
     out['splits'] = len(splits)
     return out
 
@@ -90,25 +101,32 @@ def noise_floor(per_seed, k: int = 5) -> dict:
 def reliability(per_seed, target: float = 0.8) -> dict:
     """Layout spread vs seed noise of (layouts, seeds) scores, and what it means for ranking.
 
-    ``seed_sd``: pooled within-layout standard deviation; ``layout_sd``: standard deviation of
-    the layouts' true scores (variance of the means minus the noise left in them, at least 0);
-    ``reliability``: ``layout_var / (layout_var + seed_var / N)``, the highest squared
-    correlation any estimate can reach with the N-seed means (Spearman-Brown);
-    ``seeds_for_target``: seeds whose mean would reach ``target`` (inf without spread).
+    Two-way decomposition ``score[l, s] = layout_l + shift_s + noise``: a seed shifts every
+    layout alike (the same single-task baselines, initialisation and data order), which no
+    ranking sees, so only the rest counts as noise. ``seed_sd``: the noise's standard
+    deviation; ``seed_shift_sd``: that of the common per-seed shift; ``layout_sd``: that of
+    the layouts' true scores (at least 0); ``reliability``: ``layout_var / (layout_var +
+    seed_var / N)``, the highest squared correlation any estimate can reach with the N-seed
+    means (Spearman-Brown); ``seeds_for_target``: seeds whose mean would reach ``target``
+    (None when the layouts show no spread beyond the noise: no number of seeds would).
     Empty when fewer than 2 seeds or 2 layouts."""
     scores = np.asarray(per_seed, dtype=np.float64)
     if scores.ndim != 2 or scores.shape[0] < 2 or scores.shape[1] < 2:
         return {}
-    n = scores.shape[1]
-    seed_var = float(scores.var(axis=1, ddof=1).mean())
-    layout_var = max(float(scores.mean(axis=1).var(ddof=1)) - seed_var / n, 0.0)
+    num_layouts, n = scores.shape
+    layout_means, seed_means = scores.mean(axis=1), scores.mean(axis=0)
+    resid = scores - layout_means[:, None] - seed_means[None, :] + scores.mean()
+    seed_var = float((resid ** 2).sum() / ((num_layouts - 1) * (n - 1)))
+    layout_var = max(float(layout_means.var(ddof=1)) - seed_var / n, 0.0)
+    shift_var = max(float(seed_means.var(ddof=1)) - seed_var / num_layouts, 0.0)
     total = layout_var + seed_var / n
     rel = layout_var / total if total > 0 else 1.0
     if seed_var == 0:
         needed = 1.0
     elif layout_var == 0:
-        needed = float('inf')
+        needed = None
     else:
         needed = float(target / (1 - target) * seed_var / layout_var)
-    return dict(seed_sd=seed_var ** 0.5, layout_sd=layout_var ** 0.5, seeds=n,
-                reliability=rel, target=target, seeds_for_target=needed)
+    return dict(seed_sd=seed_var ** 0.5, seed_shift_sd=shift_var ** 0.5,
+                layout_sd=layout_var ** 0.5, seeds=n, reliability=rel, target=target,
+                seeds_for_target=needed)

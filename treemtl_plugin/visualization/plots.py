@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..evaluation.agreement import stored
 from ..recommenders.base import Recommendation
 
 __all__ = ['plot_pareto', 'plot_comparison', 'plot_validation', 'place_labels']
@@ -167,12 +168,12 @@ def plot_validation(study: dict, path: str, k: int = 5) -> None:
     summary = study['summary']['weighted']
     agree, floor = summary['agreement'], summary.get('noise_floor') or {}
     rho_floor = floor.get('spearman', {})
-    title = (f'Spearman ρ = {agree["spearman"]:.2f}, Kendall τ = {agree["kendall"]:.2f}, '
-             f'top-1 regret = {agree["top1_regret"]:.2f}, P@{agree["k"]} = '
-             f'{agree["precision_at_k"]:.1f}')
+    title = (f'Spearman ρ = {stored(agree["spearman"]):.2f}, Kendall τ = '
+             f'{stored(agree["kendall"]):.2f}, top-1 regret = {agree["top1_regret"]:.2f}, '
+             f'P@{agree["k"]} = {agree["precision_at_k"]:.1f}')
     if rho_floor:
-        title += (f'\nnoise floor (half vs half of the seeds): ρ {rho_floor["min"]:.2f} to '
-                  f'{rho_floor["max"]:.2f}')
+        title += (f'\nnoise floor (half vs half of the seeds): ρ {stored(rho_floor["min"]):.2f}'
+                  f' to {stored(rho_floor["max"]):.2f}')
     ax.set_title(title, fontsize=9)
     ax.set_xlabel('estimated score (from the two-task table)')
     ax.set_ylabel('measured score (trained, weighted relative performance, %)')
