@@ -13,9 +13,9 @@ into two disjoint halves. An estimate cannot agree with the truth much better th
 agrees with itself.
 
 ``reliability`` says why: it splits the measured scores' variance into the spread of the
-layouts' true scores and the seed noise (one-way random effects), gives the reliability of an
-N-seed mean (the share of its variance that is the layouts' spread; Spearman-Brown) and the
-number of seeds a reliability of 0.8 would need.
+layouts' true scores, a common per-seed shift and the seed noise (two-way), gives the
+reliability of an N-seed mean (the share of its variance that is the layouts' spread;
+Spearman-Brown) and the number of seeds a reliability of 0.8 would need.
 """
 from __future__ import annotations
 
