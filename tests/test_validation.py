@@ -14,7 +14,8 @@ from helpers import tiny_config
 from treemtl_plugin.core.layout import Layout
 from treemtl_plugin.apis.validation import summarise
 from treemtl_plugin.io.atomic import dumps_strict
-from treemtl_plugin.evaluation.agreement import agreement, noise_floor, reliability, seed_splits
+from treemtl_plugin.evaluation.agreement import (agreement, anova, budget_regrets, difference_se,
+                                                 precision_at_k, reliability, spearman_ci)
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_CFG = ROOT / 'configs' / 'synthetic' / 'tree_resnet18_synthetic_3task.py'
@@ -25,6 +26,7 @@ def test_agreement_on_known_rankings():
     perfect = agreement([3, 2, 1, 0], [30, 20, 10, 0], k=2)
     assert perfect['spearman'] == pytest.approx(1) and perfect['kendall'] == pytest.approx(1)
     assert perfect['top1_regret'] == 0 and perfect['precision_at_k'] == 1
+    assert perfect['precision_chance'] == pytest.approx(0.5)
     reversed_ = agreement([3, 2, 1, 0], [0, 10, 20, 30], k=2)
     assert reversed_['spearman'] == pytest.approx(-1)
     assert reversed_['top1_regret'] == 30 and reversed_['precision_at_k'] == 0
@@ -33,17 +35,50 @@ def test_agreement_on_known_rankings():
     assert np.isnan(agreement([1, 1, 1], [1, 2, 3])['spearman'])     # constant estimate
 
 
-def test_noise_floor_splits_and_bounds():
-    assert seed_splits(1) == []
-    assert seed_splits(2) == [((0,), (1,))]
-    assert len(seed_splits(3)) == 3 and len(seed_splits(4)) == 3
-    truth = np.arange(10.0)
-    noiseless = np.stack([truth] * 4, axis=1)
-    floor = noise_floor(noiseless)
-    assert floor['spearman']['min'] == pytest.approx(1) and floor['splits'] == 3
+def test_ties_count_against_the_estimate():
+    # the estimate ties its two best: the worse-trained one counts as its pick
+    assert agreement([5, 5, 0, 0], [10, 4, 0, 1])['top1_regret'] == 6
+    # measured ties at the top-2 boundary: the layout outside the estimated top-2 counts
+    assert precision_at_k([4, 3, 2, 1], [9, 5, 5, 0], k=2) == pytest.approx(0.5)
+    assert precision_at_k([4, 3, 2, 1], [9, 5, 4, 0], k=2) == 1.0
+    # an estimate that ties everything gets chance-level or worse
+    assert precision_at_k([1, 1, 1, 1], [4, 3, 2, 1], k=2) == 0.0
+
+
+def test_spearman_ci_brackets_the_estimate_and_narrows_with_layouts():
     rng = np.random.default_rng(0)
-    noisy = truth[:, None] + rng.normal(0, 50, size=(10, 4))
-    assert noise_floor(noisy)['spearman']['mean'] < 0.8
+    truth = rng.normal(size=200)
+    noisy = truth + rng.normal(scale=0.7, size=200)
+    a = agreement(noisy, truth)
+    lo, hi = a['spearman_ci']
+    assert lo < a['spearman'] < hi and hi - lo < 0.15
+    lo30, hi30 = spearman_ci(noisy[:30], truth[:30])
+    assert hi30 - lo30 > hi - lo
+    assert np.isnan(spearman_ci([1, 2, 3], [1, 2, 3])[0])
+
+
+def test_anova_f_and_the_difference_se():
+    rng = np.random.default_rng(3)
+    layouts = rng.normal(0, 2.0, size=(30, 1))
+    scores = layouts + np.array([[0.0, 3.0, -1.0]]) + rng.normal(0, 0.5, size=(30, 3))
+    table = anova(scores)
+    assert table['F'] > 20 and table['p'] < 1e-6 and table['df_resid'] == 58
+    assert difference_se(scores) == pytest.approx(np.sqrt(table['ms_resid'] * 2 / 3))
+    assert difference_se(scores) == pytest.approx(0.5 * np.sqrt(2 / 3), rel=0.25)
+    flat = anova(rng.normal(size=(30, 3)))
+    assert flat['F'] < 3 and flat['p'] > 0.001
+    assert anova(np.zeros((4, 1))) == {}
+
+
+def test_budget_regrets_pick_the_best_estimated_within_each_budget():
+    est = np.array([5.0, 4.0, 3.0, 2.0])
+    mea = np.array([5.0, 1.0, 3.0, 2.0])
+    flops = np.array([4.0, 1.0, 2.0, 3.0])
+    out = budget_regrets(est, mea, flops, se=0.5, quantiles=(0.25, 0.5, 1.0))
+    rows = out['budgets']
+    assert [r['layouts'] for r in rows] == [1, 2, 4]
+    assert [r['regret'] for r in rows] == [0.0, 2.0, 0.0]      # at 2 layouts it picks flops 1
+    assert out['within_se_share'] == pytest.approx(2 / 3)
 
 
 def test_undefined_statistics_stay_strict_json():
@@ -73,6 +108,10 @@ def test_reliability_separates_layout_spread_from_seed_noise():
     assert shifted['seed_shift_sd'] > 5
     none = reliability(np.array([[0.0, 1.0], [1.0, 0.0], [0.5, 0.5]]))    # means equal
     assert none['layout_sd'] == 0 and none['seeds_for_target'] is None
+    # the ceiling of any correlation is sqrt(reliability), its CI brackets it
+    assert r['ceiling'] == pytest.approx(r['reliability'] ** 0.5)
+    lo, hi = r['ceiling_ci']
+    assert lo <= r['ceiling'] <= hi and hi - lo < 0.1
     assert reliability(np.zeros((5, 1))) == {}
 
 
@@ -84,11 +123,12 @@ def micro_cfg(tmp_path) -> Config:
 def fake_train(calls):
     """Metrics: segmentation improves with the shared blocks, plus a small seed effect."""
     def train(cfg):
-        calls.append((cfg.experiment_name, cfg.train_cfg.max_iters, cfg.randomness.seed))
+        calls.append((cfg.experiment_name, cfg.train_cfg.max_iters, cfg.randomness.seed,
+                      cfg.val_dataloader.dataset.split))
         layout = Layout(cfg.model.layout)
         tasks = list(cfg.model.tasks)
         shared = layout.branch_point(*tasks) if len(tasks) == 2 else 0
-        noise = 0.01 * cfg.randomness.seed
+        noise = 0.01 * (cfg.randomness.seed % 7) * (1 + len(tasks) + shared)
         out = {}
         if 'segment_semantic' in tasks:
             out['segment_semantic/mIoU'] = 40.0 + 2.0 * shared + noise
@@ -115,19 +155,26 @@ def test_study_trains_every_layout_per_seed_and_agrees(tmp_path):
                            log=lambda m: None)
     validation = [c for c in calls if c[1] == 3]
     assert len(validation) == 3 * 3 + 2 * 3          # 3 layouts x 3 seeds + 2 singles x 3
-    assert sorted({c[2] for c in validation}) == [0, 1, 2]
+    sweep_seeds = {c[2] for c in calls if c[1] != 3}
+    assert sweep_seeds == {0}
+    assert sorted({c[2] for c in validation}) == [1000, 1001, 1002]   # never a sweep seed
+    assert all(c[3] == 'test' for c in validation)     # scored on the held-out split
+    assert all(c[3] == 'val' for c in calls if c[1] != 3)
     saved = json.loads((tmp_path / 'validation.json').read_text())
-    assert saved['seeds'] == [0, 1, 2] and saved['num_blocks'] == 2
+    assert saved['seeds'] == [1000, 1001, 1002] and saved['sweep_seeds'] == [0]
+    assert saved['num_blocks'] == 2 and saved['scored_on'] == 'test_dataloader'
     assert len(saved['layouts']) == 3
     for item in saved['layouts']:
-        assert set(item) >= {'layout', 'estimated_score', 'estimated', 'measured'}
-        assert set(item['measured']) == {'0', '1', '2'}
+        assert set(item) >= {'layout', 'estimated_score', 'estimated', 'measured', 'flops'}
+        assert set(item['measured']) == {'1000', '1001', '1002'}
+        assert item['flops'] > 0
     weighted = saved['summary']['weighted']
     assert weighted['agreement']['spearman'] == pytest.approx(1.0)   # more sharing is better
     assert weighted['agreement']['top1_regret'] == pytest.approx(0.0, abs=1e-9)
-    assert weighted['noise_floor']['splits'] == 3
-    assert weighted['reliability']['seeds'] == 3
-    assert weighted['agreement']['spearman_p'] < 0.05
+    assert weighted['reliability']['seeds'] == 3 and weighted['anova']['F'] > 1
+    assert weighted['cost_alone']['spearman_flops'] == pytest.approx(-1.0)  # cheaper = better
+    assert len(weighted['budgets']['budgets']) == 10
+    assert weighted['agreement']['precision_chance'] == pytest.approx(1.0)  # k=3 of 3
     assert (tmp_path / 'validation.png').read_bytes()[:4] == b'\x89PNG'
     assert study['summary'] == saved['summary']
     # resumable: a second call reuses every run
@@ -165,4 +212,34 @@ def test_tool_runs_and_prints_the_summary(tmp_path, monkeypatch, capsys):
     tool = _tool()
     assert tool.main([str(cfg_path), '--work-dir', str(tmp_path / 'w'), '--seeds', '2']) == 0
     out = capsys.readouterr().out
-    assert 'weighted: Spearman 1.000' in out and 'validation.json' in out
+    assert 'estimate vs trained: Spearman 1.000' in out and 'validation.json' in out
+    assert 'seeds [1000, 1001] (sweep: [0]), scored on test_dataloader' in out
+    assert 'FLOPs alone vs trained: Spearman -1.000' in out and '(chance 1.00)' in out
+
+
+def test_a_study_never_reuses_the_sweeps_seeds(tmp_path):
+    from treemtl_plugin.apis.validation import validation_settings
+    from treemtl_plugin.errors import ConfigError
+    cfg = micro_cfg(tmp_path)
+    assert validation_settings(cfg)['seeds'] == [1000, 1001, 1002]
+    assert validation_settings(cfg)['sweep_seeds'] == [0]
+    with pytest.raises(ConfigError, match=r'validation seeds \[0\] are seeds the sweep trained'):
+        validation_settings(tiny_config(validation=dict(seeds=[0, 5])))
+    cfg = tiny_config(validation=dict(seeds=[1000, 1001]))
+    cfg.merge_from_dict({'sweep.seeds': [1001, 7]})
+    with pytest.raises(ConfigError, match=r'\[1001\] .*sweep seeds \[1001, 7\]'):
+        validation_settings(cfg)
+    cfg = tiny_config(validation=dict(seeds=2))
+    cfg.randomness.seed = 1000                 # a count skips the sweep's seeds
+    assert validation_settings(cfg)['seeds'] == [1001, 1002]
+
+
+def test_a_study_without_a_test_split_says_it_is_scored_on_val(tmp_path):
+    from treemtl_plugin.apis.validation import run_validation
+    cfg = micro_cfg(tmp_path)
+    cfg.test_dataloader = cfg.val_dataloader
+    cfg.merge_from_dict({'validation.right_tree': [[['depth_zbuffer'], ['segment_semantic']]] * 2})
+    study = run_validation(cfg, str(tmp_path), train_fn=fake_train([]), log=lambda m: None)
+    assert study['scored_on'].startswith('val_dataloader (the config has no separate test')
+    right = study['summary']['weighted']['right_tree']
+    assert right['estimated_rank'] == 3 and right['trained_rank'] == 3 and right['layouts'] == 3

@@ -19,6 +19,7 @@ from treemtl_plugin.apis.config import load_config, setup_work_dir
 from treemtl_plugin.apis.cli import run_tool
 from treemtl_plugin.apis.validation import run_validation
 from treemtl_plugin.evaluation.agreement import stored
+from treemtl_plugin.visualization.report import validation_summary_lines as summary_lines
 from treemtl_plugin.sweep.plan import parse_shard
 
 
@@ -48,26 +49,12 @@ def validate(args) -> None:
                            resume=args.resume, shard=parse_shard(args.shard))
     if study is None:
         return
+    print(f'seeds {study["seeds"]} (sweep: {study["sweep_seeds"]}), scored on '
+          f'{study["scored_on"].split(" ")[0]}, {len(study["layouts"])} layouts')
     for name in ('weighted', 'unweighted'):
-        s = study['summary'][name]
-        a, floor = s['agreement'], s['noise_floor'].get('spearman', {})
-        print(f'{name:>10}: Spearman {stored(a["spearman"]):.3f} '
-              f'(p {stored(a["spearman_p"]):.3f}), Kendall {stored(a["kendall"]):.3f}, '
-              f'top-1 regret {a["top1_regret"]:.3f} (seed SD {s["seed_sd_mean"]:.3f}), '
-              f'P@{a["k"]} {a["precision_at_k"]:.2f}; noise floor Spearman '
-              f'{stored(floor.get("min")):.3f}..{stored(floor.get("max")):.3f}')
-        r = s.get('reliability')
-        if r:
-            print(f'{"":>10}  layouts spread SD {r["layout_sd"]:.3f} vs seed SD '
-                  f'{r["seed_sd"]:.3f}: reliability of a {r["seeds"]}-seed mean '
-                  f'{r["reliability"]:.2f}; seeds for {r["target"]:.1f}: '
-                  + ('no spread to resolve' if r['seeds_for_target'] is None
-                     else f'{r["seeds_for_target"]:.0f}'))
-        print(f'{"":>10}  estimated best vs median layout {s["estimated_best_minus_median"]:+.3f}'
-              f' (SE {s["estimated_best_minus_median_se"]:.3f}); estimated top-'
-              f'{s["top_bottom_k"]} vs bottom-{s["top_bottom_k"]} '
-              f'{s["estimated_top_k_measured"] - s["estimated_bottom_k_measured"]:+.3f} '
-              f'(SE {s["top_minus_bottom_se"]:.3f})')
+        print(f'{name}:')
+        for line in summary_lines(study['summary'][name]):
+            print('  ' + line)
     print('per task Spearman: ' + ', '.join(
         f'{t} {stored(v["spearman"]):.2f}'
         for t, v in study['summary']['per_task'].items()))

@@ -5,7 +5,8 @@ can: the similarity table reuses the pairwise sweep's single-task runs), ranks e
 with each table, and reports each method's cost beside the pairwise sweep's, the Spearman
 correlation of its layout ranking with the pairwise one, and -- when a validation study
 (``validation.json``) exists in the work dir -- the correlation of each method's estimate with
-the trained layouts' measured scores.
+the trained layouts' measured scores, weighted by the method's own task weights (the truth under
+the same weights) and, separately, with equal weights on both sides.
 """
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from scipy import stats
 from ..affinity.methods import METHODS
 from ..core.design_space import iter_layout_chunks
 from ..core.layout import Layout
+from ..evaluation.agreement import agreement
 from ..io.atomic import write_json
 from .config import build_recommender, config_tasks
 from .sweep import measure_costs, sweep_table
@@ -35,20 +37,26 @@ def _scores(recommender, table, cost) -> tuple[np.ndarray, object]:
 
 
 def _against_study(study: dict, rec) -> dict:
-    """Spearman of a method's estimate with the measured scores of the validated layouts."""
-    tasks = study['tasks']
+    """Spearman of a method's estimate with the trained scores of the validated layouts, the
+    truth weighted as the estimate is: by the method's own task weights (``weighted``) and by
+    equal weights on both sides (``unweighted``)."""
     seeds = [str(s) for s in study['seeds']]
-    weights = np.array([study['task_weights'][t] for t in tasks])
-    est, weighted, unweighted = [], [], []
+    tasks = list(rec.tasks)
+    weights = np.asarray(rec.weights, dtype=np.float64)
+    rows, measured = [], []
     for item in study['layouts']:
-        layout = Layout(item['layout']).with_tasks(rec.tasks)
-        est.append(rec.estimator.score(layout.branch_points()))
-        per_task = np.array([[item['measured'][s][t] for t in tasks] for s in seeds]).mean(0)
-        weighted.append(float(per_task @ weights))
-        unweighted.append(float(per_task.mean()))
-    return dict(spearman_weighted=float(stats.spearmanr(est, weighted)[0]),
-                spearman_unweighted=float(stats.spearmanr(est, unweighted)[0]),
-                layouts=len(est))
+        rows.append(Layout(item['layout']).with_tasks(tasks).branch_points())
+        measured.append(np.array([[item['measured'][s][t] for t in tasks]
+                                  for s in seeds]).mean(axis=0))
+    estimates = rec.estimator.estimates_matrix(np.stack(rows))
+    measured = np.stack(measured)
+    out = {}
+    for name, w in (('weighted', weights), ('unweighted', np.full(len(tasks), 1 / len(tasks)))):
+        a = agreement(estimates @ w, measured @ w)
+        out[f'spearman_{name}'] = a['spearman']
+        out[f'spearman_{name}_ci'] = a['spearman_ci']
+    out['layouts'] = len(rows)
+    return out
 
 
 def compare_table_methods(cfg: Config, work_dir: str, methods: Sequence[str] = METHODS,

@@ -141,42 +141,58 @@ def plot_comparison(rows: list[dict], path: str, flops_unit: str = '') -> None:
 
 
 def plot_validation(study: dict, path: str, k: int = 5) -> None:
-    """Estimated vs measured score of every validated layout (mean ± seed SD), with the
-    estimated top-k and the recommended layout marked, and the agreement in the title."""
+    """Estimated vs trained score of every validated layout (mean ± SE of an N-seed mean,
+    coloured by backbone FLOPs), the estimated top-k, the recommended layout and the known right
+    tree marked; the spread, agreement and cost-alone figures in the title."""
     plt = _pyplot()
     tasks, seeds = study['tasks'], study['seeds']
     w = study['task_weights']
-    est = np.array([item['estimated_score'] for item in study['layouts']])
+    items = study['layouts']
+    est = np.array([item['estimated_score'] for item in items])
     per_seed = np.array([[sum(w[t] * item['measured'][str(s)][t] for t in tasks)
-                          for s in seeds] for item in study['layouts']])
+                          for s in seeds] for item in items])
     mean = per_seed.mean(axis=1)
-    sd = per_seed.std(axis=1, ddof=1) if len(seeds) > 1 else np.zeros(len(mean))
-    order = np.argsort(-est, kind='stable')
+    summary = study['summary']['weighted']
+    noise = (summary.get('reliability') or {}).get('seed_sd')
+    se = np.full(len(mean), stored(noise) / np.sqrt(len(seeds)))
+    order = np.lexsort((mean, -est))
     top = order[:k]
-    recommended = [n for n, item in enumerate(study['layouts'])
-                   if item['layout'] == study['recommended_layout']]
-    fig, ax = plt.subplots(figsize=(7.5, 5.5), dpi=120)
-    ax.errorbar(est, mean, yerr=sd, fmt='o', ms=5, color='tab:blue', ecolor='0.6',
-                elinewidth=1, capsize=2, alpha=0.85, label=f'layouts (mean ± SD over '
-                                                              f'{len(seeds)} seeds)')
+    fig, ax = plt.subplots(figsize=(7.5, 5.8), dpi=120)
+    flops = np.array([item.get('flops', np.nan) for item in items], dtype=np.float64)
+    ax.errorbar(est, mean, yerr=np.where(np.isfinite(se), se, 0), fmt='none', ecolor='0.65',
+                elinewidth=1, capsize=2, zorder=1)
+    points = ax.scatter(est, mean, c=flops if np.isfinite(flops).all() else 'tab:blue', s=28,
+                        cmap='viridis', zorder=3,
+                        label=f'layouts (mean ± SE over {len(seeds)} seeds)')
+    if np.isfinite(flops).all():
+        bar = fig.colorbar(points, ax=ax, pad=0.01)
+        bar.set_label(f'backbone {study.get("flops_unit", "GFLOPs")} (fvcore)', fontsize=8)
     ax.scatter(est[top], mean[top], s=120, facecolors='none', edgecolors='tab:red',
                linewidths=1.5, zorder=4, label=f'estimated top-{k}')
-    if recommended:
-        n = recommended[0]
-        ax.scatter([est[n]], [mean[n]], marker='*', s=260, c='gold', edgecolors='k',
-                   zorder=5, label='recommended (rank 1)')
-    summary = study['summary']['weighted']
-    agree, floor = summary['agreement'], summary.get('noise_floor') or {}
-    rho_floor = floor.get('spearman', {})
-    title = (f'Spearman ρ = {stored(agree["spearman"]):.2f}, Kendall τ = '
-             f'{stored(agree["kendall"]):.2f}, top-1 regret = {agree["top1_regret"]:.2f}, '
-             f'P@{agree["k"]} = {agree["precision_at_k"]:.1f}')
-    if rho_floor:
-        title += (f'\nnoise floor (half vs half of the seeds): ρ {stored(rho_floor["min"]):.2f}'
-                  f' to {stored(rho_floor["max"]):.2f}')
-    ax.set_title(title, fontsize=9)
+    for key, marker, colour, label in (('recommended_layout', '*', 'gold', 'recommended (rank 1)'),
+                                       ('right_tree', 'D', 'tab:pink', 'known right tree')):
+        if study.get(key) is None:
+            continue
+        hits = [n for n, item in enumerate(items) if item['layout'] == study[key]]
+        if hits:
+            n = hits[0]
+            ax.scatter([est[n]], [mean[n]], marker=marker, s=260 if marker == '*' else 90,
+                       c=colour, edgecolors='k', zorder=5, label=label)
+    agree = summary['agreement']
+    lo, hi = (stored(v) for v in agree.get('spearman_ci') or [None, None])
+    rel = summary.get('reliability') or {}
+    f = (summary.get('anova') or {}).get('F')
+    title = (f'Spearman ρ = {stored(agree["spearman"]):.2f} [{lo:.2f}, {hi:.2f}], ceiling '
+             f'{stored(rel.get("ceiling")):.2f}; layouts F = {stored(f):.1f}')
+    cost = summary.get('cost_alone')
+    if cost:
+        title += f'; FLOPs alone ρ = {stored(cost["spearman_flops"]):+.2f}'
+    title += (f'\ntop-1 regret {agree["top1_regret"]:.2f} (SE of a difference '
+              f'{stored(summary.get("difference_se")):.2f}); P@{agree["k"]} = '
+              f'{agree["precision_at_k"]:.1f} (chance {agree["precision_chance"]:.2f})')
+    ax.set_title(title, fontsize=8.5)
     ax.set_xlabel('estimated score (from the two-task table)')
-    ax.set_ylabel('measured score (trained, weighted relative performance, %)')
+    ax.set_ylabel('trained score (independent seeds, weighted relative performance, %)')
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, loc='best')
     fig.tight_layout()

@@ -11,7 +11,8 @@ from collections.abc import Sequence
 
 from ..recommenders.base import Candidate, Recommendation
 
-__all__ = ['render_report', 'print_report', 'print_comparison', 'REPORT_WIDTH', 'make_console']
+__all__ = ['render_report', 'print_report', 'print_comparison', 'REPORT_WIDTH', 'make_console',
+           'validation_summary_lines']
 
 REPORT_WIDTH = 100   # columns of report.txt
 
@@ -176,3 +177,41 @@ def print_comparison(rows: list[dict], flops_unit: str, save_path: str | None = 
             details.append(f'  grouping: {r["grouping"] or "-"}\n')
         return [table, details]
     _emit(render, console or make_console(), save_path)
+
+
+def validation_summary_lines(s: dict) -> list[str]:
+    """A validation study's summary (one weighting) as short lines: spread, agreement, cost
+    alone, regret and budgets, each statistic with its uncertainty or chance level."""
+    def num(value, digits=2, sign=False):
+        return '-' if value is None else _fmt(float(value), digits, sign)
+
+    lines = []
+    f, r = s.get('anova') or {}, s.get('reliability') or {}
+    if f:
+        lines.append(f'layouts differ: F = {num(f["F"], 1)} (p {num(f["p"], 3)}); layout SD '
+                     f'{num(r.get("layout_sd"))} vs seed SD {num(r.get("seed_sd"))}; '
+                     f'ceiling of any rho {num(r.get("ceiling"))} '
+                     f'[{num((r.get("ceiling_ci") or [None])[0])}, '
+                     f'{num((r.get("ceiling_ci") or [None, None])[1])}]')
+    a = s['agreement']
+    lo, hi = a.get('spearman_ci') or [None, None]
+    lines.append(f'estimate vs trained: Spearman {num(a["spearman"], 3)} '
+                 f'[{num(lo)}, {num(hi)}] (p {num(a["spearman_p"], 3)}), Kendall '
+                 f'{num(a["kendall"], 3)}; P@{a["k"]} {num(a["precision_at_k"])} '
+                 f'(chance {num(a["precision_chance"])})')
+    cost = s.get('cost_alone')
+    if cost:
+        lines.append(f'FLOPs alone vs trained: Spearman {num(cost["spearman_flops"], 3, True)}; '
+                     f'estimate beats it by {num(s.get("margin_over_cost"), 3, True)}')
+    lines.append(f'top-1 regret {num(a["top1_regret"], 3)} vs SE of a difference '
+                 f'{num(s.get("difference_se"), 3)}: '
+                 + ('within' if s.get('top1_within_se') else 'not within') + ' one SE')
+    budgets = s.get('budgets')
+    if budgets:
+        lines.append(f'budgets at the FLOPs deciles: estimated best within one SE of the '
+                     f'trained best at {100 * budgets["within_se_share"]:.0f}% of them')
+    right = s.get('right_tree')
+    if right:
+        lines.append(f'known right tree: estimated rank {right["estimated_rank"]}, trained rank '
+                     f'{right["trained_rank"]} of {right["layouts"]}')
+    return lines

@@ -14,6 +14,11 @@ val_dataloader = dict(
     sampler=dict(type='DefaultSampler', shuffle=False),
     collate_fn=dict(type='default_collate'),
     dataset=dict(type=dataset_type, num_samples=200, image_size=img_size, split='val', seed=0))
-test_dataloader = val_dataloader
+# held-out scenes for tools/test.py and the validation study (the sweep ranks on `val`)
+test_dataloader = dict(
+    batch_size=32, num_workers=0, persistent_workers=False,
+    sampler=dict(type='DefaultSampler', shuffle=False),
+    collate_fn=dict(type='default_collate'),
+    dataset=dict(type=dataset_type, num_samples=200, image_size=img_size, split='test', seed=0))
 val_evaluator = dict(type='MultiTaskMetric', num_classes=dict(segment_semantic=6))
 test_evaluator = val_evaluator
