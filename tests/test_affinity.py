@@ -130,3 +130,30 @@ def test_methods_side_by_side(tmp_path):
     assert methods['lookahead']['cost']['trainings'] == 1
     assert out['num_layouts'] == 4                      # 2 tasks, B=3: branch at 0..3
     assert (tmp_path / 'table_methods.json').is_file()
+
+
+def test_methods_are_compared_with_the_truth_under_their_own_weights(tmp_path):
+    """With a study in the work dir, each method's estimate is scored against the trained
+    scores weighted by that method's own task weights (and equal weights on both sides): a
+    truth equal to the pairwise estimate agrees perfectly under both weightings."""
+    import json
+    from treemtl_plugin import CostModel, recommend_layouts
+    from treemtl_plugin.apis.table_methods import compare_table_methods
+    from treemtl_plugin.core.design_space import iter_layouts
+    from treemtl_plugin.core.encoding import matrix_to_row
+    cfg = micro_cfg('pairwise')
+    compare_table_methods(cfg, str(tmp_path), methods=('pairwise',), log=lambda m: None)
+    table = TwoTaskTable.from_csv(str(tmp_path / 'sweep' / 'two_task_table.csv'))
+    rec = recommend_layouts(table, CostModel([1.0] * 3), topk=1)
+    tasks = list(table.tasks)
+    rows = []
+    for lay in iter_layouts(tasks, 3):
+        est = rec.estimator.estimates_matrix(matrix_to_row(lay.branch_points())[None])[0]
+        rows.append(dict(layout=lay.to_list(), measured={'1000': dict(zip(tasks, est))}))
+    study = dict(tasks=tasks, seeds=[1000], task_weights={t: 0.5 for t in tasks}, layouts=rows)
+    (tmp_path / 'validation.json').write_text(json.dumps(study))
+    out = compare_table_methods(cfg, str(tmp_path), methods=('pairwise',), log=lambda m: None)
+    trained = out['methods']['pairwise']['vs_trained']
+    assert trained['layouts'] == 4
+    assert trained['spearman_weighted'] == pytest.approx(1.0)
+    assert trained['spearman_unweighted'] == pytest.approx(1.0)

@@ -192,8 +192,11 @@ def test_stratified_sample_keeps_extremes_and_top(tmp_path):
     from treemtl_plugin.apis.validation import select_layouts
     table = TwoTaskTable.from_csv(str(ROOT / 'configs/paper/data/taskonomy_mobilenetv2.csv'))
     rec = recommend_layouts(table, CostModel([1.0] * 5), topk=1)
-    picked = select_layouts(rec, 20)
+    right = Layout([[['segment_semantic', 'normal'], ['depth_zbuffer', 'edge_texture',
+                                                      'keypoints2d']]] * 5)
+    picked = select_layouts(rec, 20, include=(right,))
     assert len(picked) == 20
+    assert right.with_tasks(table.tasks) in [p['layout'] for p in picked]
     ranks = [p['estimated_rank'] for p in picked]
     assert ranks == sorted(ranks) and ranks[:5] == [1, 2, 3, 4, 5]
     assert ranks[-1] == rec.num_layouts                        # the bottom

@@ -4,8 +4,9 @@
            [--layouts all|K] [--resume] [--shard i/n] [--cfg-options k=v ...]
 
 Runs (or reuses) the config's sweep, trains every layout (or a stratified sample of K) and the
-single-task baselines with N seeds and the config's `validation` schedule, and writes
-W/validation.json and W/validation.png (README "Does the estimate hold?").
+single-task baselines with N seeds the sweep never used (scored on the test split when the
+config has one), and writes W/validation.json and W/validation.png (README "Does the estimate
+hold?").
 """
 from __future__ import annotations
 

@@ -20,6 +20,7 @@ from scipy import stats
 
 from ..affinity.methods import METHODS
 from ..core.design_space import iter_layout_chunks
+from ..core.encoding import matrix_to_row
 from ..core.layout import Layout
 from ..evaluation.agreement import agreement
 from ..io.atomic import write_json
@@ -45,7 +46,7 @@ def _against_study(study: dict, rec) -> dict:
     weights = np.asarray(rec.weights, dtype=np.float64)
     rows, measured = [], []
     for item in study['layouts']:
-        rows.append(Layout(item['layout']).with_tasks(tasks).branch_points())
+        rows.append(matrix_to_row(Layout(item['layout']).with_tasks(tasks).branch_points()))
         measured.append(np.array([[item['measured'][s][t] for t in tasks]
                                   for s in seeds]).mean(axis=0))
     estimates = rec.estimator.estimates_matrix(np.stack(rows))

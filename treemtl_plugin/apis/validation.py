@@ -27,7 +27,7 @@ import numpy as np
 from mmengine.config import Config
 
 from ..core.design_space import iter_layout_chunks
-from ..core.encoding import full_matrix
+from ..core.encoding import full_matrix, matrix_to_row
 from ..core.layout import Layout, as_layout
 from ..errors import ConfigError, LayoutError
 from ..evaluation.agreement import agreement, anova, budget_regrets, difference_se, reliability
@@ -132,7 +132,7 @@ def select_layouts(rec, layouts: str | int, include: tuple[Layout, ...] = ()) ->
         extremes = {int(np.flatnonzero((bp == num_blocks).all(axis=1))[0]),
                     int(np.flatnonzero((bp == 0).all(axis=1))[0])}
         for layout in include:
-            row = layout.with_tasks(tasks).branch_points()
+            row = matrix_to_row(layout.with_tasks(tasks).branch_points())
             extremes.add(int(np.flatnonzero((bp == row).all(axis=1))[0]))
         keep = set(order[:max(0, min(5, layouts - len(extremes)))]) | extremes
         spread = np.linspace(0, len(order) - 1, layouts).round().astype(int)
