@@ -149,7 +149,8 @@ def _full_mode_inputs(cfg: Config, tasks: list[str], recommender, work_dir: str,
     num_blocks = cost.num_blocks
     log(f'[costs] {backbone_info["model_name"]} at {backbone_info["input_size"]}: '
         f'{len(backbone_info["detected"])} detected blocks -> {num_blocks} branching points; '
-        'GFLOPs per branching point (fvcore): ' + ', '.join(f'{f:.4g}' for f in cost.block_flops))
+        f'{cost.flops_unit} per branching point (fvcore): '
+        + ', '.join(f'{f:.4g}' for f in cost.block_flops))
     write_json(osp.join(work_dir, 'backbone_blocks.json'),
                json.loads(json.dumps(backbone_info, default=str)))
     if cfg.get('two_task_table'):

@@ -12,6 +12,7 @@ from mmengine.config import Config
 
 from ..core.cost import CostModel
 from ..core.table import TwoTaskTable
+from ..errors import ConfigError
 from ..io.atomic import atomic_write
 from ..sweep.executor import SweepExecutor
 from ..affinity.methods import method_cost, method_settings, method_values, plan_method
@@ -21,8 +22,22 @@ from ..sweep.plan import sweep_seeds
 __all__ = ['measure_costs', 'sweep_table']
 
 
+#: full mode: the units the config's ``flops_unit`` / ``params_unit`` may name, per GFLOP / M
+FLOPS_UNITS = {'GFLOPs': 1.0, 'MFLOPs': 1e3, 'KFLOPs': 1e6}
+PARAMS_UNITS = {'M': 1.0, 'K': 1e3}
+
+
+def _unit(cfg: Config, key: str, units: dict, default: str) -> tuple[str, float]:
+    name = cfg.get(key, default)
+    if name not in units:
+        raise ConfigError(f'{key}={name!r}: measured costs can be shown in '
+                          f'{" / ".join(units)}; pick one')
+    return name, units[name]
+
+
 def measure_costs(cfg: Config, tasks: list[str]) -> tuple[CostModel, dict]:
-    """Cost model from the backbone's branching points (fvcore GFLOPs, M params) and heads."""
+    """Cost model from the backbone's branching points and heads (fvcore FLOPs), in the
+    config's ``flops_unit`` (GFLOPs, MFLOPs...) and ``params_unit`` (M, K)."""
     import torch
 
     import treemtl_plugin.models  # noqa: F401  (registers the entries)
@@ -42,9 +57,13 @@ def measure_costs(cfg: Config, tasks: list[str]) -> tuple[CostModel, dict]:
         head_params[task] = sum(p.numel() for p in head.parameters()) / 1e6
     info = dict(model_name=backbone.model_name, input_size=list(backbone.input_size),
                 blocks=backbone.cost_table(), detected=backbone.detected)
-    cost = CostModel(block_flops=backbone.block_flops, block_params=backbone.block_params,
-                     head_flops=head_flops, head_params=head_params,
-                     flops_unit='GFLOPs', params_unit='M')
+    flops_unit, fs = _unit(cfg, 'flops_unit', FLOPS_UNITS, 'GFLOPs')
+    params_unit, ps = _unit(cfg, 'params_unit', PARAMS_UNITS, 'M')
+    cost = CostModel(block_flops=[f * fs for f in backbone.block_flops],
+                     block_params=[p * ps for p in backbone.block_params],
+                     head_flops={t: f * fs for t, f in head_flops.items()},
+                     head_params={t: p * ps for t, p in head_params.items()},
+                     flops_unit=flops_unit, params_unit=params_unit)
     return cost, info
 
 

@@ -16,6 +16,8 @@ Everything is accumulated over the whole dataset, never averaged over batches:
   bins over [0°, 180°] (bin centres: at most 0.005° from the exact median), so memory does
   not grow with the dataset.
 * ``l1`` (keypoints2d, edge_texture) — ``l1_err`` = mean absolute error over all elements.
+* ``regression`` (e.g. the teacher tasks of ``TeacherTaskDataset``) — ``mse`` = mean squared
+  error over all elements.
 * ``classification`` (gt a scalar class id, pred ``(K,)`` logits) — ``top1`` (%).
 
 An optional ``gt['{task}_mask']`` (non-zero = valid) further restricts the evaluated pixels.
@@ -69,7 +71,8 @@ class MultiTaskMetric(BaseMetric):
     Args:
         tasks: task names (kind from the name; unknown names with integer gt are inferred as
             segmentation or, for a scalar gt, classification), ``{task: kind}`` with kind in
-            ``'segmentation' | 'depth' | 'normal' | 'l1' | 'classification'``, or ``None``:
+            ``'segmentation' | 'depth' | 'normal' | 'l1' | 'regression' | 'classification'``,
+            or ``None``:
             every task that has both a prediction and a target.
         num_classes: ``None`` (from the logits), an int, or ``{task: int}`` (entries of tasks
             that are not evaluated are ignored).
@@ -280,6 +283,12 @@ class MultiTaskMetric(BaseMetric):
             diff = diff[_flat_valid(torch.ones_like(diff, dtype=torch.bool), mask, task)]
         return {'abs_sum': float(diff.sum()), 'count': int(diff.numel())}
 
+    def _update_regression(self, task, pred, gt, mask):
+        diff = pred.double() - _like(gt, pred.shape, task).double()
+        if mask is not None:
+            diff = diff[_flat_valid(torch.ones_like(diff, dtype=torch.bool), mask, task)]
+        return {'sq_sum': float(diff.square().sum()), 'count': int(diff.numel())}
+
     # ------------------------------------------------------------------ results
     def compute_metrics(self, results: list) -> dict[str, float]:
         """Metrics of the whole dataset from the running states (one per rank)."""
@@ -356,6 +365,8 @@ def _finalise(s: dict) -> dict[str, float] | None:
         return {'abs_err': s['abs_sum'] / n, 'rel_err': s['rel_sum'] / n}
     if kind == 'l1':
         return {'l1_err': s['abs_sum'] / n}
+    if kind == 'regression':
+        return {'mse': s['sq_sum'] / n}
     if kind == 'classification':
         return {'top1': 100.0 * s['correct'] / n}
     cum = s['hist'].cumsum(0)

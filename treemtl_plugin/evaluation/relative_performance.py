@@ -29,6 +29,7 @@ KIND_METRICS: dict[str, tuple[str, ...]] = {
     'depth': ('abs_err', 'rel_err'),
     'normal': ('mean_angle', 'median_angle', 'within_11.25', 'within_22.5', 'within_30'),
     'l1': ('l1_err',),
+    'regression': ('mse',),
     'classification': ('top1',),
 }
 
@@ -40,6 +41,7 @@ METRIC_NAME_DIRECTIONS: dict[str, int] = {
     'mean_angle': -1, 'median_angle': -1,
     'within_11.25': 1, 'within_22.5': 1, 'within_30': 1,
     'l1_err': -1,
+    'mse': -1,
     'top1': 1,
     'delta': 1,
 }

@@ -14,7 +14,7 @@ import torch.nn.functional as F
 from ..registry import MODELS
 
 __all__ = ['SegCrossEntropyLoss', 'DepthL1Loss', 'NormalCosineLoss', 'MaskedL1Loss',
-           'ClsCrossEntropyLoss']
+           'MaskedMSELoss', 'ClsCrossEntropyLoss']
 
 
 def _shape_error(name: str, pred: torch.Tensor, target: torch.Tensor, expected: str,
@@ -144,9 +144,8 @@ class NormalCosineLoss(nn.Module):
         return loss * self.loss_weight
 
 
-@MODELS.register_module()
-class MaskedL1Loss(nn.Module):
-    """Mean absolute error, optionally over ``mask`` only (Taskonomy keypoints2d, edge_texture).
+class _MaskedElementwiseLoss(nn.Module):
+    """Mean of an element-wise error, optionally over ``mask`` only.
 
     ``pred`` / ``target``: same shape, e.g. (N, 1, H, W) or (N, C, H, W); a single channel may
     be given as (N, H, W) on one side. ``mask`` broadcasts over channels.
@@ -155,6 +154,10 @@ class MaskedL1Loss(nn.Module):
     def __init__(self, loss_weight: float = 1.0):
         super().__init__()
         self.loss_weight = float(loss_weight)
+
+    @staticmethod
+    def error(diff: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
 
     def forward(self, pred: torch.Tensor, target: torch.Tensor,
                 mask: torch.Tensor | None = None) -> torch.Tensor:
@@ -168,12 +171,31 @@ class MaskedL1Loss(nn.Module):
         if mask is None:
             if p.numel() == 0:
                 return _empty(pred)
-            return (p - t).abs().mean() * self.loss_weight
+            return self.error(p - t).mean() * self.loss_weight
         valid = _mask_like(name, mask, p.shape, pred, target)
         if not bool(valid.any()):
             return _empty(pred)
-        loss = (p[valid] - t[valid]).abs().mean()
-        return loss * self.loss_weight
+        return self.error(p[valid] - t[valid]).mean() * self.loss_weight
+
+
+@MODELS.register_module()
+class MaskedL1Loss(_MaskedElementwiseLoss):
+    """Mean absolute error, optionally over ``mask`` only (Taskonomy keypoints2d,
+    edge_texture); shapes as for every element-wise loss here."""
+
+    @staticmethod
+    def error(diff: torch.Tensor) -> torch.Tensor:
+        return diff.abs()
+
+
+@MODELS.register_module()
+class MaskedMSELoss(_MaskedElementwiseLoss):
+    """Mean squared error, optionally over ``mask`` only (regression targets such as the
+    teacher tasks of ``TeacherTaskDataset``)."""
+
+    @staticmethod
+    def error(diff: torch.Tensor) -> torch.Tensor:
+        return diff.square()
 
 
 @MODELS.register_module()

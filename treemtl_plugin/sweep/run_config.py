@@ -54,7 +54,9 @@ def restrict_tasks(cfg: Config, tasks: Sequence[str]) -> None:
         evaluator = cfg.get(key)
         for metric in evaluator if isinstance(evaluator, list) else [evaluator]:
             if isinstance(metric, dict) and metric.get('type') == 'MultiTaskMetric':
-                metric['tasks'] = list(tasks)
+                kinds = metric.get('tasks')      # {task: kind} keeps the kinds it names
+                metric['tasks'] = {t: kinds.get(t) for t in tasks} \
+                    if isinstance(kinds, Mapping) else list(tasks)
 
 
 def run_config(cfg: Config, tasks: Sequence[str], layout, work_dir: str,

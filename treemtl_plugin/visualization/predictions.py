@@ -171,8 +171,8 @@ class MultiTaskVisualizer(Visualizer):
         mean, std: the normalisation of the ``inputs`` tensor, in [0, 1] units (default
             ImageNet, as every dataset of the plugin); ``None`` = inputs already in [0, 1].
         task_kinds: ``{task: kind}`` for tasks outside the data contract; kinds are
-            ``'segmentation' | 'depth' | 'normal' | 'map' | 'l1' | 'classification'``
-            (guessed from the tensors when not given).
+            ``'segmentation' | 'depth' | 'normal' | 'map' | 'l1' | 'regression' |
+            'classification'`` (guessed from the tensors when not given).
         palette: segmentation colours (``[(r, g, b), ...]``); default: the dataset's
             ``palette`` if it has one, else :data:`DEFAULT_PALETTE`.
         ignore_index: segmentation label drawn black (default: the dataset's, else 255).
@@ -199,7 +199,7 @@ class MultiTaskVisualizer(Visualizer):
         self.mean = None if mean is None else np.asarray(mean, dtype=np.float64)
         self.std = None if std is None else np.asarray(std, dtype=np.float64)
         kinds = dict(task_kinds or {})
-        known = ('segmentation', 'depth', 'normal', 'map', 'l1', 'classification')
+        known = ('segmentation', 'depth', 'normal', 'map', 'l1', 'regression', 'classification')
         bad = {t: k for t, k in kinds.items() if k not in known}
         if bad:
             raise ConfigError(f'MultiTaskVisualizer: unknown task kind(s) {bad}; kinds are '
@@ -251,7 +251,7 @@ class MultiTaskVisualizer(Visualizer):
     def _kind(self, task: str, pred: np.ndarray, gt: np.ndarray | None) -> str:
         kind = self.task_kinds.get(task) or TASK_KINDS.get(task)
         if kind is not None:
-            return 'map' if kind == 'l1' else kind
+            return 'map' if kind in ('l1', 'regression') else kind
         if gt is not None and np.issubdtype(gt.dtype, np.integer):
             return 'classification' if gt.size == 1 else 'segmentation'
         if pred.ndim <= 1:
