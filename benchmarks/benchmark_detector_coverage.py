@@ -14,19 +14,20 @@ representative model is picked (``pretrained=False``):
   (``atto femto pico nano xxs tiny xs mini small _s 18 ...``, see ``SMALL_TOKENS``), then a
   penalty for high-resolution variants (``_384``, ``_448``...), then the shortest name;
 * build the best ``--candidates`` (default 8) of them on the ``meta`` device (no memory, no
-  init cost) to count parameters, and take the one with the fewest parameters (ties: smaller
-  default input, then the heuristic rank). Models above ``--max-params`` (300M) are not run:
-  status ``skipped_huge`` (counted as not covered).
+  init cost; with the product's factory ``build_timm_model``) to count parameters, and take the
+  one with the fewest parameters (ties: smaller default input, then the heuristic rank).
+  Models above ``--max-params`` (300M) are not run: status ``skipped_huge`` (counted as not
+  covered).
 
 Each family runs in its own forked worker process with a wall-clock limit (``--timeout``);
 a worker that runs over is killed (status ``timeout``, with the stage it was in). In the
 worker, in eval mode under ``torch.no_grad()``:
 
-1. input size: try, in order, (a) the default model at ``--input-size`` (64), (b) the model
-   built with ``img_size=--input-size`` (fixed-size ViTs etc.; only where the constructor
-   accepts it), (c) the default model at ``pretrained_cfg['min_input_size']`` if it has one,
-   (d) the default model at ``pretrained_cfg['input_size']``. The first one whose
-   ``forward_features`` runs is used and recorded;
+1. input size: build the model as the product does, with ``build_timm_model(name, False,
+   input_size)`` (``img_size`` set from the input size where the constructor takes it), at, in
+   order, (a) ``--input-size`` (64), (b) ``pretrained_cfg['min_input_size']`` if it has one,
+   (c) ``pretrained_cfg['input_size']``. The first one whose ``forward_features`` runs is used
+   and recorded;
 2. ``detect_blocks(model)``;
 3. chain every ``block.module`` on a random batch (2 images) and compare with
    ``model.forward_features(x)``: ok when ``max|a-b| <= 1e-4 * max(1, max|a|)``;
@@ -98,12 +99,12 @@ def default_input(name: str) -> tuple[int, int, int]:
 
 
 def meta_params(name: str) -> int | None:
-    import timm
     import torch
+    from treemtl_plugin.models.timm_factory import build_timm_model
     try:
         with warnings.catch_warnings(), torch.device('meta'):
             warnings.simplefilter('ignore')
-            model = timm.create_model(name, pretrained=False)
+            model = build_timm_model(name, pretrained=False)
         return sum(p.numel() for p in model.parameters())
     except Exception:
         return None
@@ -145,7 +146,7 @@ def run_family(family: str, args, send) -> Result:
     import timm
     import torch
     from treemtl_plugin.models.branching_point_detector import DetectionError, detect_blocks
-    from treemtl_plugin.models.timm_block_backbone import create_timm_model
+    from treemtl_plugin.models.timm_factory import build_timm_model
 
     warnings.simplefilter('ignore')
     res = Result(family=family)
@@ -166,36 +167,31 @@ def run_family(family: str, args, send) -> Result:
     if params is not None and params > args.max_params * 1e6:
         return done('skipped_huge', f'{params / 1e6:.0f}M parameters > {args.max_params:.0f}M')
 
-    # --- build the model and find an input size it accepts
+    # --- build the model as the product does and find an input size it accepts
     chans, default_h, default_w = default_input(name)
     cfg = timm.models.get_pretrained_cfg(name)
     min_size = getattr(cfg, 'min_input_size', None) if cfg is not None else None
-    attempts = [({'img_size': args.input_size, 'dynamic_img_size': False},
-                 (args.input_size, args.input_size), f'img_size={args.input_size} (fixed)'),
-                ({}, (args.input_size, args.input_size), f'{args.input_size}'),
-                ({'img_size': args.input_size}, (args.input_size, args.input_size),
-                 f'img_size={args.input_size}')]
+    attempts = [((args.input_size, args.input_size), f'{args.input_size}')]
     if min_size and tuple(min_size[1:]) != (args.input_size, args.input_size):
-        attempts.append(({}, tuple(min_size[1:]), 'min_input_size'))
+        attempts.append((tuple(min_size[1:]), 'min_input_size'))
     if (default_h, default_w) != (args.input_size, args.input_size):
-        attempts.append(({}, (default_h, default_w), 'default input_size'))
+        attempts.append(((default_h, default_w), 'default input_size'))
     model = size = note = None
     create_err = forward_err = None
-    cache: dict = {}
-    for kwargs, hw, how in attempts:
-        key = tuple(sorted(kwargs.items()))
-        report(f'create {name} {kwargs or ""} / forward at {hw[0]}x{hw[1]}')
-        if key not in cache:
-            try:
-                cache[key] = create_timm_model(name, pretrained=False, **kwargs).eval()
-            except Exception as err:
-                cache[key] = None
-                if not kwargs:
-                    create_err = err
-                continue
-        candidate = cache[key]
+    built = False
+    sizeless = None               # a model built without img_size fits every attempt
+    for hw, how in attempts:
+        report(f'build_timm_model {name} / forward at {hw[0]}x{hw[1]}')
+        candidate = sizeless
         if candidate is None:
-            continue
+            try:
+                candidate = build_timm_model(name, False, (chans, *hw)).eval()
+            except Exception as err:
+                create_err = create_err or err
+                continue
+            built = True
+            if candidate.treemtl_img_size is None:
+                sizeless = candidate
         try:
             with torch.no_grad():
                 candidate.forward_features(torch.randn(1, chans, *hw))
@@ -203,12 +199,15 @@ def run_family(family: str, args, send) -> Result:
             forward_err = forward_err or err
             continue
         model, size, note = candidate, hw, how
+        if candidate.treemtl_img_size is not None:
+            note = f'img_size={candidate.treemtl_img_size}' + \
+                ('' if how.isdigit() else f', {how}')
         break
-    cache.clear()
+    sizeless = None
     if model is None:
-        if create_err is not None:
+        if not built:
             return done('create_error', _first_line(create_err))
-        return done('forward_error', _first_line(forward_err) if forward_err else 'no attempt')
+        return done('forward_error', _first_line(forward_err or create_err))
     res.input_size = f'{size[0]}x{size[1]}'
     res.size_note = note
     if params is None:

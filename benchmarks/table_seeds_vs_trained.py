@@ -26,7 +26,8 @@ sys.path.insert(0, ROOT)
 
 import numpy as np  # noqa: E402
 
-from treemtl_plugin.apis.config import build_recommender, load_config  # noqa: E402
+from treemtl_plugin.apis.config import (build_recommender, load_config,  # noqa: E402
+                                        recommender_spec)
 from treemtl_plugin.apis.sweep import measure_costs  # noqa: E402
 from treemtl_plugin.core.encoding import matrix_to_row  # noqa: E402
 from treemtl_plugin.core.layout import Layout  # noqa: E402
@@ -69,7 +70,7 @@ def main(argv=None) -> int:
     if missing:
         sys.exit(f'error: {len(missing)} sweep runs are not finished, e.g. {missing[:3]}')
     per_seed = per_seed_values(runs, records, tasks, cost.num_blocks)
-    recommender = build_recommender(cfg, 'tree', topk=1)
+    recommender = build_recommender(dict(recommender=dict(recommender_spec(cfg, 'tree'), topk=1)))
     recommender.csv_rows = 0
     seeds_s = [str(s) for s in study['seeds']]
     rows = np.stack([matrix_to_row(Layout(item['layout']).with_tasks(tasks).branch_points())

@@ -3,12 +3,10 @@ on identical and opposite tasks, and each sweep method end to end on a tiny conf
 from __future__ import annotations
 
 import copy
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
-from mmengine.config import Config
 from mmengine.logging import MessageHub
 
 from helpers import tiny_config
@@ -16,9 +14,6 @@ from helpers import tiny_config
 from treemtl_plugin.affinity import (lookahead_affinity, lookahead_table, rdm, rsa_similarity,
                                      similarity_table)
 from treemtl_plugin.core.table import TwoTaskTable
-
-ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_CFG = ROOT / 'configs' / 'synthetic' / 'tree_resnet18_synthetic_3task.py'
 
 
 def test_lookahead_affinity_and_table():
@@ -96,7 +91,9 @@ def test_lookahead_hook_sees_identical_and_opposite_tasks(opposite):
 
 
 # -- each method end to end ----------------------------------------------------------------
-def micro_cfg(method: str) -> Config:
+def method_cfg(method: str):
+    """The tiny config at 3 branching points, 4 iterations, 8 validation scenes, a lookahead
+    every 2 iterations; ``method`` builds the two-task table."""
     return tiny_config(blocks=3, iters=4, val_samples=8, **{
         'sweep.method': method, 'sweep.lookahead': dict(interval=2)})
 
@@ -105,7 +102,9 @@ def micro_cfg(method: str) -> Config:
 def test_each_method_runs_end_to_end_and_reports_its_cost(method, trainings, tmp_path):
     import json
     from treemtl_plugin.apis import run_recommendation
-    run = run_recommendation(micro_cfg(method), str(tmp_path), topk=2, log=lambda m: None)
+    cfg = method_cfg(method)
+    cfg.merge_from_dict({'recommender.topk': 2})
+    run = run_recommendation(cfg, str(tmp_path), log=lambda m: None)
     info = run.recommendation.table_info
     assert info['method'] == method and info['cost']['trainings'] == trainings
     assert info['cost']['pairwise_trainings'] == 2 + 3
@@ -120,7 +119,7 @@ def test_each_method_runs_end_to_end_and_reports_its_cost(method, trainings, tmp
 
 def test_methods_side_by_side(tmp_path):
     from treemtl_plugin.apis.table_methods import compare_table_methods
-    cfg = micro_cfg('pairwise')
+    cfg = method_cfg('pairwise')
     out = compare_table_methods(cfg, str(tmp_path), log=lambda m: None)
     methods = out['methods']
     assert set(methods) == {'pairwise', 'lookahead', 'similarity'}
@@ -141,7 +140,7 @@ def test_methods_are_compared_with_the_truth_under_their_own_weights(tmp_path):
     from treemtl_plugin.apis.table_methods import compare_table_methods
     from treemtl_plugin.core.design_space import iter_layouts
     from treemtl_plugin.core.encoding import matrix_to_row
-    cfg = micro_cfg('pairwise')
+    cfg = method_cfg('pairwise')
     compare_table_methods(cfg, str(tmp_path), methods=('pairwise',), log=lambda m: None)
     table = TwoTaskTable.from_csv(str(tmp_path / 'sweep' / 'two_task_table.csv'))
     rec = recommend_layouts(table, CostModel([1.0] * 3), topk=1)
@@ -157,3 +156,91 @@ def test_methods_are_compared_with_the_truth_under_their_own_weights(tmp_path):
     assert trained['layouts'] == 4
     assert trained['spearman_weighted'] == pytest.approx(1.0)
     assert trained['spearman_unweighted'] == pytest.approx(1.0)
+
+
+# -- the table methods are registered classes picked by sweep.method -------------------------
+def test_table_methods_registry_holds_the_three_classes():
+    from treemtl_plugin.affinity.methods import (LookaheadTable, PairwiseTable, SimilarityTable,
+                                                 build_table_method, table_methods)
+    from treemtl_plugin.registry import TABLE_METHODS
+    assert TABLE_METHODS.get('PairwiseTable') is PairwiseTable
+    assert TABLE_METHODS.get('LookaheadTable') is LookaheadTable
+    assert TABLE_METHODS.get('SimilarityTable') is SimilarityTable
+    assert table_methods() == dict(pairwise=PairwiseTable, lookahead=LookaheadTable,
+                                   similarity=SimilarityTable)
+    assert isinstance(build_table_method(None), PairwiseTable)
+    method = build_table_method(dict(method='lookahead', lookahead=dict(interval=3)))
+    assert isinstance(method, LookaheadTable) and method.options() == dict(interval=3, lr=None)
+    runs = method.plan(['b', 'a'], 2, [1, 2])
+    assert [r.run_id for r in runs] == ['lookahead__s1', 'lookahead__s2']
+    assert runs[0].hooks[0]['interval'] == 3 and runs[0].tasks == ('a', 'b')
+    assert all(r.is_single for r in build_table_method(dict(method='similarity')).plan(
+        ['a', 'b'], 2, None))
+
+
+@pytest.mark.parametrize('sweep, message', [
+    (dict(method='pairwize'), "did you mean 'pairwise'"),
+    (dict(method='lookahead', lookahead=dict(intervall=5)), "did you mean 'interval'"),
+    (dict(lookahead=dict(intervall=5)), "did you mean 'interval'"),  # checked even if unused
+    (dict(method='lookahead', lookahead=5), 'must be a dict'),
+])
+def test_a_bad_table_method_or_option_is_a_config_error(sweep, message):
+    from treemtl_plugin.affinity.methods import build_table_method
+    from treemtl_plugin.errors import ConfigError
+    with pytest.raises(ConfigError, match=message) as err:
+        build_table_method(sweep)
+    if sweep.get('method') == 'pairwize':
+        assert "'pairwize'" in str(err.value) and 'similarity' in str(err.value)
+
+
+def test_a_registered_table_method_is_picked_by_sweep_method(tmp_path):
+    """A new method is a new class: registered, it is selected by its ``name``, its own
+    options come from ``sweep.<name>``, and the sweep trains the runs its ``plan`` gives."""
+    from treemtl_plugin.affinity.methods import TableMethod, build_table_method
+    from treemtl_plugin.apis.sweep import sweep_table
+    from treemtl_plugin.errors import ConfigError
+    from treemtl_plugin.registry import TABLE_METHODS
+    from treemtl_plugin.sweep.plan import plan_sweep
+
+    class FirstSingleTable(TableMethod):
+        name = 'first_single'
+
+        def __init__(self, fill: float = 1.0):
+            self.fill = fill
+
+        def options(self):
+            return dict(fill=self.fill)
+
+        def plan(self, tasks, num_blocks, seeds):
+            return [r for r in plan_sweep(tasks, num_blocks, seeds) if r.is_single][:1]
+
+        def values(self, runs, records, tasks, num_blocks):
+            values = np.full((len(tasks), len(tasks), num_blocks + 1), self.fill)
+            values[:, :, 0] = 0
+            values[np.arange(len(tasks)), np.arange(len(tasks))] = 0
+            return values
+
+    TABLE_METHODS.register_module(module=FirstSingleTable, force=True)
+    try:
+        assert isinstance(build_table_method(dict(method='first_single')), FirstSingleTable)
+        with pytest.raises(ConfigError, match="did you mean 'first_single'"):
+            build_table_method(dict(method='first_singel'))
+        cfg = tiny_config(blocks=2, **{'sweep.method': 'first_single',
+                                       'sweep.first_single': dict(fill=2.5)})
+        trained = []
+
+        def train(run_cfg):
+            trained.append(tuple(run_cfg.model.tasks))
+            return {f'{t}/loss': 1.0 for t in run_cfg.model.tasks}
+
+        tasks = list(cfg.model.tasks)
+        table, info = sweep_table(cfg, tasks, 2, str(tmp_path), log=lambda m: None,
+                                  train_fn=train)
+        assert trained == [r.tasks for r in FirstSingleTable().plan(tasks, 2, None)]
+        assert info['method'] == 'first_single' and info['first_single'] == dict(fill=2.5)
+        assert info['cost']['trainings'] == 1
+        assert table.values[0, 1, 1] == 2.5 and 'first_single estimate' in table.source
+    finally:
+        TABLE_METHODS._module_dict.pop('FirstSingleTable', None)
+    from treemtl_plugin.affinity.methods import table_methods
+    assert list(table_methods()) == ['pairwise', 'lookahead', 'similarity']

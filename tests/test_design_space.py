@@ -295,9 +295,9 @@ def test_pair_index_and_columns():
 # ------------------------------------------------------------------ errors
 
 @pytest.mark.parametrize('num_tasks, num_blocks, pattern', [
-    (0, 5, r'need at least one task, got num_tasks=0'),
-    (-2, 5, r'need at least one task, got num_tasks=-2'),
-    (2.0, 5, r'need at least one task, got num_tasks=2\.0'),
+    (0, 5, r'num_tasks must be a positive integer, got 0'),
+    (-2, 5, r'num_tasks must be a positive integer, got -2'),
+    (2.0, 5, r'num_tasks must be a positive integer, got 2\.0'),
     (3, 0, r'num_blocks must be a positive integer, got 0'),
     (3, -1, r'num_blocks must be a positive integer, got -1'),
     (3, 2.5, r'num_blocks must be a positive integer, got 2\.5'),

@@ -9,16 +9,17 @@ import pytest
 import timm
 import torch
 import torch.nn as nn
+from huggingface_hub.errors import LocalEntryNotFoundError
 
 from treemtl_plugin.core.block_groups import balanced_groups, check_block_groups
 from treemtl_plugin.errors import CheckpointError, ConfigError, TreeMTLError
 from treemtl_plugin.errors import DetectionError as PackageDetectionError
-from treemtl_plugin.models.backbone_profile import build_timm_model
 from treemtl_plugin.models.branching_point_detector import (DetectionError, detect_blocks,
                                                             slice_blocks, trace)
 from treemtl_plugin.models.heads import to_nchw
-from treemtl_plugin.models.timm_block_backbone import (TimmBlockBackbone, create_timm_model,
-                                                       fvcore_flops)
+from treemtl_plugin.models.flops import fvcore_flops
+from treemtl_plugin.models.timm_block_backbone import TimmBlockBackbone
+from treemtl_plugin.models.timm_factory import build_timm_model, create_timm_model
 from treemtl_plugin.models.tree_model import TreeMultiTaskModel
 from treemtl_plugin.registry import MODELS
 
@@ -108,8 +109,6 @@ def test_backbone_forward_equals_timm_features_and_exposes_costs():
     table = backbone.cost_table()
     assert table[0]['name'].startswith('conv1+bn1+act1+maxpool')
     assert [row['fine_blocks'] for row in table] == backbone.block_groups
-    with pytest.warns(FutureWarning, match='block_groups'):
-        assert backbone.groups == backbone.block_groups
 
 
 def test_block_groups_and_errors():
@@ -317,29 +316,62 @@ def test_model_that_cannot_take_the_input_size_is_a_config_error():
 # ----------------------------------------------------------------------------- pretrained=True
 @pytest.fixture
 def no_network(monkeypatch, tmp_path):
-    """Empty weight caches and an offline hub (deterministic whatever the machine)."""
+    """Empty weight caches, huggingface_hub in offline mode, torch.hub downloads refused."""
+    from huggingface_hub import constants
     monkeypatch.setenv('HF_HUB_OFFLINE', '1')
-    monkeypatch.setenv('HF_HUB_CACHE', str(tmp_path / 'hf'))
+    monkeypatch.setattr(constants, 'HF_HUB_OFFLINE', True)     # the hub reads it at import
+    monkeypatch.setattr(constants, 'HF_HUB_CACHE', str(tmp_path / 'hf'))
     monkeypatch.setenv('TORCH_HOME', str(tmp_path / 'torch'))
+
+    def refuse(url, *args, **kwargs):
+        raise AssertionError(f'test tried to download {url}')
+    monkeypatch.setattr(torch.hub, 'download_url_to_file', refuse)
     return tmp_path
 
 
-def test_pretrained_without_network_fails_fast(no_network, monkeypatch):
+def test_pretrained_offline_without_cached_weights_fails_fast(no_network):
     start = time.perf_counter()
     with pytest.raises(ConfigError, match=r"weights of timm model 'resnet18'.*not in the local "
                                           r'cache.*HF_HUB_OFFLINE=1') as info:
         TimmBlockBackbone('resnet18', pretrained=True, input_size=(3, SIZE, SIZE))
     assert time.perf_counter() - start < 5
     message = str(info.value)
+    assert str(no_network / 'hf') in message
     assert "init_cfg=dict(type='Pretrained'" in message and 'pretrained=False' in message
-    # the hub is not switched off but cannot be reached (a closed local port): same, fast
-    monkeypatch.delenv('HF_HUB_OFFLINE')
-    monkeypatch.setenv('HF_ENDPOINT', 'http://127.0.0.1:9')
-    start = time.perf_counter()
-    with pytest.raises(ConfigError,
-                       match=r'no connection to 127\.0\.0\.1:9 \(tried for up to 2 s\)'):
+
+
+@pytest.mark.parametrize('error', [
+    LocalEntryNotFoundError('cannot find the requested files in the local cache'),
+    ConnectionError('connection refused')], ids=['LocalEntryNotFoundError', 'ConnectionError'])
+def test_failed_download_is_a_config_error(no_network, monkeypatch, error):
+    from huggingface_hub import constants
+    monkeypatch.setattr(constants, 'HF_HUB_OFFLINE', False)
+
+    def fail(*args, **kwargs):                    # what the hub raises without network
+        raise error
+    monkeypatch.setattr(timm.models._hub, 'hf_hub_download', fail)
+    with pytest.raises(ConfigError, match=r"weights of timm model 'resnet18'.*not in the local "
+                                          r'cache.*could not be downloaded \((LocalEntryNotFound|'
+                                          r'Connection)Error: .*HF_HUB_OFFLINE=1') as info:
         create_timm_model('resnet18', pretrained=True)
-    assert time.perf_counter() - start < 5
+    assert isinstance(info.value.__cause__, OSError) and 'pretrained=False' in str(info.value)
+
+
+def test_offline_url_weights_come_from_the_torch_hub_cache(no_network):
+    # gcvit weights are a GitHub release URL (torch.hub, which ignores HF_HUB_OFFLINE)
+    with pytest.raises(ConfigError, match=r"weights of timm model 'gcvit_xxtiny' \(https://.*"
+                                          r'not in the local cache \(.*checkpoints\).*'
+                                          r'HF_HUB_OFFLINE=1'):
+        create_timm_model('gcvit_xxtiny', pretrained=True)
+    url = timm.models.get_pretrained_cfg('gcvit_xxtiny').url
+    folder = no_network / 'torch' / 'hub' / 'checkpoints'
+    folder.mkdir(parents=True)
+    torch.manual_seed(7)
+    weights = timm.create_model('gcvit_xxtiny').state_dict()
+    torch.save(weights, folder / os.path.basename(url))
+    model = create_timm_model('gcvit_xxtiny', pretrained=True)
+    for key, value in model.state_dict().items():
+        assert torch.equal(value, weights[key]), key
 
 
 def test_pretrained_weights_in_the_local_cache_load_offline(no_network):

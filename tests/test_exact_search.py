@@ -45,11 +45,11 @@ def test_search_equals_enumeration(num_tasks, num_blocks, integer):
                 kwargs = dict(budget=budget, topk=topk, task_weights='uniform'
                               if integer else 'svde', csv_rows=0)
                 try:
-                    enum = recommend(t, COST[num_blocks], method='enumerate', **kwargs)
+                    enum = recommend(t, COST[num_blocks], search='enumerate', **kwargs)
                 except ValueError:
                     continue          # infeasible budget: both must refuse
-                search = recommend(t, COST[num_blocks], method='search', **kwargs)
-                assert search.method.startswith('exact search')
+                search = recommend(t, COST[num_blocks], search='branch_and_bound', **kwargs)
+                assert search.search.startswith('exact search')
                 same_top(enum, search)
 
 
@@ -58,25 +58,25 @@ def test_pareto_front_equals_enumeration(num_tasks, num_blocks):
     cost = COST.get(num_blocks, COST[5])
     for seed in range(3):
         t = table(num_tasks, num_blocks, seed)
-        enum = recommend(t, cost, method='enumerate', csv_rows=0)
-        search = recommend(t, cost, method='search')
+        enum = recommend(t, cost, search='enumerate', csv_rows=0)
+        search = recommend(t, cost, search='branch_and_bound')
         assert [p.flops for p in search.pareto] == [p.flops for p in enum.pareto]
         assert [p.score for p in search.pareto] == [p.score for p in enum.pareto]
 
 
 def test_auto_switches_to_search_above_threshold():
     t = table(4, 5, 0)
-    assert recommend(t, COST[5], method='auto', search_threshold=10).method.startswith(
+    assert recommend(t, COST[5], search='auto', search_threshold=10).search.startswith(
         'exact search')
-    assert recommend(t, COST[5], method='auto').method == 'enumeration'
-    with pytest.raises(ValueError, match='method must be one of'):
-        recommend(t, COST[5], method='greedy')
+    assert recommend(t, COST[5], search='auto').search == 'enumeration'
+    with pytest.raises(ValueError, match="recommender.search='greedy' is not supported"):
+        recommend(t, COST[5], search='greedy')
 
 
 def test_ten_tasks_within_budget_and_sorted():
     t = table(10, 5, 1)
     rec = recommend(t, COST[5], Budget(max_models=4), topk=5)
-    assert rec.method.startswith('exact search') and rec.num_layouts == 26_740_775_306
+    assert rec.search.startswith('exact search') and rec.num_layouts == 26_740_775_306
     assert len(rec.top) == 5 and all(x.models <= 4 + 1e-9 for x in rec.top)
     scores = [x.score for x in rec.top]
     assert scores == sorted(scores, reverse=True)

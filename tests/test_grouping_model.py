@@ -3,18 +3,17 @@ deployed parameters, and 2 iterations of training + validation through tools/tra
 from __future__ import annotations
 
 import copy
-import importlib.util
 import json
-from pathlib import Path
 
 import pytest
 import torch
 from mmengine.config import Config
 
+from helpers import DEFAULT_TASKS, tiny_config
+
 from treemtl_plugin.models import TaskGroupingModel, TreeMultiTaskModel
 from treemtl_plugin.registry import MODELS
 
-ROOT = Path(__file__).resolve().parents[1]
 SIZE = 32
 TASKS = ['seg', 'depth', 'normal']
 BACKBONE = dict(type='TimmBlockBackbone', model_name='resnet18', pretrained=False,
@@ -248,15 +247,8 @@ def test_deployed_parameters_count_backbones_and_chosen_heads_only(model, backbo
         _n(unused.networks[0].heads[t]) for t in TASKS)
 
 
-def _train_tool():
-    spec = importlib.util.spec_from_file_location('train_tool', ROOT / 'tools' / 'train.py')
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def test_trains_and_validates_through_tools_train(tmp_path):
-    cfg = Config.fromfile(str(ROOT / 'configs' / 'synthetic' / 'tree_resnet18_synthetic_3task.py'))
+def test_trains_and_validates_through_tools_train(tmp_path, tool):
+    cfg = tiny_config(DEFAULT_TASKS, val_samples=8, img_size=SIZE)
     heads = cfg.model.tasks
     cfg.model = dict(
         type='TaskGroupingModel',
@@ -271,19 +263,11 @@ def test_trains_and_validates_through_tools_train(tmp_path):
                      ['normal']],
         chosen=dict(segment_semantic=0, depth_zbuffer=1, normal=2),
         half_width=[False, False, True])
-    cfg.merge_from_dict({
-        'img_size': SIZE,
-        'train_dataloader.batch_size': 4, 'train_dataloader.dataset.num_samples': 8,
-        'train_dataloader.dataset.image_size': SIZE, 'val_dataloader.batch_size': 4,
-        'val_dataloader.dataset.num_samples': 8, 'val_dataloader.dataset.image_size': SIZE,
-        'train_cfg.max_iters': 2, 'train_cfg.val_interval': 2,
-        'default_hooks.logger.interval': 1, 'default_hooks.checkpoint.interval': 2,
-        'log_level': 'WARNING'})
     cfg_path = tmp_path / 'grouping_cfg.py'
     cfg.dump(str(cfg_path))
     work = tmp_path / 'work'
 
-    assert _train_tool().main([str(cfg_path), '--work-dir', str(work)]) == 0
+    assert tool('train').main([str(cfg_path), '--work-dir', str(work)]) == 0
 
     assert (work / 'iter_2.pth').is_file()
     scalars = sorted(work.glob('*/vis_data/scalars.json'))
@@ -307,10 +291,3 @@ def test_trains_and_validates_through_tools_train(tmp_path):
     model = MODELS.build(copy.deepcopy(trained.model))
     model.load_state_dict(state)
     assert model.deployed_networks == [0, 1, 2]
-
-
-def test_old_groups_keyword_still_works_with_a_warning(backbone):
-    with pytest.warns(FutureWarning, match='groups= is renamed task_groups='):
-        model = TaskGroupingModel(backbone=backbone, tasks=_task_cfg(), groups=GROUPS,
-                                  chosen=CHOSEN)
-    assert model.task_groups == GROUPS

@@ -7,9 +7,9 @@ import sys
 from pathlib import Path
 
 import networkx as nx
-import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+from helpers import ROOT
+
 PACKAGE = ROOT / 'treemtl_plugin'
 
 
@@ -63,12 +63,36 @@ def test_no_import_cycles():
     assert cycles == [], f'import cycles: {cycles}'
 
 
-def test_core_depends_on_nothing_but_itself_and_errors():
+def package_graph() -> nx.DiGraph:
+    """Subpackage (or top-level module) -> the ones it imports; the package's ``__init__``
+    (the public facade, which imports from everywhere) is left out."""
+    graph = nx.DiGraph()
+    for source, target in import_graph().edges:
+        if 'treemtl_plugin' in (source, target):
+            continue
+        a, b = ('.'.join(n.split('.')[:2]) for n in (source, target))
+        graph.add_nodes_from((a, b))
+        if a != b:
+            graph.add_edge(a, b)
+    return graph
+
+
+def test_no_package_level_import_cycles():
+    """Subpackages form layers (e.g. io below visualization below apis): no two of them import
+    each other, directly or through others."""
+    graph = package_graph()
+    assert graph.has_edge('treemtl_plugin.apis', 'treemtl_plugin.recommenders')
+    cycles = list(nx.simple_cycles(graph))
+    assert cycles == [], f'package-level import cycles: {cycles}'
+
+
+def test_core_depends_on_nothing_but_itself_errors_and_checks():
     graph = import_graph()
+    allowed = ('treemtl_plugin.errors', 'treemtl_plugin.checks')
     for module in graph:
         if module.startswith('treemtl_plugin.core'):
             outside = [t for t in graph.successors(module)
-                       if not t.startswith('treemtl_plugin.core') and t != 'treemtl_plugin.errors']
+                       if not t.startswith('treemtl_plugin.core') and t not in allowed]
             assert outside == [], f'{module} imports {outside}'
 
 
@@ -105,23 +129,3 @@ def test_importing_the_registry_has_no_side_effects():
     assert proc.stdout.split() == ['True']
 
 
-@pytest.mark.parametrize('old, new', [
-    ('treemtl_plugin.layout', 'treemtl_plugin.core.layout'),
-    ('treemtl_plugin.two_task_table', 'treemtl_plugin.core.table'),
-    ('treemtl_plugin.recommender', 'treemtl_plugin.recommenders.tree'),
-])
-def test_old_module_paths_still_import_and_name_the_new_one(old, new):
-    proc = _python(f'import warnings; warnings.simplefilter("error")\n'
-                   f'try:\n    import {old}\nexcept FutureWarning as w:\n    print(w)\n')
-    assert proc.returncode == 0, proc.stderr
-    assert f'{old} moved to {new}' in proc.stdout
-    proc = _python(f'import {old} as m, {new} as n; print(m is n)')
-    assert proc.stdout.strip() == 'True', proc.stderr
-
-
-def test_old_top_level_names_still_work():
-    import treemtl_plugin
-    with pytest.warns(FutureWarning, match='recommend_layouts'):
-        assert treemtl_plugin.recommend is treemtl_plugin.recommend_layouts
-    with pytest.raises(AttributeError):
-        treemtl_plugin.no_such_name

@@ -2,30 +2,20 @@
 from __future__ import annotations
 
 import csv
-import importlib.util
 import json
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
+
+from helpers import PAPER_CFG as NYU_R34
+from helpers import ROOT, load_tool
 
 from treemtl_plugin.apis.recommendation import recommend_from_config
 from treemtl_plugin.errors import ConfigError, TreeMTLError
 
-ROOT = Path(__file__).resolve().parents[1]
 PAPER = ROOT / 'configs' / 'paper'
-NYU_R34 = PAPER / 'nyuv2_deeplab_resnet34.py'
-
-
-def _load_tool():
-    spec = importlib.util.spec_from_file_location('recommend_tool', ROOT / 'tools' / 'recommend.py')
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-TOOL = _load_tool()
+TOOL = load_tool('recommend')
 
 
 def run_tool(*args) -> int:
@@ -61,7 +51,7 @@ def test_end_to_end_outputs(tmp_path, monkeypatch, capsys):
     png = (work / 'pareto.png').read_bytes()
     assert png[:8] == b'\x89PNG\r\n\x1a\n' and len(png) > 10_000
     summary = json.loads((work / 'recommendation.json').read_text())
-    assert summary['num_layouts'] == 51 and summary['method'] == 'enumeration'
+    assert summary['num_layouts'] == 51 and summary['search'] == 'enumeration'
     assert summary['task_weights']['normal'] == pytest.approx(0.57806, abs=1e-4)
     assert summary['evaluated_csv_complete'] is True
     flops = [p['flops'] for p in summary['pareto']]
@@ -150,8 +140,8 @@ def test_unknown_task_suggests_close_name():
 
 
 def test_config_subset_of_table_tasks():
-    rec = recommend_from_config(_cfg(tasks=['normal', 'depth_zbuffer'], block_flops=[1] * 5),
-                                topk=3)
+    rec = recommend_from_config(_cfg(tasks=['normal', 'depth_zbuffer'], block_flops=[1] * 5,
+                                     recommender=dict(topk=3)))
     assert rec.tasks == ('normal', 'depth_zbuffer')
     assert rec.num_layouts == 6  # two tasks: branch at 0..5
     assert isinstance(rec.top[0].layout.tasks, tuple)

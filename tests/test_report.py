@@ -3,15 +3,15 @@ from __future__ import annotations
 
 import io
 import re
-from pathlib import Path
 
 import pytest
+
+from helpers import ROOT
 
 from treemtl_plugin import CostModel, TwoTaskTable, recommend_layouts, recommend_task_groups
 from treemtl_plugin.apis.compare import compare_strategies
 from treemtl_plugin.visualization.report import make_console, print_comparison, print_report
 
-ROOT = Path(__file__).resolve().parents[1]
 TABLE = ROOT / 'configs' / 'paper' / 'data' / 'taskonomy_deeplab_resnet34.csv'
 FLOPS = [0.121225216, 0.722369664, 0.93976704, 5.740221952, 11.03176704]
 

@@ -46,10 +46,10 @@ from pathlib import Path
 
 import pytest
 
+from helpers import ROOT, tiny_config
+
 pytestmark = pytest.mark.slow
 
-ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_CFG = ROOT / 'configs' / 'synthetic' / 'tree_resnet18_synthetic_3task.py'
 TASKS = ['segment_semantic', 'depth_zbuffer']
 NUM_BRANCH_POINTS = 2
 INSTALL_HINT = 'apt-get install -y slurm-wlm munge'
@@ -314,22 +314,8 @@ def slurm_cluster(tmp_path_factory):
 # -- the sweep ---------------------------------------------------------------------------------
 def _write_tiny_config(path: Path) -> Path:
     """The default config shrunk to seconds: 2 tasks, 2 branching points, 32 px, 2 iters."""
-    from mmengine.config import Config
-    cfg = Config.fromfile(str(DEFAULT_CFG))
-    cfg.merge_from_dict({
-        'img_size': 32, 'model.backbone.input_size': (3, 32, 32),
-        'model.backbone.num_branch_points': NUM_BRANCH_POINTS,
-        'train_dataloader.batch_size': 4, 'train_dataloader.dataset.num_samples': 8,
-        'train_dataloader.dataset.image_size': 32, 'val_dataloader.batch_size': 4,
-        'val_dataloader.dataset.num_samples': 4, 'val_dataloader.dataset.image_size': 32,
-        'sweep.overrides.train_cfg.max_iters': 2, 'sweep.workers': 1, 'log_level': 'WARNING'})
-    cfg.model.tasks = {t: cfg.model.tasks[t] for t in TASKS}
-    try:     # keeps the order of model.tasks (mmengine's Config.dump sorts dict keys)
-        from treemtl_plugin.io.config_file import dump_config
-    except ImportError:
-        cfg.dump(str(path))
-    else:
-        dump_config(cfg, str(path))
+    from treemtl_plugin.io.config_file import dump_config   # keeps the order of model.tasks
+    dump_config(tiny_config(TASKS, blocks=NUM_BRANCH_POINTS), str(path))
     return path
 
 

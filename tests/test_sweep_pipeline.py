@@ -1,7 +1,6 @@
 """The two-task sweep (plan, resume, shards, merge) and the full recommend -> export -> train job."""
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 from pathlib import Path
@@ -9,9 +8,9 @@ from pathlib import Path
 import pytest
 from mmengine.config import Config
 
-from helpers import tiny_config
+from helpers import DEFAULT_CFG, ROOT, tiny_config
 
-from treemtl_plugin.apis.config import config_tasks
+from treemtl_plugin.apis.config import config_tasks, recommender_spec
 
 from treemtl_plugin.apis import run_recommendation
 from treemtl_plugin.core.layout import Layout
@@ -21,24 +20,7 @@ from treemtl_plugin.sweep.run_config import run_config
 from treemtl_plugin.sweep.merge import build_two_task_table
 from treemtl_plugin.sweep.plan import SweepRun, parse_shard, plan_sweep, shard_runs
 
-ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_CFG = ROOT / 'configs' / 'synthetic' / 'tree_resnet18_synthetic_3task.py'
 TASKS = ['segment_semantic', 'depth_zbuffer']
-
-
-def _tool(name):
-    spec = importlib.util.spec_from_file_location(f'{name}_tool', ROOT / 'tools' / f'{name}.py')
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def micro_cfg(tmp_path=None, **extra) -> Config:
-    """The default config shrunk to seconds: 2 tasks, 2 branching points, 32 px, 2 iters."""
-    cfg = tiny_config(TASKS)
-    for key, value in extra.items():
-        cfg[key] = value
-    return cfg
 
 
 def load_results(cfg, runs, sweep_dir):
@@ -46,8 +28,12 @@ def load_results(cfg, runs, sweep_dir):
 
 
 def run_pipeline(cfg, work_dir, topk=None, strategy=None, budget=None, train_fn=None):
-    return run_recommendation(cfg, work_dir, strategy=strategy, topk=topk, budget=budget,
-                              log=lambda m: None, train_fn=train_fn)
+    """``run_recommendation`` on ``cfg`` with the flags merged as ``load_config`` merges them."""
+    if strategy is not None:
+        cfg.recommender = recommender_spec(cfg, strategy)
+    flags = {'recommender.topk': topk, 'recommender.budget': budget}
+    cfg.merge_from_dict({k: v for k, v in flags.items() if v is not None})
+    return run_recommendation(cfg, work_dir, log=lambda m: None, train_fn=train_fn)
 
 
 def fake_train(calls: list):
@@ -89,7 +75,7 @@ def test_plan_counts_layouts_and_shards():
 
 
 def test_run_config_restricts_tasks_and_sets_layout():
-    cfg = micro_cfg()
+    cfg = tiny_config(TASKS)
     layout = plan_sweep(TASKS, 2)[-1].layout()
     run = run_config(cfg, TASKS, layout, '/tmp/x', 'exp')
     assert set(run.model.tasks) == set(TASKS)
@@ -106,7 +92,7 @@ def test_run_config_restricts_tasks_and_sets_layout():
 
 # -- resume, shards, merge ------------------------------------------------------------------
 def test_killed_sweep_resumes_without_retraining(tmp_path):
-    cfg = micro_cfg()
+    cfg = tiny_config(TASKS)
     runs = plan_sweep(TASKS, 2)
     reference_calls = []
     SweepExecutor(cfg, runs, str(tmp_path / 'ref'), train_fn=fake_train(reference_calls),
@@ -143,7 +129,7 @@ def test_killed_sweep_resumes_without_retraining(tmp_path):
 
 
 def test_sharded_runs_merge_into_the_same_table(tmp_path):
-    cfg = micro_cfg()
+    cfg = tiny_config(TASKS)
     runs = plan_sweep(TASKS, 2)
     SweepExecutor(cfg, runs, str(tmp_path / 'one'), train_fn=fake_train([]),
                   log=lambda m: None).execute()
@@ -164,7 +150,7 @@ def test_sharded_runs_merge_into_the_same_table(tmp_path):
 
 
 def test_failed_run_raises_sweep_error_and_keeps_finished(tmp_path):
-    cfg = micro_cfg()
+    cfg = tiny_config(TASKS)
     runs = plan_sweep(TASKS, 2)
 
     def fails(cfg):
@@ -176,9 +162,9 @@ def test_failed_run_raises_sweep_error_and_keeps_finished(tmp_path):
 
 
 # -- the real job on mmengine -----------------------------------------------------------------
-def test_full_pipeline_exports_a_config_that_trains(tmp_path, monkeypatch):
+def test_full_pipeline_exports_a_config_that_trains(tmp_path, monkeypatch, tool):
     monkeypatch.chdir(tmp_path)
-    cfg = micro_cfg()
+    cfg = tiny_config(TASKS)
     work = str(tmp_path / 'job')
     result = run_pipeline(cfg, work, topk=2)
     assert result.status == 'done'
@@ -205,7 +191,7 @@ def test_full_pipeline_exports_a_config_that_trains(tmp_path, monkeypatch):
     plain.merge_from_dict({'train_cfg.max_iters': 1, 'work_dir': str(tmp_path / 'plain')})
     Runner.from_cfg(plain).train()
     # `tools/train.py <exported.py>` trains it unchanged (2 iterations here)
-    train = _tool('train')
+    train = tool('train')
     assert train.main([exported[0], '--work-dir', str(tmp_path / 'train'), '--cfg-options',
                        'train_cfg.max_iters=2', 'log_level=WARNING']) == 0
     assert (tmp_path / 'train' / 'iter_2.pth').is_file()
@@ -218,12 +204,12 @@ def test_full_pipeline_exports_a_config_that_trains(tmp_path, monkeypatch):
                        str(tmp_path / 'train' / 'iter_4.pth')]) == 1
 
 
-def test_recommend_tool_full_mode_with_train_top(tmp_path, monkeypatch, capsys):
+def test_recommend_tool_full_mode_with_train_top(tmp_path, monkeypatch, capsys, tool):
     monkeypatch.chdir(tmp_path)
-    cfg = micro_cfg()
+    cfg = tiny_config(TASKS)
     cfg_path = tmp_path / 'micro.py'
     cfg.dump(str(cfg_path))
-    recommend = _tool('recommend')
+    recommend = tool('recommend')
     work = tmp_path / 'wd'
     assert recommend.main([str(cfg_path), '--work-dir', str(work), '--topk', '1',
                            '--train-top', '1']) == 0
@@ -257,7 +243,9 @@ def test_recommend_tool_full_mode_with_train_top(tmp_path, monkeypatch, capsys):
     (dict(model=dict(type='TreeMultiTaskModel', tasks=None)), 'model.tasks must be a dict'),
 ])
 def test_bad_configs_fail_before_training(tmp_path, change, message):
-    cfg = micro_cfg(**change)
+    cfg = tiny_config(TASKS)
+    for key, value in change.items():     # replaced, not merged
+        cfg[key] = value
     calls = []
     with pytest.raises(ConfigError, match=message):
         run_pipeline(cfg, str(tmp_path), train_fn=fake_train(calls))
@@ -265,7 +253,7 @@ def test_bad_configs_fail_before_training(tmp_path, change, message):
 
 
 def test_missing_data_root_fails_fast(tmp_path):
-    cfg = micro_cfg()
+    cfg = tiny_config(TASKS)
     cfg.train_dataloader.dataset = dict(type='NYUv2Dataset', data_root=str(tmp_path / 'nyu'))
     with pytest.raises(ConfigError, match='data_root .* does not exist'):
         run_pipeline(cfg, str(tmp_path / 'wd'), train_fn=fake_train([]))
@@ -307,10 +295,10 @@ def test_real_dataset_configs_fail_fast_without_data(name, tmp_path, monkeypatch
         run_pipeline(cfg, str(tmp_path / 'wd'), train_fn=fake_train([]))
 
 
-def test_task_grouping_export_trains(tmp_path, monkeypatch):
+def test_task_grouping_export_trains(tmp_path, monkeypatch, tool):
     """Full mode with --strategy task_grouping: the exported TaskGroupingModel config trains."""
     monkeypatch.chdir(tmp_path)
-    cfg = micro_cfg()
+    cfg = tiny_config(TASKS)
     cfg.model.tasks = Config.fromfile(str(DEFAULT_CFG)).model.tasks
     result = run_pipeline(cfg, str(tmp_path / 'job'), topk=2, strategy='task_grouping',
                           budget=dict(max_models=2), train_fn=fake_train_3([]))
@@ -319,7 +307,7 @@ def test_task_grouping_export_trains(tmp_path, monkeypatch):
     exp_cfg = Config.fromfile(result.exported[0])
     assert exp_cfg.model.type == 'TaskGroupingModel'
     assert exp_cfg.model.task_groups == best.groups and exp_cfg.model.chosen == best.chosen
-    train = _tool('train')
+    train = tool('train')
     assert train.main([result.exported[0], '--work-dir', str(tmp_path / 'train'),
                        '--cfg-options', 'train_cfg.max_iters=2', 'log_level=WARNING']) == 0
     assert (tmp_path / 'train' / 'iter_2.pth').is_file()

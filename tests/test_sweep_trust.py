@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 
 import pytest
-from helpers import tiny_config
+from helpers import DEFAULT_CFG, ROOT, tiny_config
 from mmengine.config import Config
 
 from treemtl_plugin.sweep.claims import CLAIM_FILE, try_claim
@@ -19,8 +19,6 @@ from treemtl_plugin.sweep.fingerprint import run_fingerprint
 from treemtl_plugin.sweep.plan import plan_sweep
 from treemtl_plugin.sweep.run_config import run_config
 
-ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_CFG = ROOT / 'configs' / 'synthetic' / 'tree_resnet18_synthetic_3task.py'
 TASKS = ['segment_semantic', 'depth_zbuffer']
 
 

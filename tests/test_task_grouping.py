@@ -21,10 +21,11 @@ import itertools
 import math
 from fractions import Fraction
 from functools import lru_cache
-from pathlib import Path
 
 import numpy as np
 import pytest
+
+from helpers import ROOT
 
 from treemtl_plugin.core.cost import Budget, CostModel
 from treemtl_plugin.errors import BudgetError
@@ -33,7 +34,6 @@ from treemtl_plugin.core.search.task_grouping import Network
 from treemtl_plugin.recommenders import recommend_task_groups
 from treemtl_plugin.core.table import TwoTaskTable
 
-ROOT = Path(__file__).resolve().parents[1]
 TASKONOMY_CSV = ROOT / 'configs' / 'paper' / 'data' / 'taskonomy_deeplab_resnet34.csv'
 TASKONOMY_GFLOPS = [0.121225216, 0.722369664, 0.93976704, 5.740221952, 11.03176704]
 # deliberately not alphabetical: the canonical order is the table's task order
@@ -725,8 +725,7 @@ def test_max_params_without_block_params():
 def test_default_objective_is_standleys_unweighted_sum():
     """Standley et al. maximise the plain sum of the tasks' performance: on the published
     Taskonomy table at 2 backbones that is 18.27 (SVDE weights would pick a 16.62 grouping)."""
-    table = TwoTaskTable.from_csv(str(Path(__file__).resolve().parents[1] / 'configs' /
-                                      'paper' / 'data' / 'taskonomy_deeplab_resnet34.csv'))
+    table = TwoTaskTable.from_csv(str(TASKONOMY_CSV))
     cost = CostModel([0.121225216, 0.722369664, 0.93976704, 5.740221952, 11.03176704])
     best = recommend_task_groups(table, cost, Budget(max_models=2), topk=1).top[0]
     assert sum(best.estimates.values()) == pytest.approx(18.27, abs=0.005)

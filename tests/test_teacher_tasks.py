@@ -104,8 +104,8 @@ def test_a_real_teacher_sweep_runs_end_to_end(tmp_path):
     costs in MFLOPs, a table of 4 branching points."""
     from treemtl_plugin.apis.config import load_config
     from treemtl_plugin.apis.recommendation import run_recommendation
-    from helpers import ROOT
-    cfg = load_config(str(ROOT / 'configs/teacher/tree_resnet10t_teacher_3task.py'))
+    from helpers import TEACHER_CFG
+    cfg = load_config(str(TEACHER_CFG))
     cfg.model.tasks = {t: cfg.model.tasks[t] for t in ('a1', 'c')}
     cfg.merge_from_dict({
         'train_cfg.max_iters': 12, 'train_cfg.val_interval': 12, 'sweep.workers': 1,

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import importlib.util
 import io
 import json
-from pathlib import Path
 from types import SimpleNamespace
 
 import cv2
@@ -17,39 +15,18 @@ import torch
 from mmengine.config import Config
 from torch.utils.data import default_collate
 
+from helpers import DEFAULT_TASKS, ROOT, load_tool, tiny_config
+
 from treemtl_plugin.datasets.transforms_common import image_to_inputs
 from treemtl_plugin.errors import ConfigError
 from treemtl_plugin.registry import DATASETS, METRICS, MODELS, VISUALIZERS
 from treemtl_plugin.visualization.predictions import (DEFAULT_PALETTE, MultiTaskVisualizationHook,
                                                       MultiTaskVisualizer, colorize_labels)
 
-ROOT = Path(__file__).resolve().parents[1]
 SIZE = 32
 NUM_TEST = 4
 SHOWN = 3
 PNG_MAGIC = b'\x89PNG\r\n\x1a\n'
-
-
-def _tool(name: str):
-    spec = importlib.util.spec_from_file_location(f'{name}_tool', ROOT / 'tools' / f'{name}.py')
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def _tiny_cfg() -> Config:
-    cfg = Config.fromfile(str(ROOT / 'configs' / 'synthetic' / 'tree_resnet18_synthetic_3task.py'))
-    data = {}
-    for split, n in (('train', 8), ('val', NUM_TEST), ('test', NUM_TEST)):
-        data.update({f'{split}_dataloader.batch_size': 4,
-                     f'{split}_dataloader.dataset.num_samples': n,
-                     f'{split}_dataloader.dataset.image_size': SIZE})
-    cfg.merge_from_dict({
-        'img_size': SIZE, 'model.backbone.input_size': (3, SIZE, SIZE),
-        'model.backbone.num_branch_points': 2,
-        **data, 'train_cfg.max_iters': 2, 'train_cfg.val_interval': 100,
-        'default_hooks.checkpoint.interval': 2, 'log_level': 'WARNING'})
-    return cfg
 
 
 def _grouping_cfg(cfg: Config) -> Config:
@@ -77,7 +54,7 @@ def _evaluate(cfg: Config, model: torch.nn.Module) -> dict:
 
 def _run_test_tool(capsys, *args) -> tuple[int, str, str]:
     capsys.readouterr()
-    rc = _tool('test').main([str(a) for a in args])
+    rc = load_tool('test').main([str(a) for a in args])
     out, err = capsys.readouterr()
     return rc, out, err
 
@@ -94,12 +71,12 @@ def one_thread():
 
 @pytest.fixture(scope='module')
 def trained(tmp_path_factory):
-    """The tiny tree config, trained 2 iterations with tools/train.py."""
+    """The tiny config with all three tasks, trained 2 iterations with tools/train.py."""
     base = tmp_path_factory.mktemp('tool_test')
     cfg_path = base / 'tiny_tree.py'
-    _tiny_cfg().dump(str(cfg_path))
+    tiny_config(DEFAULT_TASKS, val_samples=NUM_TEST, img_size=SIZE).dump(str(cfg_path))
     work = base / 'train'
-    assert _tool('train').main([str(cfg_path), '--work-dir', str(work)]) == 0
+    assert load_tool('train').main([str(cfg_path), '--work-dir', str(work)]) == 0
     assert (work / 'iter_2.pth').is_file()
     return SimpleNamespace(base=base, cfg_path=cfg_path, checkpoint=work / 'iter_2.pth')
 
@@ -111,9 +88,9 @@ def tested(trained):
     work, show = trained.base / 'test', trained.base / 'show'
     out, err = io.StringIO(), io.StringIO()
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        rc = _tool('test').main([str(trained.cfg_path), str(trained.checkpoint),
-                                 '--work-dir', str(work), '--show-dir', str(show),
-                                 '--max-samples', str(SHOWN)])
+        rc = load_tool('test').main([str(trained.cfg_path), str(trained.checkpoint),
+                                     '--work-dir', str(work), '--show-dir', str(show),
+                                     '--max-samples', str(SHOWN)])
     return SimpleNamespace(rc=rc, out=out.getvalue(), err=err.getvalue(), work=work, show=show)
 
 

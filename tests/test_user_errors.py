@@ -2,30 +2,18 @@
 internal bugs still show their traceback."""
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 
 import pytest
 import torch
-from helpers import tiny_config
+from helpers import PAPER_CFG, ROOT, load_tool, tiny_config
 
-ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_CFG = ROOT / 'configs' / 'synthetic' / 'tree_resnet18_synthetic_3task.py'
-PAPER_CFG = ROOT / 'configs' / 'paper' / 'nyuv2_deeplab_resnet34.py'
+RECOMMEND, TRAIN = load_tool('recommend'), load_tool('train')
 
 
-def _tool(name):
-    spec = importlib.util.spec_from_file_location(f'{name}_tool_e', ROOT / 'tools' / f'{name}.py')
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-RECOMMEND, TRAIN = _tool('recommend'), _tool('train')
-
-
-def micro_config(tmp_path, **changes) -> Path:
+def tiny_config_file(tmp_path, **changes) -> Path:
+    """``tiny_config(**changes)`` written to ``tmp_path / 'micro.py'``."""
     path = tmp_path / 'micro.py'
     from treemtl_plugin.io.config_file import dump_config
     dump_config(tiny_config(**changes), str(path))
@@ -106,7 +94,7 @@ def test_task_weights_dict_works_with_the_default_recommender_base(tmp_path, cap
 def test_work_dir_that_is_a_file(tool, tmp_path, capsys, no_training):
     afile = tmp_path / 'file'
     afile.write_text('x')
-    cfg = PAPER_CFG if tool == 'recommend' else micro_config(tmp_path)
+    cfg = PAPER_CFG if tool == 'recommend' else tiny_config_file(tmp_path)
     line = error_of(RECOMMEND if tool == 'recommend' else TRAIN,
                     [cfg, '--work-dir', afile], capsys)
     assert 'is a file, not a folder' in line
@@ -126,13 +114,13 @@ def test_work_dir_that_is_a_file(tool, tmp_path, capsys, no_training):
 ])
 def test_full_mode_mistakes_fail_before_training(changes, expected, tmp_path, capsys,
                                                  no_training):
-    line = error_of(RECOMMEND, [micro_config(tmp_path, **changes), '--work-dir',
+    line = error_of(RECOMMEND, [tiny_config_file(tmp_path, **changes), '--work-dir',
                                 tmp_path / 'w'], capsys)
     assert expected in line
 
 
 def test_dataset_without_a_task_fails_before_training(tmp_path, capsys, no_training):
-    cfg = micro_config(tmp_path)
+    cfg = tiny_config_file(tmp_path)
     text = cfg.read_text().replace("'depth_zbuffer'", "'curvature'")
     cfg.write_text(text)
     line = error_of(RECOMMEND, [cfg, '--work-dir', tmp_path / 'w'], capsys)
@@ -141,26 +129,26 @@ def test_dataset_without_a_task_fails_before_training(tmp_path, capsys, no_train
 
 def test_infeasible_budget_fails_before_training_also_in_a_shard(tmp_path, capsys,
                                                                   no_training):
-    line = error_of(RECOMMEND, [micro_config(tmp_path), '--work-dir', tmp_path / 'w',
+    line = error_of(RECOMMEND, [tiny_config_file(tmp_path), '--work-dir', tmp_path / 'w',
                                 '--shard', '1/2', '--max-models', '0.5'], capsys)
     assert 'no layout fits the budget' in line
-    line = error_of(RECOMMEND, [micro_config(tmp_path), '--work-dir', tmp_path / 'w',
+    line = error_of(RECOMMEND, [tiny_config_file(tmp_path), '--work-dir', tmp_path / 'w',
                                 '--strategy', 'task_grouping', '--max-models', '0.5'], capsys)
     assert 'no task grouping fits the budget' in line
 
 
 def test_train_top_out_of_range(tmp_path, capsys, no_training):
-    line = error_of(RECOMMEND, [micro_config(tmp_path), '--work-dir', tmp_path / 'w',
+    line = error_of(RECOMMEND, [tiny_config_file(tmp_path), '--work-dir', tmp_path / 'w',
                                 '--topk', '2', '--train-top', '3'], capsys)
     assert '--train-top 3 must be between 0 and the number of recommended models (2)' in line
 
 
 # -- tools/train.py ----------------------------------------------------------------------------
 def test_train_head_typo_and_invalid_layout(tmp_path, capsys):
-    cfg = micro_config(tmp_path, **{'model.tasks.depth_zbuffer.head.type': 'LightConvHeda'})
+    cfg = tiny_config_file(tmp_path, **{'model.tasks.depth_zbuffer.head.type': 'LightConvHeda'})
     assert "did you mean 'LightConvHead'" in error_of(TRAIN, [cfg, '--work-dir',
                                                               tmp_path / 'w'], capsys)
-    cfg = micro_config(tmp_path, **{'model.layout': [[['segment_semantic', 'x']]] * 2})
+    cfg = tiny_config_file(tmp_path, **{'model.layout': [[['segment_semantic', 'x']]] * 2})
     assert "do not match the model's tasks" in error_of(TRAIN, [cfg, '--work-dir', tmp_path / 'w'],
                                               capsys)
 
@@ -168,7 +156,7 @@ def test_train_head_typo_and_invalid_layout(tmp_path, capsys):
 def test_resume_from_a_corrupt_or_foreign_checkpoint(tmp_path, capsys):
     corrupt = tmp_path / 'corrupt.pth'
     corrupt.write_bytes(b'PK\x03\x04 not really a checkpoint')
-    cfg = micro_config(tmp_path)
+    cfg = tiny_config_file(tmp_path)
     line = error_of(TRAIN, [cfg, '--work-dir', tmp_path / 'w', '--resume', corrupt], capsys)
     assert 'corrupt.pth is not a readable checkpoint' in line
     foreign = tmp_path / 'foreign.pth'

@@ -1,24 +1,19 @@
 """The validation harness: statistics on known inputs, and the whole study on a tiny config."""
 from __future__ import annotations
 
-import importlib.util
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
 from mmengine.config import Config
 
-from helpers import tiny_config
+from helpers import ROOT, tiny_config
 
 from treemtl_plugin.core.layout import Layout
 from treemtl_plugin.apis.validation import summarise
 from treemtl_plugin.io.atomic import dumps_strict
 from treemtl_plugin.evaluation.agreement import (agreement, anova, budget_regrets, difference_se,
                                                  precision_at_k, reliability, spearman_ci)
-
-ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_CFG = ROOT / 'configs' / 'synthetic' / 'tree_resnet18_synthetic_3task.py'
 
 
 # -- statistics -----------------------------------------------------------------------------
@@ -116,7 +111,8 @@ def test_reliability_separates_layout_spread_from_seed_noise():
 
 
 # -- the study ------------------------------------------------------------------------------
-def micro_cfg(tmp_path) -> Config:
+def study_cfg() -> Config:
+    """The tiny config with a study of 3 seeds at 3 iterations a training (the sweep's 2)."""
     return tiny_config(validation=dict(train_cfg=dict(max_iters=3), seeds=3))
 
 
@@ -140,18 +136,10 @@ def fake_train(calls):
     return train
 
 
-def _tool():
-    spec = importlib.util.spec_from_file_location(
-        'validate_tool', ROOT / 'tools' / 'analysis' / 'validate_recommender.py')
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def test_study_trains_every_layout_per_seed_and_agrees(tmp_path):
     from treemtl_plugin.apis.validation import run_validation
     calls = []
-    study = run_validation(micro_cfg(tmp_path), str(tmp_path), train_fn=fake_train(calls),
+    study = run_validation(study_cfg(), str(tmp_path), train_fn=fake_train(calls),
                            log=lambda m: None)
     validation = [c for c in calls if c[1] == 3]
     assert len(validation) == 3 * 3 + 2 * 3          # 3 layouts x 3 seeds + 2 singles x 3
@@ -180,9 +168,9 @@ def test_study_trains_every_layout_per_seed_and_agrees(tmp_path):
     # resumable: a second call reuses every run
     calls.clear()
     with pytest.raises(Exception, match='pass --resume'):
-        run_validation(micro_cfg(tmp_path), str(tmp_path), train_fn=fake_train(calls),
+        run_validation(study_cfg(), str(tmp_path), train_fn=fake_train(calls),
                        log=lambda m: None)
-    run_validation(micro_cfg(tmp_path), str(tmp_path), resume=True,
+    run_validation(study_cfg(), str(tmp_path), resume=True,
                    train_fn=fake_train(calls), log=lambda m: None)
     assert calls == []
 
@@ -205,15 +193,15 @@ def test_stratified_sample_keeps_extremes_and_top(tmp_path):
     assert Layout.independent(table.tasks, 5) in layouts
 
 
-def test_tool_runs_and_prints_the_summary(tmp_path, monkeypatch, capsys):
+def test_tool_runs_and_prints_the_summary(tmp_path, monkeypatch, capsys, tool):
     from treemtl_plugin.sweep import executor
     calls = []
     monkeypatch.setattr(executor, 'train_and_evaluate', fake_train(calls))
     cfg_path = tmp_path / 'micro.py'
     from treemtl_plugin.io.config_file import dump_config
-    dump_config(micro_cfg(tmp_path), str(cfg_path))
-    tool = _tool()
-    assert tool.main([str(cfg_path), '--work-dir', str(tmp_path / 'w'), '--seeds', '2']) == 0
+    dump_config(study_cfg(), str(cfg_path))
+    validate = tool('analysis/validate_recommender')
+    assert validate.main([str(cfg_path), '--work-dir', str(tmp_path / 'w'), '--seeds', '2']) == 0
     out = capsys.readouterr().out
     assert 'estimate vs trained: Spearman 1.000' in out and 'validation.json' in out
     assert 'seeds [1000, 1001] (sweep: [0]), scored on test_dataloader' in out
@@ -223,7 +211,7 @@ def test_tool_runs_and_prints_the_summary(tmp_path, monkeypatch, capsys):
 def test_a_study_never_reuses_the_sweeps_seeds(tmp_path):
     from treemtl_plugin.apis.validation import validation_settings
     from treemtl_plugin.errors import ConfigError
-    cfg = micro_cfg(tmp_path)
+    cfg = study_cfg()
     assert validation_settings(cfg)['seeds'] == [1000, 1001, 1002]
     assert validation_settings(cfg)['sweep_seeds'] == [0]
     with pytest.raises(ConfigError, match=r'validation seeds \[0\] are seeds the sweep trained'):
@@ -239,7 +227,7 @@ def test_a_study_never_reuses_the_sweeps_seeds(tmp_path):
 
 def test_a_study_without_a_test_split_says_it_is_scored_on_val(tmp_path):
     from treemtl_plugin.apis.validation import run_validation
-    cfg = micro_cfg(tmp_path)
+    cfg = study_cfg()
     cfg.test_dataloader = cfg.val_dataloader
     cfg.merge_from_dict({'validation.right_tree': [[['depth_zbuffer'], ['segment_semantic']]] * 2})
     study = run_validation(cfg, str(tmp_path), train_fn=fake_train([]), log=lambda m: None)

@@ -19,7 +19,8 @@ from mmengine.config import DictAction
 
 from treemtl_plugin.apis import run_recommendation
 from treemtl_plugin.apis.cli import add_launcher_args, parse_tool_args, run_tool
-from treemtl_plugin.apis.config import STRATEGIES, load_config, setup_work_dir
+from treemtl_plugin.apis.config import load_config, setup_work_dir, strategy_names
+from treemtl_plugin.recommenders.tree import SEARCHES
 from treemtl_plugin.sweep.plan import parse_shard
 
 
@@ -28,22 +29,25 @@ def parse_args(argv=None):
         description='Recommend where each task should branch off a shared backbone.')
     parser.add_argument('config', help='config file (.py)')
     parser.add_argument('--work-dir', help='output folder (default: work_dirs/<config name>)')
-    parser.add_argument('--topk', type=int, help='number of models to recommend')
+    # a flag whose dest is a dotted config key is written into the config (and its saved copy)
+    parser.add_argument('--topk', type=int, dest='recommender.topk', metavar='K',
+                        help='number of models to recommend')
     budget = parser.add_argument_group('budget (all given limits must hold)')
-    budget.add_argument('--max-flops', type=float,
+    budget.add_argument('--max-flops', type=float, dest='recommender.budget.max_flops', metavar='X',
                         help="whole-model FLOPs (backbone copies + heads), in the config's "
                              'flops_unit')
     budget.add_argument('--max-flops-ratio', type=float,
+                        dest='recommender.budget.max_flops_ratio', metavar='X',
                         help='backbone FLOPs as a fraction of independent single-task models '
                              '(e.g. 0.6)')
-    budget.add_argument('--max-models', type=float,
+    budget.add_argument('--max-models', type=float, dest='recommender.budget.max_models', metavar='X',
                         help='backbone FLOPs in backbone-equivalents (e.g. 2)')
-    budget.add_argument('--max-params', type=float,
+    budget.add_argument('--max-params', type=float, dest='recommender.budget.max_params', metavar='X',
                         help="whole-model parameters, in the config's params_unit")
-    parser.add_argument('--strategy', choices=sorted(STRATEGIES),
+    parser.add_argument('--strategy', choices=sorted(strategy_names()), dest='recommender.type',
                         help='tree layouts (the default recommender) or task grouping '
                              '(Standley et al. 2020); default: the config\'s recommender.type')
-    parser.add_argument('--method', choices=['auto', 'enumerate', 'search'],
+    parser.add_argument('--search', choices=SEARCHES, dest='recommender.search',
                         help='tree strategy: enumerate the space, exact branch-and-bound '
                              'search, or auto (enumerate up to recommender.search_threshold '
                              'layouts, else search)')
@@ -52,7 +56,7 @@ def parse_args(argv=None):
                              'at these budgets (backbone-equivalents), e.g. 1 2 3 4 5')
     parser.add_argument('--shard', help='full mode: run only shard i of n of the sweep '
                                         '(e.g. 2/4); merge by running again without it')
-    parser.add_argument('--workers', type=int, metavar='N',
+    parser.add_argument('--workers', type=int, metavar='N', dest='sweep.workers',
                         help='full mode: train N sweep runs at once on this machine (one GPU '
                              'each, or cores/N threads each on CPU); = sweep.workers')
     parser.add_argument('--train-top', type=int, default=0, metavar='K',
@@ -70,17 +74,10 @@ def main(argv=None) -> int:
 
 
 def recommend(args) -> None:
-    cfg = load_config(args.config, args.cfg_options)
-    if args.method:
-        cfg.merge_from_dict({'recommender.method': args.method})
-    if args.workers is not None:
-        cfg.merge_from_dict({'sweep.workers': args.workers})
-    cfg.launcher = args.launcher
+    flags = {k: v for k, v in vars(args).items() if '.' in k}
+    cfg = load_config(args.config, args.cfg_options, dict(flags, launcher=args.launcher))
     work_dir = setup_work_dir(cfg, args.work_dir, args.config)
-    budget = dict(max_flops=args.max_flops, max_flops_ratio=args.max_flops_ratio,
-                  max_models=args.max_models, max_params=args.max_params)
-    run = run_recommendation(cfg, work_dir, strategy=args.strategy, topk=args.topk,
-                             budget=budget, shard=parse_shard(args.shard),
+    run = run_recommendation(cfg, work_dir, shard=parse_shard(args.shard),
                              train_top=args.train_top, compare_budgets=args.compare_budgets)
     if run.status == 'done':
         names = sorted(osp.relpath(p, work_dir) for p in run.paths.values()) + ['report.txt']

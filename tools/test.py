@@ -15,7 +15,7 @@ import sys
 
 from mmengine.config import DictAction
 
-from treemtl_plugin.apis.config import check_config_keys, load_config, setup_work_dir
+from treemtl_plugin.apis.config import load_config, setup_work_dir
 from treemtl_plugin.apis.cli import add_launcher_args, parse_tool_args, run_tool
 from treemtl_plugin.apis.training import run_test
 
@@ -44,9 +44,7 @@ def main(argv=None) -> int:
 
 def test(args) -> None:
     from mmengine.dist import is_main_process
-    cfg = load_config(args.config, args.cfg_options)
-    check_config_keys(cfg.keys())
-    cfg.launcher = args.launcher
+    cfg = load_config(args.config, args.cfg_options, dict(launcher=args.launcher))
     setup_work_dir(cfg, args.work_dir, args.config)
     metrics = run_test(cfg, args.checkpoint, args.show_dir, args.max_samples)
     if not is_main_process():

@@ -11,7 +11,7 @@ import sys
 
 from mmengine.config import Config, DictAction
 
-from treemtl_plugin.apis.config import check_config_keys, load_config, setup_work_dir
+from treemtl_plugin.apis.config import load_config, setup_work_dir
 from treemtl_plugin.apis.cli import add_launcher_args, parse_tool_args, run_tool
 from treemtl_plugin.apis.training import build_runner
 from treemtl_plugin.errors import ConfigError
@@ -34,9 +34,7 @@ def parse_args(argv=None):
 
 def build_config(args) -> Config:
     """Config with the command-line flags applied (OpenMMLab conventions)."""
-    cfg = load_config(args.config, args.cfg_options)
-    check_config_keys(cfg.keys())
-    cfg.launcher = args.launcher
+    cfg = load_config(args.config, args.cfg_options, dict(launcher=args.launcher))
     setup_work_dir(cfg, args.work_dir, args.config)
     if args.amp:
         import torch

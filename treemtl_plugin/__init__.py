@@ -5,7 +5,6 @@ estimator, cost and budgets) and the two recommenders (tree layouts, task groupi
 mmengine parts (models, datasets, training) live in their own subpackages and are imported
 only when used. See ``docs/method.md`` for the method and README.md for the tools.
 """
-from . import _compat
 from .core.cost import Budget, CostModel
 from .core.design_space import count_layouts, enumerate_layouts, iter_layout_chunks, iter_layouts
 from .core.estimator import TaskAccuracyEstimator, resolve_task_weights, svd_entropy, \
@@ -26,6 +25,3 @@ __all__ = [
     'TaskGroupingRecommender', 'TreeCandidate', 'TreeRecommender', 'recommend_layouts',
     'recommend_task_groups', '__version__',
 ]
-
-_compat.install()
-__getattr__ = _compat.renamed_attribute

@@ -4,7 +4,9 @@ Every mmengine root registry is mirrored so that a config with
 ``default_scope='treemtl_plugin'`` finds both our entries and mmengine's (no "Failed to search
 registry" warnings). ``locations`` lists the modules that register entries; mmengine imports
 them the first time the registry is searched. ``RECOMMENDERS`` holds the recommendation
-strategies (``TreeRecommender``, ``TaskGroupingRecommender``).
+strategies (``TreeRecommender``, ``TaskGroupingRecommender``); ``TABLE_METHODS`` the ways to get
+the two-task table (``PairwiseTable``, ``LookaheadTable``, ``SimilarityTable``), picked by
+``sweep.method``.
 """
 from mmengine.registry import DATA_SAMPLERS as MMENGINE_DATA_SAMPLERS
 from mmengine.registry import DATASETS as MMENGINE_DATASETS
@@ -44,7 +46,8 @@ RUNNERS = _child('runner', MMENGINE_RUNNERS, ('treemtl_plugin.engine.runner',))
 RUNNER_CONSTRUCTORS = _child('runner constructor', MMENGINE_RUNNER_CONSTRUCTORS)
 LOOPS = _child('loop', MMENGINE_LOOPS)
 HOOKS = _child('hook', MMENGINE_HOOKS, ('treemtl_plugin.visualization.predictions',
-                                       'treemtl_plugin.affinity.hooks'))
+                                       'treemtl_plugin.affinity.hooks',
+                                       'treemtl_plugin.engine.img_size'))
 LOG_PROCESSORS = _child('log processor', MMENGINE_LOG_PROCESSORS)
 OPTIMIZERS = _child('optimizer', MMENGINE_OPTIMIZERS)
 OPTIM_WRAPPERS = _child('optim_wrapper', MMENGINE_OPTIM_WRAPPERS)
@@ -67,3 +70,5 @@ STRATEGIES = _child('strategy', MMENGINE_STRATEGIES)
 INFERENCERS = _child('inferencer', MMENGINE_INFERENCERS)
 FUNCTIONS = _child('function', MMENGINE_FUNCTIONS)
 RECOMMENDERS = Registry('recommender', scope=SCOPE, locations=['treemtl_plugin.recommenders'])
+TABLE_METHODS = Registry('table method', scope=SCOPE,
+                         locations=['treemtl_plugin.affinity.methods'])

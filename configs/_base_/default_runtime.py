@@ -25,6 +25,8 @@ custom_imports = dict(imports=['treemtl_plugin.engine.runner',
                                'treemtl_plugin.visualization.predictions'],
                       allow_failed_imports=False)
 runner_type = 'treemtl_plugin.TreeMTLRunner'
+# stops a runner built without the config's img_size applied (a plain Runner.from_cfg)
+custom_hooks = [dict(type='ImgSizeCheckHook')]
 # Training scalars and `tools/test.py --show-dir` prediction grids go through the vis backends.
 # No `name`: the Runner names it after the run, so that several runs in one process (the
 # sweep) each write to their own <work_dir>/<timestamp>/vis_data.

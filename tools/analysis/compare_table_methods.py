@@ -1,4 +1,4 @@
-"""The three ways of getting a two-task table (sweep.method) side by side: cost and agreement.
+"""The ways of getting a two-task table (sweep.method) side by side: cost and agreement.
 
     python tools/analysis/compare_table_methods.py CONFIG [--work-dir W] [--methods ...]
 
@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from treemtl_plugin.affinity.methods import METHODS
+from treemtl_plugin.affinity.methods import table_methods
 from treemtl_plugin.apis.cli import run_tool
 from treemtl_plugin.apis.config import load_config, setup_work_dir
 from treemtl_plugin.apis.table_methods import compare_table_methods
@@ -22,7 +22,8 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description='Cost and agreement of sweep.method values.')
     parser.add_argument('config')
     parser.add_argument('--work-dir')
-    parser.add_argument('--methods', nargs='+', choices=METHODS, default=list(METHODS))
+    names = list(table_methods())
+    parser.add_argument('--methods', nargs='+', choices=names, default=names)
     args = parser.parse_args(argv)
     return run_tool(args.config, lambda: compare(args))
 

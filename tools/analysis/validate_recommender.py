@@ -28,8 +28,11 @@ def parse_args(argv=None):
     parser = argparse.ArgumentParser(description='Estimated vs trained ranking of layouts.')
     parser.add_argument('config', help='a full-mode config (.py)')
     parser.add_argument('--work-dir', help='output folder (default: work_dirs/<config name>)')
-    parser.add_argument('--seeds', type=int, help='seeds per layout (default: validation.seeds)')
-    parser.add_argument('--layouts', help="'all' or K: a stratified sample of K layouts")
+    parser.add_argument('--seeds', type=int, dest='validation.seeds', metavar='N',
+                        help='seeds per layout (= validation.seeds)')
+    parser.add_argument('--layouts', dest='validation.layouts', metavar='all|K',
+                        help="'all' or K: a stratified sample of K layouts "
+                             '(= validation.layouts)')
     parser.add_argument('--resume', action='store_true',
                         help='continue a study in the work dir (finished runs are reused)')
     parser.add_argument('--shard', help='train only shard i of n of the runs (e.g. 1/4)')
@@ -44,10 +47,10 @@ def main(argv=None) -> int:
 
 
 def validate(args) -> None:
-    cfg = load_config(args.config, args.cfg_options)
+    flags = {k: v for k, v in vars(args).items() if '.' in k}
+    cfg = load_config(args.config, args.cfg_options, flags)
     work_dir = setup_work_dir(cfg, args.work_dir, args.config)
-    study = run_validation(cfg, work_dir, seeds=args.seeds, layouts=args.layouts,
-                           resume=args.resume, shard=parse_shard(args.shard))
+    study = run_validation(cfg, work_dir, resume=args.resume, shard=parse_shard(args.shard))
     if study is None:
         return
     print(f'seeds {study["seeds"]} (sweep: {study["sweep_seeds"]}), scored on '

@@ -19,6 +19,7 @@ import torch
 from mmengine.hooks import Hook
 from mmengine.model import is_model_wrapper
 
+from ..checks import check_int
 from ..registry import HOOKS
 from .tables import lookahead_affinity, rdm
 
@@ -56,9 +57,8 @@ class LookaheadAffinityHook(Hook):
     priority = 'LOW'
 
     def __init__(self, interval: int = 20, lr: float | None = None):
-        if isinstance(interval, bool) or not isinstance(interval, int) or interval < 1:
-            raise ValueError(f'interval must be a positive integer, got {interval!r}')
-        self.interval, self.lr = interval, None if lr is None else float(lr)
+        self.interval = check_int('sweep.lookahead.interval', interval, low=1)
+        self.lr = None if lr is None else float(lr)
         self.used_lr: list[float] = []
         self.sum = None
         self.count = 0

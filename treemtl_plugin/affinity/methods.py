@@ -1,4 +1,4 @@
-"""The three ways to get a two-task table (``sweep.method``), their runs and their cost.
+"""The ways to get a two-task table (``sweep.method``): one registered class per method.
 
 * ``'pairwise'`` (default): ``T`` single-task + ``C(T,2)*B`` two-task trainings;
 * ``'lookahead'``: one all-shared training of all tasks with the lookahead hook;
@@ -7,56 +7,78 @@
 Every method plans :class:`~treemtl_plugin.sweep.plan.SweepRun` objects (so resume, shards,
 claims and fingerprints work unchanged) and turns their records into the same
 ``(T, T, B+1)`` array. Cost is counted in training iterations (a forward pass counted as 1/3
-of an iteration, a backward pass as 2/3) and in seconds.
+of an iteration, a backward pass as 2/3) and in seconds. A new method is a new
+:class:`TableMethod` subclass registered in ``TABLE_METHODS``; its ``name`` is the
+``sweep.method`` value and its constructor keywords are the options read from
+``sweep.<name>`` (e.g. ``sweep.lookahead = dict(interval=20, lr=None)``).
 """
 from __future__ import annotations
 
+import inspect
 from collections.abc import Mapping, Sequence
 
 import numpy as np
 
 from ..core.layout import Layout
-from ..errors import ConfigError, SweepError
-from ..sweep.merge import per_seed_values
+from ..errors import ConfigError, SweepError, did_you_mean
+from ..registry import TABLE_METHODS
+from ..sweep.merge import per_seed_values, seed_spread
 from ..sweep.plan import SweepRun, plan_sweep
 from .tables import lookahead_table, rsa_similarity, similarity_table
 
-__all__ = ['METHODS', 'method_settings', 'plan_method', 'method_values', 'method_cost']
-
-METHODS = ('pairwise', 'lookahead', 'similarity')
-LOOKAHEAD_DEFAULTS = dict(interval=20, lr=None)   # lr None: the optimiser's
+__all__ = ['TableMethod', 'PairwiseTable', 'LookaheadTable', 'SimilarityTable',
+           'table_methods', 'build_table_method']
 
 
-def method_settings(sweep: Mapping | None) -> tuple[str, dict]:
-    """``sweep.method`` and its options (``sweep.lookahead = dict(interval=, lr=)``)."""
-    sweep = dict(sweep or {})
-    method = sweep.get('method', 'pairwise')
-    if method not in METHODS:
-        raise ConfigError(f'sweep.method={method!r} is not known; use one of {list(METHODS)}')
-    options = dict(LOOKAHEAD_DEFAULTS, **(sweep.get('lookahead') or {}))
-    unknown = sorted(set(options) - set(LOOKAHEAD_DEFAULTS))
-    if unknown:
-        raise ConfigError(f'unknown sweep.lookahead option(s) {unknown}; known: '
-                          f'{sorted(LOOKAHEAD_DEFAULTS)}')
-    return method, options
+class TableMethod:
+    """One way to get the two-task table: the runs it trains and how their records become
+    the ``(T, T, B+1)`` values. Subclasses set ``name`` and register in ``TABLE_METHODS``."""
 
+    #: the ``sweep.method`` value that selects the class (also its options' key in ``sweep``)
+    name: str = ''
 
-def plan_method(method: str, tasks: Sequence[str], num_blocks: int,
-                seeds: list[int] | None, options: Mapping) -> list[SweepRun]:
-    """The runs a method needs."""
-    runs = plan_sweep(tasks, num_blocks, seeds)
-    if method == 'pairwise':
-        return runs
-    if method == 'similarity':
-        return [r for r in runs if r.is_single]
-    names = tuple(sorted(tasks))
-    shared = Layout.all_shared(names, num_blocks).to_list()
-    blocks = tuple(tuple(tuple(s) for s in block) for block in shared)
-    hook = dict(type='LookaheadAffinityHook', interval=int(options['interval']),
-                lr=options['lr'])
-    return [SweepRun('lookahead' if seed is None else f'lookahead__s{seed}', names, None,
-                     num_blocks, seed=seed, blocks=blocks, hooks=(hook,))
-            for seed in (seeds or [None])]
+    def options(self) -> dict:
+        """The method's own options as used (recorded in the table info); {} when none."""
+        return {}
+
+    def plan(self, tasks: Sequence[str], num_blocks: int,
+             seeds: list[int] | None) -> list[SweepRun]:
+        """The runs the method needs (one set per seed; seeds None: the config's seed)."""
+        raise NotImplementedError
+
+    def values(self, runs: list[SweepRun], records: Mapping[str, dict],
+               tasks: Sequence[str], num_blocks: int) -> np.ndarray:
+        """The (T, T, B+1) table values (mean over seeds), rows in ``tasks`` order."""
+        raise NotImplementedError
+
+    def source(self, runs_dir: str) -> str:
+        """Where the table comes from, as the table's ``source`` says it."""
+        return f'{self.name} estimate from {runs_dir}'
+
+    def seed_spread(self, runs: list[SweepRun], records: Mapping[str, dict],
+                    tasks: Sequence[str], num_blocks: int) -> np.ndarray | None:
+        """(T, T, B+1) standard deviation of the entries over seeds; None when not measured."""
+        return None
+
+    def cost(self, runs: list[SweepRun], records: Mapping[str, dict], configs: Mapping,
+             num_tasks: int, num_blocks: int) -> dict:
+        """Iterations (measurement passes included) and seconds the method's runs took,
+        beside what the pairwise sweep with the same schedule and seeds would take."""
+        iterations = seconds = 0.0
+        for run in runs:
+            record = records[run.run_id]
+            iters = int(configs[run.run_id].train_cfg.get('max_iters', 0))
+            lookahead = (record.get('extras') or {}).get('lookahead') or {}
+            iters += (lookahead.get('forward', 0) + 2 * lookahead.get('backward', 0)) / 3
+            iterations += iters
+            seconds += float(record.get('seconds', 0.0))
+        per_run = max(int(c.train_cfg.get('max_iters', 0)) for c in configs.values())
+        seeds = len({r.seed for r in runs})
+        pairwise_runs = (num_tasks + num_tasks * (num_tasks - 1) // 2 * num_blocks) * seeds
+        return dict(trainings=len(runs), iterations=iterations, seconds=seconds,
+                    pairwise_trainings=pairwise_runs,
+                    pairwise_iterations=pairwise_runs * per_run,
+                    fraction_of_pairwise=iterations / max(pairwise_runs * per_run, 1))
 
 
 def _extras(record: Mapping, key: str, run_id: str):
@@ -67,15 +89,53 @@ def _extras(record: Mapping, key: str, run_id: str):
     return value
 
 
-def method_values(method: str, runs: list[SweepRun], records: Mapping[str, dict],
-                  tasks: Sequence[str], num_blocks: int) -> np.ndarray:
-    """The (T, T, B+1) table values of ``method`` (mean over seeds), rows in ``tasks``
-    order."""
-    tasks = list(tasks)
-    if method == 'pairwise':
-        per_seed = per_seed_values(runs, records, tasks, num_blocks)
+@TABLE_METHODS.register_module()
+class PairwiseTable(TableMethod):
+    """The measured table: every pair trained at every branching point, against the singles."""
+    name = 'pairwise'
+
+    def plan(self, tasks, num_blocks, seeds):
+        return plan_sweep(tasks, num_blocks, seeds)
+
+    def values(self, runs, records, tasks, num_blocks):
+        per_seed = per_seed_values(runs, records, list(tasks), num_blocks)
         return np.mean(np.stack(list(per_seed.values())), axis=0)
-    if method == 'lookahead':
+
+    def source(self, runs_dir):
+        return runs_dir
+
+    def seed_spread(self, runs, records, tasks, num_blocks):
+        return seed_spread(runs, records, tasks, num_blocks)
+
+
+@TABLE_METHODS.register_module()
+class LookaheadTable(TableMethod):
+    """One all-shared training of all tasks whose hook measures lookahead task affinity.
+
+    Args:
+        interval: iterations between two lookahead measurements.
+        lr: the lookahead step's learning rate (None: the optimiser's).
+    """
+    name = 'lookahead'
+
+    def __init__(self, interval: int = 20, lr: float | None = None):
+        self.interval = interval
+        self.lr = lr
+
+    def options(self):
+        return dict(interval=self.interval, lr=self.lr)
+
+    def plan(self, tasks, num_blocks, seeds):
+        names = tuple(sorted(tasks))
+        shared = Layout.all_shared(names, num_blocks).to_list()
+        blocks = tuple(tuple(tuple(s) for s in block) for block in shared)
+        hook = dict(type='LookaheadAffinityHook', interval=int(self.interval), lr=self.lr)
+        return [SweepRun('lookahead' if seed is None else f'lookahead__s{seed}', names, None,
+                         num_blocks, seed=seed, blocks=blocks, hooks=(hook,))
+                for seed in (seeds or [None])]
+
+    def values(self, runs, records, tasks, num_blocks):
+        tasks = list(tasks)
         tables = []
         for run in runs:
             found = _extras(records[run.run_id], 'lookahead', run.run_id)
@@ -83,36 +143,76 @@ def method_values(method: str, runs: list[SweepRun], records: Mapping[str, dict]
             z = np.asarray(found['affinity'], dtype=np.float64)[np.ix_(order, order)]
             tables.append(lookahead_table(z))
         return np.mean(np.stack(tables), axis=0)
-    seeds = sorted({r.seed for r in runs}, key=lambda s: -1 if s is None else s)
-    tables = []
-    for seed in seeds:
-        rdms = {r.tasks[0]: _extras(records[r.run_id], 'rdm', r.run_id)['per_block']
-                for r in runs if r.seed == seed}
-        sim = np.zeros((len(tasks), len(tasks), num_blocks))
-        for i, a in enumerate(tasks):
-            for j, b in enumerate(tasks):
-                if i != j:
-                    sim[i, j] = [rsa_similarity(np.asarray(rdms[a][k]), np.asarray(rdms[b][k]))
-                                 for k in range(num_blocks)]
-        tables.append(similarity_table(sim))
-    return np.mean(np.stack(tables), axis=0)
 
 
-def method_cost(runs: list[SweepRun], records: Mapping[str, dict], configs: Mapping,
-                num_tasks: int, num_blocks: int) -> dict:
-    """Iterations (measurement passes included) and seconds the method's runs took, beside
-    what the pairwise sweep with the same schedule and seeds would take."""
-    iterations = seconds = 0.0
-    for run in runs:
-        record = records[run.run_id]
-        iters = int(configs[run.run_id].train_cfg.get('max_iters', 0))
-        lookahead = (record.get('extras') or {}).get('lookahead') or {}
-        iters += (lookahead.get('forward', 0) + 2 * lookahead.get('backward', 0)) / 3
-        iterations += iters
-        seconds += float(record.get('seconds', 0.0))
-    per_run = max(int(c.train_cfg.get('max_iters', 0)) for c in configs.values())
-    seeds = len({r.seed for r in runs})
-    pairwise_runs = (num_tasks + num_tasks * (num_tasks - 1) // 2 * num_blocks) * seeds
-    return dict(trainings=len(runs), iterations=iterations, seconds=seconds,
-                pairwise_trainings=pairwise_runs, pairwise_iterations=pairwise_runs * per_run,
-                fraction_of_pairwise=iterations / max(pairwise_runs * per_run, 1))
+@TABLE_METHODS.register_module()
+class SimilarityTable(TableMethod):
+    """The single-task trainings alone: per-block representation similarity of their features."""
+    name = 'similarity'
+
+    def plan(self, tasks, num_blocks, seeds):
+        return [r for r in plan_sweep(tasks, num_blocks, seeds) if r.is_single]
+
+    def values(self, runs, records, tasks, num_blocks):
+        tasks = list(tasks)
+        seeds = sorted({r.seed for r in runs}, key=lambda s: -1 if s is None else s)
+        tables = []
+        for seed in seeds:
+            rdms = {r.tasks[0]: _extras(records[r.run_id], 'rdm', r.run_id)['per_block']
+                    for r in runs if r.seed == seed}
+            sim = np.zeros((len(tasks), len(tasks), num_blocks))
+            for i, a in enumerate(tasks):
+                for j, b in enumerate(tasks):
+                    if i != j:
+                        sim[i, j] = [rsa_similarity(np.asarray(rdms[a][k]),
+                                                    np.asarray(rdms[b][k]))
+                                     for k in range(num_blocks)]
+            tables.append(similarity_table(sim))
+        return np.mean(np.stack(tables), axis=0)
+
+
+def table_methods() -> dict[str, type[TableMethod]]:
+    """``{sweep.method value: class}`` of every class in ``TABLE_METHODS``, in registration
+    order (the one place a short name is mapped to its class)."""
+    TABLE_METHODS.import_from_location()
+    out: dict[str, type[TableMethod]] = {}
+    for key, cls in TABLE_METHODS.module_dict.items():
+        if cls.name in out:
+            raise ConfigError(f'table methods {out[cls.name].__name__} and {key} both have '
+                              f'name={cls.name!r}; give each its own')
+        out[cls.name] = cls
+    return out
+
+
+def _option_names(cls: type[TableMethod]) -> list[str]:
+    params = inspect.signature(cls.__init__).parameters.values()
+    return [p.name for p in params if p.name != 'self'
+            and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+
+
+def _options(cls: type[TableMethod], sweep: Mapping) -> dict:
+    """The options ``sweep.<name>`` gives ``cls``, checked against its constructor."""
+    given = sweep.get(cls.name) or {}
+    if not isinstance(given, Mapping):
+        raise ConfigError(f'sweep.{cls.name} must be a dict of options, got {given!r}')
+    known = _option_names(cls)
+    for key in given:
+        if key not in known:
+            raise ConfigError(f'unknown sweep.{cls.name} option {key!r}'
+                              f'{did_you_mean(str(key), known)}; known: {known}')
+    return dict(given)
+
+
+def build_table_method(sweep: Mapping | None) -> TableMethod:
+    """The :class:`TableMethod` named by ``sweep.method`` (default 'pairwise'), built with
+    its options from ``sweep.<name>``; a bad name or option is a ConfigError."""
+    sweep = dict(sweep or {})
+    method = sweep.get('method', 'pairwise')
+    known = table_methods()
+    if method not in known:
+        raise ConfigError(f'sweep.method={method!r} is not known'
+                          f'{did_you_mean(str(method), known)}; use one of {list(known)}')
+    for name, cls in known.items():      # check every method's options, not only the one used
+        if name != method and name in sweep:
+            _options(cls, sweep)
+    return known[method](**_options(known[method], sweep))

@@ -7,7 +7,7 @@ from ..core.cost import CostModel
 from ..core.table import TwoTaskTable
 from ..errors import BudgetError
 from ..recommenders.task_grouping import tree_estimator_score
-from .config import build_recommender
+from .config import build_recommender, recommender_spec
 
 __all__ = ['compare_strategies']
 
@@ -17,11 +17,15 @@ def compare_strategies(cfg: Mapping, table: TwoTaskTable, cost: CostModel,
     """One row per budget (in backbone-equivalents). Each grouping is also scored with the tree
     estimator and the tree's task weights, and the winner is decided on that common scale
     (``docs/method.md``, "Task grouping")."""
+    def best_of(strategy: str, k: float):
+        spec = recommender_spec(cfg, strategy)
+        spec.update(topk=1, budget=dict(spec.get('budget') or {}, max_models=float(k)))
+        return build_recommender(dict(recommender=spec))
+
     rows = []
     for k in budgets:
         row = dict(max_models=float(k))
-        limit = dict(max_models=float(k))
-        tree_rec = build_recommender(cfg, 'tree', topk=1, budget=limit)
+        tree_rec = best_of('tree', k)
         tree_rec.csv_rows = 0
         try:
             tree_result = tree_rec.recommend(table, cost)
@@ -33,8 +37,7 @@ def compare_strategies(cfg: Mapping, table: TwoTaskTable, cost: CostModel,
             weights = None
             row.update(tree_score=None, tree_flops=None, tree_models=None, tree_layout=None)
         try:
-            result = build_recommender(cfg, 'task_grouping', topk=1,
-                                       budget=limit).recommend(table, cost)
+            result = best_of('task_grouping', k).recommend(table, cost)
             group = result.top[0]
             row.update(grouping_score=group.score,
                        grouping_score_tree_estimator=tree_estimator_score(

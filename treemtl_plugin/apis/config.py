@@ -13,6 +13,7 @@ Both take a ``recommender = dict(type='TreeRecommender' | 'TaskGroupingRecommend
 """
 from __future__ import annotations
 
+import copy
 import inspect
 import os.path as osp
 from collections.abc import Callable, Mapping
@@ -23,18 +24,16 @@ if TYPE_CHECKING:
 
 from ..core.cost import FVCORE_CONVENTION, CostModel
 from ..core.table import TwoTaskTable
+from ..checks import check_bool
+from ..engine.img_size import SIZE_KEYS, apply_img_size
 from ..errors import ConfigError, did_you_mean
 from ..registry import RECOMMENDERS
 from .cli import find_config
 
-__all__ = ['STRATEGIES', 'KNOWN_KEYS', 'load_config', 'apply_img_size', 'setup_work_dir', 'check_config_keys',
-           'check_sweep_settings',
-           'is_full_mode', 'config_tasks',
-           'resolve_path', 'load_table', 'build_cost_model', 'build_recommender',
-           'check_data_root']
-
-#: ``--strategy`` names -> registered recommender types
-STRATEGIES = {'tree': 'TreeRecommender', 'task_grouping': 'TaskGroupingRecommender'}
+__all__ = ['KNOWN_KEYS', 'load_config', 'apply_img_size', 'setup_work_dir',
+           'check_config_keys', 'check_sweep_settings', 'is_full_mode', 'config_tasks',
+           'resolve_path', 'load_table', 'build_cost_model', 'strategy_names',
+           'recommender_spec', 'build_recommender', 'check_data_root']
 
 #: top-level keys an mmengine Runner reads
 RUNNER_KEYS = ('model', 'work_dir', 'train_dataloader', 'val_dataloader', 'test_dataloader',
@@ -53,17 +52,44 @@ HELPER_KEYS = ('data_root', 'dataset_type', 'backend_args', 'file_client_args',
                'image_size', 'crop_size', 'norm_cfg', 'train_pipeline', 'test_pipeline',
                'val_pipeline', 'num_classes', 'class_names', 'metainfo', 'checkpoint', 'lr')
 KNOWN_KEYS = RUNNER_KEYS + PLUGIN_KEYS + HELPER_KEYS
-SWEEP_KEYS = ('overrides', 'keep_checkpoints', 'seeds', 'workers', 'threads', 'method',
-              'lookahead')
+SWEEP_KEYS = ('overrides', 'keep_checkpoints', 'seeds', 'workers', 'threads', 'method')
 
 
-def load_config(path: str, cfg_options: Mapping | None = None) -> 'Config':
-    """``Config.fromfile`` + ``--cfg-options``, with a ConfigError naming the file (and line)
-    for syntax errors, missing base files, errors in the config's code and bad options."""
+def load_config(path: str, cfg_options: Mapping | None = None,
+                flags: Mapping[str, Any] | None = None) -> 'Config':
+    """The one way a config is prepared, by every tool and the runner: read the file, switch
+    the recommender to ``--strategy``, merge ``--cfg-options``, then every other command-line
+    flag (``flags``: dotted config keys; None values are not given), apply ``img_size``, and
+    check the result. What is saved in the work dir is exactly this config."""
+    cfg = _read_config(path)
+    flags = {k: v for k, v in (flags or {}).items() if v is not None}
+    strategy = flags.pop('recommender.type', None)
+    if strategy is not None:
+        cfg.recommender = recommender_spec(cfg, strategy)
+    if cfg_options:
+        check_config_keys({str(k).split('.')[0] for k in cfg_options}, '--cfg-options')
+        _check_size_options(cfg, cfg_options)
+        _merge(cfg, cfg_options, '--cfg-options')
+    if flags.get('recommender.search') is not None and \
+            (cfg.get('recommender') or {}).get('type', 'TreeRecommender') != 'TreeRecommender':
+        raise ConfigError(f"--search {flags['recommender.search']!r} chooses how tree layouts are "
+                          f"searched; the {cfg.recommender.type} strategy has no such option")
+    _merge(cfg, flags, 'the command line')
+    apply_img_size(cfg)
+    check_config_keys(cfg.keys())
+    check_sweep_settings(cfg)
+    if cfg.get('recommender') is not None:
+        build_recommender(cfg)         # every recommender option is checked here, once
+    return cfg
+
+
+def _read_config(path: str) -> 'Config':
+    """``Config.fromfile`` with a ConfigError naming the file (and line) for syntax errors,
+    missing base files and errors in the config's code."""
     from mmengine.config import Config
     path = find_config(path)
     try:
-        cfg = Config.fromfile(path)
+        return Config.fromfile(path)
     except SyntaxError as err:
         name = err.filename if err.filename and err.filename != '<unknown>' else path
         where = f'{name}, line {err.lineno}' if err.lineno else str(name)
@@ -73,23 +99,13 @@ def load_config(path: str, cfg_options: Mapping | None = None) -> 'Config':
     except (NameError, ImportError, TypeError, ValueError, KeyError, AttributeError) as err:
         raise ConfigError(f'config {path} cannot be loaded: {type(err).__name__}: {err}'
                           ) from None
-    if cfg_options:
-        check_config_keys({str(k).split('.')[0] for k in cfg_options}, '--cfg-options')
-        _check_size_options(cfg, cfg_options)
-        try:
-            cfg.merge_from_dict(dict(cfg_options))
-        except (TypeError, KeyError, ValueError) as err:
-            raise ConfigError(f'--cfg-options {dict(cfg_options)!r} cannot be applied: '
-                              f'{err}') from None
-    apply_img_size(cfg)
-    return cfg
 
 
-#: the dataloaders whose dataset's ``image_size`` follows ``img_size``
-_DATALOADERS = ('train_dataloader', 'val_dataloader', 'test_dataloader')
-#: the settings ``img_size`` drives
-_SIZE_KEYS = ('model.backbone.input_size',) + tuple(f'{k}.dataset.image_size'
-                                                    for k in _DATALOADERS)
+def _merge(cfg, options: Mapping, where: str) -> None:
+    try:
+        cfg.merge_from_dict(dict(options))
+    except (TypeError, KeyError, ValueError) as err:
+        raise ConfigError(f'{where}: {dict(options)!r} cannot be applied: {err}') from None
 
 
 def _check_size_options(cfg, cfg_options: Mapping) -> None:
@@ -97,41 +113,12 @@ def _check_size_options(cfg, cfg_options: Mapping) -> None:
     say so and name the one key to set instead."""
     if cfg.get('img_size') is None or 'img_size' in cfg_options:
         return
-    given = [k for k in cfg_options if k in _SIZE_KEYS]
+    given = [k for k in cfg_options if k in SIZE_KEYS]
     if given:
         raise ConfigError(
             f'--cfg-options {given[0]}={cfg_options[given[0]]!r}: this config sets the '
             f'resolution with img_size={cfg.img_size!r}, which drives '
-            f'{", ".join(_SIZE_KEYS)}; set --cfg-options img_size=<size> instead')
-
-
-def apply_img_size(cfg) -> None:
-    """The one resolution setting: a top-level ``img_size`` (an int, or ``(H, W)``) sets
-    ``model.backbone.input_size`` (the size at which block costs are measured and a ViT's
-    ``img_size``) and the ``image_size`` of every dataloader's dataset that has one.
-
-    The tools apply it after ``--cfg-options``, so ``--cfg-options img_size=128`` changes the
-    whole resolution; a config without ``img_size`` is left as it is."""
-    size = cfg.get('img_size')
-    if size is None:
-        return
-    if isinstance(size, bool) or not (
-            isinstance(size, int) and size > 0
-            or isinstance(size, (list, tuple)) and len(size) == 2
-            and all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in size)):
-        raise ConfigError(f'img_size={size!r}: give a positive int (square images) or '
-                          '(height, width), e.g. img_size=128 or img_size=(96, 128)')
-    height, width = (size, size) if isinstance(size, int) else tuple(size)
-    backbone = cfg.get('model', {}).get('backbone') if isinstance(cfg.get('model'), Mapping) \
-        else None
-    if isinstance(backbone, Mapping):
-        channels = tuple(backbone.get('input_size') or (3,))[0]
-        backbone['input_size'] = (channels, height, width)
-    for key in _DATALOADERS:
-        loader = cfg.get(key)
-        dataset = loader.get('dataset') if isinstance(loader, Mapping) else None
-        if isinstance(dataset, Mapping) and 'image_size' in dataset:
-            dataset['image_size'] = size if isinstance(size, int) else [height, width]
+            f'{", ".join(SIZE_KEYS)}; set --cfg-options img_size=<size> instead')
 
 
 def setup_work_dir(cfg, work_dir: str | None, config_path: str) -> str:
@@ -165,26 +152,33 @@ def check_config_keys(keys, where: str = 'the config') -> list[str]:
 
 
 def check_sweep_settings(cfg: Mapping) -> None:
-    """``sweep`` is the plugin's own dict: every key must be known."""
+    """``sweep`` is the plugin's own dict: every key must be known and every value valid
+    (checked here, once, before anything trains)."""
     sweep = cfg.get('sweep')
     if sweep is None:
         return
     if not isinstance(sweep, Mapping):
         raise ConfigError(f'`sweep` must be a dict such as dict(overrides=dict(train_cfg='
                           f'dict(max_iters=120))), got {sweep!r}')
-    unknown = [k for k in sweep if k not in SWEEP_KEYS]
+    from ..affinity.methods import build_table_method, table_methods
+    from ..sweep.executor import sweep_threads, sweep_workers
+    from ..sweep.plan import sweep_seeds
+    known = SWEEP_KEYS + tuple(table_methods())     # sweep.<method>: that method's options
+    unknown = [k for k in sweep if k not in known]
     if unknown:
         raise ConfigError('unknown sweep option(s) ' + ', '.join(
-            f'{k!r}{did_you_mean(str(k), SWEEP_KEYS)}' for k in unknown)
-            + f'; known: {list(SWEEP_KEYS)}')
+            f'{k!r}{did_you_mean(str(k), known)}' for k in unknown)
+            + f'; known: {list(known)}')
     overrides = sweep.get('overrides')
     if overrides is not None and not isinstance(overrides, Mapping):
         raise ConfigError(f'sweep.overrides must be a dict of config keys, got {overrides!r}')
     if overrides:
         check_config_keys(overrides, 'sweep.overrides')
-    if not isinstance(sweep.get('keep_checkpoints', False), bool):
-        raise ConfigError('sweep.keep_checkpoints must be True or False, got '
-                          f"{sweep['keep_checkpoints']!r}")
+    check_bool('sweep.keep_checkpoints', sweep.get('keep_checkpoints', False))
+    sweep_seeds(sweep.get('seeds'))
+    sweep_workers(sweep.get('workers'))
+    sweep_threads(sweep.get('threads'))
+    build_table_method(sweep)
 
 
 def is_full_mode(cfg: Mapping) -> bool:
@@ -266,57 +260,56 @@ def build_cost_model(cfg: Mapping) -> CostModel:
                      flops_convention=cfg.get('flops_convention', FVCORE_CONVENTION))
 
 
-def _accepted(cls) -> set[str]:
-    return {n for n in inspect.signature(cls.__init__).parameters if n != 'self'}
+def _accepted(cls) -> list[str]:
+    return [n for n in inspect.signature(cls.__init__).parameters
+            if n not in ('self', 'progress', 'chunk_rows')]
 
 
-def build_recommender(cfg: Mapping, strategy: str | None = None, topk: int | None = None,
-                      budget: Mapping[str, Any] | None = None,
-                      progress: Callable[[int, int], None] | None = None):
-    """The config's recommender, optionally switched to another ``strategy`` (``'tree'`` or
-    ``'task_grouping'``), with command-line ``topk`` and ``budget`` limits on top.
-
-    Switching keeps only the options every strategy shares (``topk``, ``budget``) and applies
-    the recommender's ``task_grouping`` sub-dict when the grouping strategy runs. Keys no
-    strategy knows are errors with a did-you-mean.
-    """
+def strategy_names() -> dict[str, str]:
+    """``--strategy`` names (each recommender class's ``name``) -> registered types."""
     import treemtl_plugin.recommenders  # noqa: F401  (registers the strategies)
-    options = dict(cfg.get('recommender') or {})
-    kind = options.pop('type', 'TreeRecommender')
-    if strategy is not None:
-        if strategy not in STRATEGIES:
-            raise ConfigError(f'unknown strategy {strategy!r}{did_you_mean(strategy, STRATEGIES)}'
-                              f'; use one of {list(STRATEGIES)}')
-        if STRATEGIES[strategy] != kind:
-            cls = RECOMMENDERS.get(STRATEGIES[strategy])
-            options = {k: v for k, v in options.items() if k in cls.common_options}
-            kind = STRATEGIES[strategy]
+    return {cls.name: key for key, cls in RECOMMENDERS.module_dict.items()}
+
+
+def recommender_spec(cfg: Mapping, strategy: str | None = None) -> dict:
+    """A copy of ``cfg.recommender``; switched to ``strategy`` (a ``--strategy`` name or a
+    registered type) it keeps only the options every strategy takes (``topk``, ``budget``)."""
+    spec = copy.deepcopy(dict(cfg.get('recommender') or {}))
+    spec.setdefault('type', 'TreeRecommender')
+    if strategy is None:
+        return spec
+    names = strategy_names()
+    kind = names.get(strategy, strategy)
+    if kind not in names.values():
+        raise ConfigError(f'unknown strategy {strategy!r}{did_you_mean(str(strategy), names)}; '
+                          f'use one of {sorted(names)}')
+    if kind == spec['type']:
+        return spec
+    common = RECOMMENDERS.get(kind).common_options
+    return dict(type=kind, **{k: v for k, v in spec.items() if k in common})
+
+
+def build_recommender(cfg: Mapping, progress: Callable[[int, int], None] | None = None):
+    """``RECOMMENDERS.build(cfg.recommender)``, with a ConfigError naming an unknown type or
+    option (with a did-you-mean) instead of a TypeError."""
+    spec = recommender_spec(cfg)
+    names = strategy_names()
+    kind = spec['type']
     cls = RECOMMENDERS.get(kind)
     if cls is None:
         raise ConfigError(f'recommender.type={kind!r} is not a registered recommender'
                           f'{did_you_mean(str(kind), RECOMMENDERS.module_dict)}; use one of '
                           f'{sorted(RECOMMENDERS.module_dict)}')
-    grouping = options.pop('task_grouping', None) or {}
-    if not isinstance(grouping, Mapping):
-        raise ConfigError(f'recommender.task_grouping must be a dict, got {grouping!r}')
-    if kind == STRATEGIES['task_grouping']:
-        options.update(grouping)
-    known = _accepted(cls) - {'progress', 'chunk_rows'}
-    every = set().union(*(_accepted(c) for c in RECOMMENDERS.module_dict.values()))
-    unknown = [k for k in options if k not in every]
+    known = _accepted(cls)
+    unknown = [k for k in spec if k != 'type' and k not in known]
     if unknown:
-        hints = ', '.join(f'{k!r}{did_you_mean(k, sorted(every))}' for k in unknown)
-        raise ConfigError(f'unknown recommender option(s) {hints}; {kind} takes '
-                          f'{sorted(known)}')
-    options = {k: v for k, v in options.items() if k in known}   # the other strategy's keys
-    if topk is not None:
-        options['topk'] = topk
-    limits = dict(options.get('budget') or {})
-    limits.update({k: v for k, v in (budget or {}).items() if v is not None})
-    options['budget'] = limits
-    if progress is not None and 'progress' in _accepted(cls):
-        options['progress'] = progress
-    return cls(**options)
+        hints = ', '.join(f'{k!r}{did_you_mean(str(k), known)}' for k in unknown)
+        raise ConfigError(f'unknown recommender option(s) {hints}; {kind} takes {known} '
+                          f'(--strategy {{{",".join(sorted(names))}}} switches strategies and '
+                          'keeps topk and budget)')
+    if progress is not None and 'progress' in inspect.signature(cls.__init__).parameters:
+        spec['progress'] = progress
+    return RECOMMENDERS.build(spec)
 
 
 def check_data_root(cfg: Mapping) -> None:

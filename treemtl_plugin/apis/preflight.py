@@ -14,6 +14,7 @@ from collections.abc import Mapping, Sequence
 
 from mmengine.config import Config
 
+from ..checks import is_int
 from ..errors import ConfigError, did_you_mean
 from .config import check_data_root, resolve_path
 
@@ -112,8 +113,7 @@ def check_before_training(cfg: Config, tasks: Sequence[str], recommender, train_
                           sweep: bool = True) -> None:
     """Fail now, naming the key and the fix, on anything that would fail later."""
     topk = recommender.topk
-    if isinstance(train_top, bool) or not isinstance(train_top, int) \
-            or not 0 <= train_top <= topk:
+    if not (is_int(train_top) and 0 <= train_top <= topk):
         raise ConfigError(f'--train-top {train_top!r} must be between 0 and the number of '
                           f'recommended models ({topk}); raise --topk to train more')
     check_data_root(cfg)

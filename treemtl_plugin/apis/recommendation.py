@@ -14,7 +14,6 @@ import os
 import os.path as osp
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 from mmengine.config import Config
 
@@ -23,12 +22,11 @@ from ..core.table import TwoTaskTable
 from ..errors import ConfigError
 from ..io.atomic import write_json
 from ..io.config_file import dump_config
-from ..io.export import export_configs
-from ..io.writers import write_comparison, write_recommendation
+from .export import export_configs
+from .writers import write_comparison, write_recommendation
 from ..recommenders.base import Recommendation
 from ..visualization.report import print_comparison, print_report
-from .config import (build_cost_model, build_recommender, check_config_keys,
-                     check_sweep_settings, config_tasks, is_full_mode, load_table)
+from .config import build_cost_model, build_recommender, config_tasks, is_full_mode, load_table
 
 __all__ = ['RecommendationRun', 'run_recommendation', 'recommend_from_config', 'train_exported']
 
@@ -46,13 +44,12 @@ class RecommendationRun:
     comparison: list[dict] | None = None
 
 
-def recommend_from_config(cfg: Mapping, cfg_dir: str | None = None, strategy: str | None = None,
-                          topk: int | None = None, budget: Mapping[str, Any] | None = None,
+def recommend_from_config(cfg: Mapping, cfg_dir: str | None = None,
                           progress=None) -> Recommendation:
     """Table mode in memory: the config's recommender on its two-task table and block costs."""
     cfg = cfg if isinstance(cfg, Config) else Config(dict(cfg))
     config_tasks(cfg)
-    recommender = build_recommender(cfg, strategy, topk, budget, progress)
+    recommender = build_recommender(cfg, progress)
     return recommender.recommend(*_table_mode_inputs(cfg, cfg_dir))
 
 
@@ -62,16 +59,15 @@ def _table_mode_inputs(cfg: Config, cfg_dir: str | None = None):
     return load_table(cfg, cfg_dir), build_cost_model(cfg)
 
 
-def run_recommendation(cfg: Config, work_dir: str, strategy: str | None = None,
-                       topk: int | None = None, budget: Mapping[str, Any] | None = None,
+def run_recommendation(cfg: Config, work_dir: str,
                        shard: tuple[int, int] | None = None, train_top: int = 0,
                        compare_budgets: Sequence[float] | None = None,
                        log: Callable[[str], None] | None = None, progress=None,
                        train_fn: Callable | None = None) -> RecommendationRun:
-    """Run the whole job for ``cfg`` and write everything to ``work_dir``.
+    """Run the whole job for ``cfg`` (as :func:`~.config.load_config` prepared it, every flag
+    merged) and write everything to ``work_dir``.
 
-    ``strategy`` ('tree' / 'task_grouping'), ``topk`` and ``budget`` (limits) override the
-    config's recommender; ``shard=(i, n)`` runs only that shard of the sweep (full mode).
+    ``shard=(i, n)`` runs only that shard of the sweep (full mode).
     ``log`` receives the job's messages (default: the console and ``work_dir/recommend.log``,
     with a progress bar for the sweep).
     """
@@ -81,10 +77,8 @@ def run_recommendation(cfg: Config, work_dir: str, strategy: str | None = None,
                           'mode); this config only has a two-task table')
     if osp.exists(work_dir) and not osp.isdir(work_dir):
         raise ConfigError(f'--work-dir {work_dir!r} is a file, not a folder; choose a folder')
-    check_config_keys(cfg.keys())
-    check_sweep_settings(cfg)
     tasks = config_tasks(cfg)
-    recommender = build_recommender(cfg, strategy, topk, budget, progress)
+    recommender = build_recommender(cfg, progress)
     if full:
         from .preflight import check_before_training
         check_before_training(cfg, tasks, recommender, train_top,

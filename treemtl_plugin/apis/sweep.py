@@ -15,8 +15,8 @@ from ..core.table import TwoTaskTable
 from ..errors import ConfigError
 from ..io.atomic import atomic_write
 from ..sweep.executor import SweepExecutor
-from ..affinity.methods import method_cost, method_settings, method_values, plan_method
-from ..sweep.merge import missing_runs, seed_spread
+from ..affinity.methods import build_table_method
+from ..sweep.merge import missing_runs
 from ..sweep.plan import sweep_seeds
 
 __all__ = ['measure_costs', 'sweep_table']
@@ -41,7 +41,7 @@ def measure_costs(cfg: Config, tasks: list[str]) -> tuple[CostModel, dict]:
     import torch
 
     import treemtl_plugin.models  # noqa: F401  (registers the entries)
-    from ..models.timm_block_backbone import fvcore_flops
+    from ..models.flops import fvcore_flops
     from ..registry import MODELS
     backbone = MODELS.build(copy.deepcopy(cfg.model.backbone)).eval()
     with torch.no_grad():
@@ -73,26 +73,27 @@ def sweep_table(cfg: Config, tasks: list[str], num_blocks: int, sweep_dir: str,
     """Run (a shard of) the runs of ``sweep.method``; return the table and how it was made
     (method, cost, seed noise), or None while runs are missing."""
     settings = cfg.get('sweep') or {}
-    method, options = method_settings(settings)
+    table_method = build_table_method(settings)
+    method = table_method.name
     seeds = sweep_seeds(settings.get('seeds'))
-    runs = plan_method(method, tasks, num_blocks, seeds, options)
+    runs = table_method.plan(tasks, num_blocks, seeds)
     executor = SweepExecutor(cfg, runs, sweep_dir, shard=shard, train_fn=train_fn, log=log,
                              progress=getattr(log, 'progress', None))
     executor.execute()
     records = executor.results()
     if missing_runs(runs, records):
         return None
-    source = osp.join(sweep_dir, 'runs') if method == 'pairwise' else \
-        f'{method} estimate from {osp.join(sweep_dir, "runs")}'
-    table = TwoTaskTable(tasks=tuple(tasks), num_blocks=num_blocks, source=source,
-                         values=method_values(method, runs, records, tasks, num_blocks))
+    table = TwoTaskTable(tasks=tuple(tasks), num_blocks=num_blocks,
+                         source=table_method.source(osp.join(sweep_dir, 'runs')),
+                         values=table_method.values(runs, records, tasks, num_blocks))
     atomic_write(osp.join(sweep_dir, 'two_task_table.csv'), table.to_csv)
-    info = dict(method=method, seeds=seeds, **({} if method != 'lookahead' else
-                                               dict(lookahead=options)),
-                cost=method_cost(runs, records, executor.configs, len(tasks), num_blocks))
+    options = table_method.options()
+    info = dict(method=method, seeds=seeds, **({method: options} if options else {}),
+                cost=table_method.cost(runs, records, executor.configs, len(tasks),
+                                       num_blocks))
     off = ~np.eye(len(tasks), dtype=bool)
     info['mean_abs_entry'] = float(np.abs(table.values[off][:, 1:]).mean())
-    spread = seed_spread(runs, records, tasks, num_blocks) if method == 'pairwise' else None
+    spread = table_method.seed_spread(runs, records, tasks, num_blocks)
     if spread is not None:
         sd = TwoTaskTable(tasks=table.tasks, num_blocks=num_blocks, values=spread)
         atomic_write(osp.join(sweep_dir, 'two_task_table_seed_sd.csv'), sd.to_csv)

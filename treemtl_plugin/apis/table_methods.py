@@ -1,4 +1,4 @@
-"""The three ways of getting a two-task table side by side: cost and agreement.
+"""The ways of getting a two-task table side by side: cost and agreement.
 
 For one config, builds the table by every ``sweep.method`` (they share their runs where they
 can: the similarity table reuses the pairwise sweep's single-task runs), ranks every layout
@@ -18,13 +18,13 @@ import numpy as np
 from mmengine.config import Config
 from scipy import stats
 
-from ..affinity.methods import METHODS
+from ..affinity.methods import table_methods
 from ..core.design_space import iter_layout_chunks
 from ..core.encoding import matrix_to_row
 from ..core.layout import Layout
 from ..evaluation.agreement import agreement
 from ..io.atomic import write_json
-from .config import build_recommender, config_tasks
+from .config import build_recommender, config_tasks, recommender_spec
 from .sweep import measure_costs, sweep_table
 
 __all__ = ['compare_table_methods']
@@ -60,10 +60,13 @@ def _against_study(study: dict, rec) -> dict:
     return out
 
 
-def compare_table_methods(cfg: Config, work_dir: str, methods: Sequence[str] = METHODS,
+def compare_table_methods(cfg: Config, work_dir: str, methods: Sequence[str] | None = None,
                           log: Callable[[str], None] = print) -> dict:
-    """Cost and agreement of every method; writes ``table_methods.json`` in ``work_dir``."""
+    """Cost and agreement of ``methods`` (None: every registered one); writes
+    ``table_methods.json`` in ``work_dir``."""
     from ..models.backbone_profile import profile_cache_dir
+    if methods is None:
+        methods = list(table_methods())
     tasks = config_tasks(cfg)
     with profile_cache_dir(osp.join(work_dir, 'cache')):
         cost, _ = measure_costs(cfg, tasks)
@@ -76,7 +79,7 @@ def compare_table_methods(cfg: Config, work_dir: str, methods: Sequence[str] = M
             if made is None:
                 raise RuntimeError(f'the {method} runs are not all finished')
             found[method] = made
-    recommender = build_recommender(cfg, 'tree', topk=1)
+    recommender = build_recommender(dict(recommender=dict(recommender_spec(cfg, 'tree'), topk=1)))
     recommender.csv_rows = 0
     study_path = osp.join(work_dir, 'validation.json')
     study = json.load(open(study_path, encoding='utf-8')) if osp.isfile(study_path) else None

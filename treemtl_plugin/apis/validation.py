@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 from mmengine.config import Config
 
+from ..checks import check_int, check_int_list, is_int
 from ..core.design_space import iter_layout_chunks
 from ..core.encoding import full_matrix, matrix_to_row
 from ..core.layout import Layout, as_layout
@@ -66,9 +67,8 @@ def _fresh_seeds(count: int, used: list[int]) -> list[int]:
     return out
 
 
-def validation_settings(cfg: Mapping, seeds: int | None = None,
-                        layouts: str | int | None = None) -> dict:
-    """The config's ``validation`` dict with command-line values on top, checked.
+def validation_settings(cfg: Mapping) -> dict:
+    """The config's ``validation`` dict, checked.
 
     ``seeds``: a count N (the first N seeds from 1000 that the sweep did not use) or a list of
     seeds; none may be a sweep seed."""
@@ -77,19 +77,13 @@ def validation_settings(cfg: Mapping, seeds: int | None = None,
     if unknown:
         raise ConfigError(f'unknown validation option(s) {unknown}; known: '
                           f'{list(VALIDATION_KEYS)}')
-    seeds = settings.get('seeds', 3) if seeds is None else seeds
+    seeds = settings.get('seeds', 3)
     used = sweep_seed_list(cfg)
-    if isinstance(seeds, (list, tuple)):
-        if not seeds or any(isinstance(v, bool) or not isinstance(v, int) or v < 0
-                            for v in seeds) or len(set(seeds)) != len(seeds):
-            raise ConfigError(f'validation seeds must be a count or a list of distinct '
-                              f'non-negative integers, got {seeds!r}')
-        seed_list = [int(v) for v in seeds]
-    elif isinstance(seeds, bool) or not isinstance(seeds, int) or seeds < 1:
-        raise ConfigError(f'validation seeds must be a positive integer (a count) or a list of '
-                          f'seeds, got {seeds!r}')
+    if is_int(seeds):
+        seed_list = _fresh_seeds(check_int('validation.seeds (a count)', seeds, low=1), used)
     else:
-        seed_list = _fresh_seeds(seeds, used)
+        seed_list = check_int_list('validation.seeds (a count or a list of seeds)', seeds,
+                                   low=0, unique=True)
     overlap = sorted(set(seed_list) & set(used))
     if overlap:
         raise ConfigError(
@@ -97,12 +91,11 @@ def validation_settings(cfg: Mapping, seeds: int | None = None,
             'the study would measure the very trainings the estimate came from. Choose other '
             f'seeds, e.g. validation.seeds={len(seed_list)} (seeds '
             f'{_fresh_seeds(len(seed_list), used)})')
-    layouts = settings.get('layouts', 'all') if layouts is None else layouts
+    layouts = settings.get('layouts', 'all')
     if isinstance(layouts, str) and layouts.isdigit():
         layouts = int(layouts)
-    if layouts != 'all' and (isinstance(layouts, bool) or not isinstance(layouts, int)
-                             or layouts < 2):
-        raise ConfigError(f"validation layouts must be 'all' or a number >= 2, got {layouts!r}")
+    if layouts != 'all' and not (is_int(layouts) and layouts >= 2):
+        raise ConfigError(f"validation.layouts must be 'all' or a number >= 2, got {layouts!r}")
     right_tree = settings.get('right_tree')
     if right_tree is not None:
         try:
@@ -284,15 +277,14 @@ def study_config(cfg: Config) -> tuple[Config, str]:
     return new, 'test_dataloader'
 
 
-def run_validation(cfg: Config, work_dir: str, seeds: int | None = None,
-                   layouts: str | int | None = None, resume: bool = False,
+def run_validation(cfg: Config, work_dir: str, resume: bool = False,
                    shard: tuple[int, int] | None = None,
                    log: Callable[[str], None] | None = None,
                    train_fn: Callable | None = None) -> dict[str, Any] | None:
     """The whole study; writes ``validation.json`` and ``validation.png`` to ``work_dir``.
 
     Returns the study, or None when this shard is done but other runs are still missing."""
-    settings = validation_settings(cfg, seeds, layouts)
+    settings = validation_settings(cfg)
     study_dir = osp.join(work_dir, 'validation')
     if not resume and osp.isdir(osp.join(study_dir, 'runs')):
         raise ConfigError(f'{study_dir} already holds a validation study; pass --resume to '

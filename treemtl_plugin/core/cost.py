@@ -12,10 +12,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..checks import is_number
 from ..errors import BudgetError, ConfigError
 from .layout import Layout
 
-__all__ = ['is_number', 'FVCORE_CONVENTION', 'BUDGET_RTOL', 'BUDGET_KEYS', 'CostModel', 'Budget',
+__all__ = ['FVCORE_CONVENTION', 'BUDGET_RTOL', 'BUDGET_KEYS', 'CostModel', 'Budget',
            'BudgetLimits', 'BudgetError']
 
 FVCORE_CONVENTION = 'fvcore: one fused multiply-add counts as one FLOP'
@@ -26,12 +27,6 @@ BUDGET_KEYS = ('max_flops', 'max_flops_ratio', 'max_models', 'max_params')
 #: Largest plausible cost of one block or head (in any unit); larger values would overflow
 #: the costs of big layouts to infinity.
 MAX_COST = 1e15
-
-
-def is_number(value) -> bool:
-    """A real number, not a bool or a string (config values are not coerced)."""
-    return isinstance(value, (int, float, np.integer, np.floating)) \
-        and not isinstance(value, (bool, np.bool_))
 
 
 def _cost_vector(name: str, values, num_blocks: int | None = None) -> np.ndarray:
@@ -189,9 +184,7 @@ class Budget:
             value = getattr(self, name)
             if value is None:
                 continue
-            if isinstance(value, (bool, np.bool_)) \
-                    or not isinstance(value, (int, float, np.integer, np.floating)) \
-                    or not np.isfinite(value) or value <= 0:
+            if not (is_number(value) and np.isfinite(value) and value > 0):
                 raise ConfigError(f'{name} must be a positive number, got {value!r}')
         if self.max_flops_ratio is not None and self.max_flops_ratio > 1:
             raise ConfigError(f'max_flops_ratio={self.max_flops_ratio} is above 1; it is a '

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..checks import check_int
 from ..errors import ConfigError
 
 #: Rows per chunk when streaming the whole design space.
@@ -170,12 +171,8 @@ def grow(num_tasks: int, num_blocks: int, chunk_rows: int = DEFAULT_CHUNK_ROWS,
 
 def check_space(num_tasks, num_blocks) -> None:
     """A design space the compact encoding can hold (at least one task, 1..254 blocks)."""
-    if isinstance(num_tasks, bool) or not isinstance(num_tasks, (int, np.integer)) \
-            or num_tasks < 1:
-        raise ConfigError(f'need at least one task, got num_tasks={num_tasks!r}')
-    if isinstance(num_blocks, bool) or not isinstance(num_blocks, (int, np.integer)) \
-            or num_blocks < 1:
-        raise ConfigError(f'num_blocks must be a positive integer, got {num_blocks!r}')
+    check_int('num_tasks', num_tasks, low=1)
+    check_int('num_blocks', num_blocks, low=1)
     if num_blocks > MAX_BLOCKS:
         raise ConfigError(f'num_blocks={num_blocks} is too many branching points (max '
                           f'{MAX_BLOCKS}); group blocks into coarse branching points')

@@ -12,6 +12,7 @@ from typing import Union
 
 import numpy as np
 
+from ..checks import check_int
 from ..errors import LayoutError
 
 __all__ = ['Layout', 'LayoutError', 'LayoutLike', 'as_layout', 'blocks_from_branch_points']
@@ -318,8 +319,7 @@ def blocks_from_branch_points(tasks: Sequence[str], bp, num_blocks: int) -> list
 
 
 def _check_num_blocks(num_blocks) -> None:
-    if not isinstance(num_blocks, (int, np.integer)) or num_blocks < 1:
-        raise LayoutError(f'num_blocks must be a positive integer, got {num_blocks!r}')
+    check_int('num_blocks', num_blocks, low=1, error=LayoutError)
 
 
 def as_layout(obj: LayoutLike, tasks: Sequence[str] | None = None) -> Layout:

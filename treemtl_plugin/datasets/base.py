@@ -15,10 +15,7 @@ AdaShare/MTAN/TreeMTL configs), argument checks, a cached directory listing for 
 files, image and label reading, normal decoding, and the resize and augmentation of a sample.
 
 "Format" is the on-disk arrangement of a dataset copy (``data_format='adashare'``, ``'mtan'``,
-``'json'`` ...). The word "layout" is kept for the tree layouts of multi-task models; the old
-``layout=`` keyword of the datasets still works with a ``FutureWarning``, and
-``DatasetLayoutError`` is an alias of
-:class:`~treemtl_plugin.errors.DatasetFormatError`.
+``'json'`` ...); the word "layout" is kept for the tree layouts of multi-task models.
 
 Errors: a bad constructor argument (unknown format or task name, bad split, image size, scale
 range ...) raises :class:`~treemtl_plugin.errors.ConfigError` (a ``ValueError``) naming the value
@@ -40,11 +37,13 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import Dataset
 
+from .. import checks
+from ..checks import check_number
 from ..errors import ConfigError, DatasetFormatError, did_you_mean
 from .transforms_common import IGNORE_INDEX, IMAGENET_MEAN, IMAGENET_STD, TASK_NAMES
 
 __all__ = [
-    'DenseMultiTaskDataset', 'DatasetFormatError', 'DatasetLayoutError', 'DirListing',
+    'DenseMultiTaskDataset', 'DatasetFormatError', 'DirListing',
     'ALL_TASKS', 'TASK_ALIASES', 'SizeLike', 'check_choice',
     'load_split_json', 'resolve_tasks', 'normalize_size', 'read_image', 'read_label_png',
     'decode_normal_uint8', 'unit_normals', 'resize_sample', 'augment_sample',
@@ -66,18 +65,12 @@ _MIN_NORMAL_NORM = 0.5
 
 SizeLike = Union[None, int, Sequence[int]]
 
-#: Deprecated name of :class:`~treemtl_plugin.errors.DatasetFormatError` (same class).
-DatasetLayoutError = DatasetFormatError
 
 
 # ----------------------------------------------------------------------------- argument checks
 def check_choice(dataset_name: str, name: str, value, choices: Sequence[str]) -> str:
     """``value`` if it is one of ``choices``; otherwise a ConfigError naming it and the choices."""
-    if isinstance(value, str) and value in choices:
-        return value
-    hint = did_you_mean(value, choices) if isinstance(value, str) else ''
-    raise ConfigError(f'{dataset_name}: {name}={value!r} is not supported{hint}; use one of '
-                      + ', '.join(repr(c) for c in choices))
+    return checks.check_choice(f'{dataset_name}: {name}', value, choices)
 
 
 def load_split_json(json_path: str, dataset: str, data_format: str) -> dict:
@@ -331,10 +324,7 @@ class DenseMultiTaskDataset(Dataset, ABC):
             raise ConfigError(f'{name}: scale_range={scale_range!r} must be (lo, hi) with '
                               '0 < lo <= hi, e.g. (0.5, 1.5)')
         self.scale_range = scales
-        if isinstance(flip_prob, bool) or not isinstance(flip_prob, Real) or \
-                not 0 <= flip_prob <= 1:
-            raise ConfigError(f'{name}: flip_prob={flip_prob!r} must be a probability in [0, 1]')
-        self.flip_prob = float(flip_prob)
+        self.flip_prob = check_number(f'{name}: flip_prob', flip_prob, low=0, high=1)
         for key, value, default in (('mean', mean, IMAGENET_MEAN), ('std', std, IMAGENET_STD)):
             try:
                 values = [float(v) for v in value]

@@ -85,7 +85,7 @@ Decoding into the data contract (``treemtl_plugin/datasets/base.py``)
 Errors
 ------
 Missing or incomplete data raises :class:`~treemtl_plugin.errors.DatasetFormatError` (a
-``FileNotFoundError``; ``DatasetLayoutError`` is its old name). It says what is missing and
+a ``FileNotFoundError``). It says what is missing and
 where: the data root, the split (a json key or folder), a task's folder (listing the task folders
 that are present), or task files missing for some samples (naming the first sample ids and the
 task). It is also raised when no samples are found. A bad argument (an unknown format or task
@@ -101,14 +101,12 @@ from typing import Dict, Optional, Sequence
 
 import numpy as np
 
+from ..checks import is_int
 from ..errors import ConfigError
 from ..registry import DATASETS
-from .._compat import renamed_kwargs
 from .base import (DatasetFormatError, DenseMultiTaskDataset, DirListing, SizeLike, _short_list,
                    check_choice, decode_normal_uint8, load_split_json, read_image,
                    read_label_png, unit_normals)
-# Names that lived in this module before base.py; old imports of them keep working.
-from .base import ALL_TASKS, TASK_ALIASES, DatasetLayoutError  # noqa: F401
 from .transforms_common import IGNORE_INDEX, IMAGENET_MEAN, IMAGENET_STD
 
 __all__ = ['NYUv2Dataset']
@@ -151,7 +149,6 @@ class NYUv2Dataset(DenseMultiTaskDataset):
     ANN_FILE = 'nyu_v2_3task.json'
     DATA_FORMATS = ('auto', 'adashare', 'mtan')
 
-    @renamed_kwargs(layout='data_format')
     def __init__(self, data_root: str, split: str = 'train', tasks=None,
                  image_size: SizeLike = None, augment: bool = False, data_format: str = 'auto',
                  ann_file: Optional[str] = None,
@@ -159,8 +156,7 @@ class NYUv2Dataset(DenseMultiTaskDataset):
                  scale_range: Sequence[float] = (0.5, 1.5), flip_prob: float = 0.5,
                  mean: Sequence[float] = IMAGENET_MEAN, std: Sequence[float] = IMAGENET_STD):
         data_format = check_choice('NYUv2', 'data_format', data_format, self.DATA_FORMATS)
-        if num_classes is not None and (isinstance(num_classes, bool) or not isinstance(
-                num_classes, (int, np.integer)) or num_classes <= 0):
+        if num_classes is not None and not (is_int(num_classes) and num_classes > 0):
             raise ConfigError(f'NYUv2: num_classes={num_classes!r} must be a positive int, or '
                               "None for the format's own (40 for AdaShare, 13 for MTAN)")
         if ann_file is not None and not isinstance(ann_file, (str, os.PathLike)):

@@ -55,6 +55,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from ..checks import check_int
 from ..registry import DATASETS
 from .transforms_common import (IGNORE_INDEX, TASK_NAMES, check_tasks, image_to_inputs,
                                 parse_image_size)
@@ -589,9 +590,7 @@ class SyntheticSceneDataset(Dataset):
                  num_object_classes: int = 4, num_objects: Sequence[int] = (2, 6),
                  cache: bool = True, normalize: bool = True, prerender: bool = False,
                  shared_cache: bool = True):
-        if isinstance(num_samples, bool) or not isinstance(num_samples, (int, np.integer)) \
-                or num_samples <= 0:
-            raise ValueError(f'num_samples must be a positive int, got {num_samples!r}')
+        check_int('SyntheticSceneDataset: num_samples', num_samples, low=1)
         if split not in SPLITS:
             raise ValueError(f'split must be one of {list(SPLITS)}, got {split!r}')
         if not (isinstance(num_object_classes, (int, np.integer))

@@ -109,7 +109,7 @@ Decoding into the data contract (``treemtl_plugin/datasets/base.py``), following
 Errors
 ------
 Missing data raises :class:`~treemtl_plugin.errors.DatasetFormatError` (a
-``FileNotFoundError``; ``DatasetLayoutError`` is its old name). The message names what is missing
+a ``FileNotFoundError``). The message names what is missing
 and where: the data root, the split (a json key or per-split folder), a building, a task folder
 (listing the task folders present), the files of a task for some samples (naming the first ids),
 or zero samples. A bad argument (an unknown format, task name or ``depth_encoding``, a bad split
@@ -131,7 +131,6 @@ import torch
 
 from ..errors import ConfigError, DatasetFormatError
 from ..registry import DATASETS
-from .._compat import renamed_kwargs
 from .base import (DenseMultiTaskDataset, DirListing, SizeLike, _short_list, check_choice,
                    load_split_json, read_image, read_label_png, unit_normals)
 from .transforms_common import IGNORE_INDEX, IMAGENET_MEAN, IMAGENET_STD
@@ -204,7 +203,6 @@ class TaskonomyDataset(DenseMultiTaskDataset):
     DATA_FORMATS = ('auto', 'json', 'buildings', 'omnidata')
     DEPTH_ENCODINGS = ('log', 'metres', 'raw')
 
-    @renamed_kwargs(layout='data_format')
     def __init__(self, data_root: str, split: str = 'train', tasks=None,
                  buildings: Optional[Sequence[str]] = None, split_file: Optional[str] = None,
                  image_size: SizeLike = (256, 256), augment: bool = False,

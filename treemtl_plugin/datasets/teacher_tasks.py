@@ -42,6 +42,7 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import Dataset
 
+from ..checks import check_int, check_number
 from ..core.layout import Layout
 from ..errors import ConfigError, LayoutError
 from ..registry import DATASETS
@@ -62,12 +63,6 @@ def _stream(*key) -> np.random.Generator:
     """A random stream named by ``key`` (ints and strings), stable across runs and platforms."""
     return np.random.default_rng([k if isinstance(k, int) else zlib.crc32(k.encode())
                                   for k in key])
-
-
-def _positive_int(name: str, value) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ConfigError(f'TeacherTaskDataset: {name} must be a positive int, got {value!r}')
-    return int(value)
 
 
 @DATASETS.register_module()
@@ -102,17 +97,16 @@ class TeacherTaskDataset(Dataset):
         except (LayoutError, TypeError, ValueError) as err:
             raise ConfigError(f'TeacherTaskDataset: teacher must be a tree in the layout format '
                               f"(e.g. [[['a1', 'a2'], ['c']]] * 4): {err}") from None
-        self.num_samples = _positive_int('num_samples', num_samples)
-        self.width = _positive_int('width', width)
-        self.latent_size = _positive_int('latent_size', latent_size)
-        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-            raise ConfigError(f'TeacherTaskDataset: seed must be a non-negative int, got {seed!r}')
+        self.num_samples = check_int('TeacherTaskDataset: num_samples', num_samples, low=1)
+        self.width = check_int('TeacherTaskDataset: width', width, low=1)
+        self.latent_size = check_int('TeacherTaskDataset: latent_size', latent_size, low=1)
+        check_int('TeacherTaskDataset: seed', seed, low=0)
         if split not in SPLITS:
             raise ConfigError(f'TeacherTaskDataset: split must be one of {list(SPLITS)}, '
                               f'got {split!r}')
         strides = tuple(strides)
         if len(strides) != self.teacher.num_blocks or \
-                any(_positive_int('strides', s) > 4 for s in strides):
+                any(check_int('TeacherTaskDataset: strides', s, low=1) > 4 for s in strides):
             raise ConfigError(f'TeacherTaskDataset: strides needs one stride in 1..4 per teacher '
                               f'layer ({self.teacher.num_blocks}), got {strides!r}')
         if not -1.0 <= float(readout_correlation) <= 1.0:
@@ -155,11 +149,8 @@ class TeacherTaskDataset(Dataset):
             levels = {t: label_noise.get(t, 0.0) for t in self.all_tasks}
         else:
             levels = {t: label_noise for t in self.all_tasks}
-        for t, v in levels.items():
-            if isinstance(v, bool) or not isinstance(v, (int, float)) or not v >= 0:
-                raise ConfigError(f'TeacherTaskDataset: label_noise of {t!r} must be a number '
-                                  f'>= 0, got {v!r}')
-        return {t: float(v) for t, v in levels.items()}
+        return {t: check_number(f'TeacherTaskDataset: label_noise of {t!r}', v, low=0)
+                for t, v in levels.items()}
 
     def _teacher_weights(self) -> dict[tuple[int, tuple[str, ...]], torch.Tensor]:
         """One conv weight per layer and task set, from a stream named by both."""

@@ -18,6 +18,7 @@ validation that ends training in ``last_metrics``.
 """
 from __future__ import annotations
 
+import copy
 import logging
 
 import torch
@@ -30,6 +31,7 @@ from ..errors import CheckpointError
 from ..io.config_file import config_text
 from ..registry import RUNNERS
 from .checkpoint import check_belongs, read_state_dict, trusted_loading
+from .img_size import apply_img_size
 
 __all__ = ['TreeMTLRunner', 'SweepRunner', 'train_and_evaluate', 'load_weights',
            'EXTRAS_KEY']
@@ -59,6 +61,14 @@ class TreeMTLRunner(Runner):
     """An mmengine Runner whose checkpoint loading is trusted only where it is safe, and
     checked: a corrupt file or one of another model is a CheckpointError before any state is
     touched."""
+
+    @classmethod
+    def from_cfg(cls, cfg) -> 'TreeMTLRunner':
+        """Build from a config, with its ``img_size`` applied (a ``Config.fromfile`` config
+        trains at the size it names)."""
+        cfg = copy.deepcopy(cfg)
+        apply_img_size(cfg)
+        return super().from_cfg(cfg)
 
     def load_or_resume(self) -> None:
         # trusted: what this runner wrote, and the file the config / --resume names

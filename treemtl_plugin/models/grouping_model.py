@@ -9,14 +9,13 @@ network. Networks flagged half-width are built from ``half_width_backbone``.
 from __future__ import annotations
 
 import copy
-import numbers
 from collections.abc import Mapping, Sequence
 
 import torch
 import torch.nn as nn
 from mmengine.model import BaseModel
 
-from .._compat import renamed_kwargs
+from ..checks import is_int
 from ..errors import ConfigError
 from ..registry import MODELS
 from .tree_model import TreeMultiTaskModel, collate_targets
@@ -46,7 +45,6 @@ class TaskGroupingModel(BaseModel):
     networks. Networks that serve no task at inference are skipped in 'tensor'/'predict'.
     """
 
-    @renamed_kwargs(groups='task_groups')
     def __init__(self, backbone: dict | nn.Module, tasks: Mapping[str, Mapping],
                  task_groups: Sequence[Sequence[str]], chosen: Mapping[str, int],
                  half_width_backbone: dict | nn.Module | None = None,
@@ -168,7 +166,7 @@ def _check_chosen(chosen, groups: list[list[str]], task_names: list[str]) -> dic
             raise ConfigError(f'task {task!r} has no chosen network; chosen[{task!r}] must be '
                              f'one of the groups containing it: {member_of}')
         k = chosen[task]
-        if isinstance(k, bool) or not isinstance(k, numbers.Integral):
+        if not is_int(k):
             raise ConfigError(f'chosen[{task!r}] must be a group index (int), got {k!r}')
         k = int(k)
         if not 0 <= k < len(groups):

@@ -20,12 +20,9 @@ from mmengine.model import BaseModule
 
 from ..errors import ConfigError
 from ..registry import MODELS
+from .feature_format import FEATURE_FORMATS
 
-__all__ = ['to_nchw', 'ASPPHead', 'LightConvHead', 'ClsHead', 'FEATURE_FORMATS']
-
-#: the feature layouts heads read (``in_format``); ``'NC'``: pooled, for ``ClsHead`` only
-FEATURE_FORMATS = ('NCHW', 'NHWC', 'NLC', 'NC')
-
+__all__ = ['to_nchw', 'ASPPHead', 'LightConvHead', 'ClsHead']
 
 def check_format(fmt: str | None, owner: str, allowed=FEATURE_FORMATS) -> str | None:
     """``fmt`` upper-cased if it is one of ``allowed`` (or ``None``), else ``ConfigError``."""

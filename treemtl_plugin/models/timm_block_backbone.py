@@ -5,10 +5,11 @@ Building one creates the timm model, traces it and slices the graph at the cuts 
 parameters, output shapes -- is measured on the first build of a spec and cached, so later
 builds (sweep runs, trainings) skip detection and measurement.
 
-Weights: ``pretrained=True`` loads timm's weights (failing fast without network when they are
-not cached); ``init_cfg=dict(type='Pretrained', checkpoint=...)`` loads a timm state dict from a
-file. Either way the weights go into the timm model right after it is created, before tracing,
-so every block -- and every branch copy a ``TreeMultiTaskModel`` makes of it -- starts from them.
+Weights: ``pretrained=True`` loads timm's weights (from huggingface_hub's cache only under
+``HF_HUB_OFFLINE=1``; a ``ConfigError`` when they cannot be had, see ``timm_factory``);
+``init_cfg=dict(type='Pretrained', checkpoint=...)`` loads a timm state dict from a file.
+Either way the weights go into the timm model right after it is created, before tracing, so
+every block -- and every branch copy a ``TreeMultiTaskModel`` makes of it -- starts from them.
 """
 from __future__ import annotations
 
@@ -23,15 +24,11 @@ from mmengine.model import BaseModule
 from ..core.block_groups import balanced_groups, check_block_groups
 from ..errors import CheckpointError, ConfigError, DetectionError
 from ..registry import MODELS
-from .backbone_profile import (BackboneProfile, build_timm_model, check_input_size,
-                               create_timm_model, fvcore_flops, profile_backbone,
-                               unfused_attention)
+from .backbone_profile import BackboneProfile, profile_backbone
 from .branching_point_detector import DEFAULT_BLOCK_PATTERN, DetectedBlock, slice_blocks, trace
+from .timm_factory import build_timm_model, check_input_size
 
-# create_timm_model, fvcore_flops and unfused_attention live in backbone_profile; kept importable
-# from here
-__all__ = ['TimmBlockBackbone', 'create_timm_model', 'fvcore_flops', 'unfused_attention',
-           'load_timm_checkpoint']
+__all__ = ['TimmBlockBackbone', 'load_timm_checkpoint']
 
 
 @MODELS.register_module()
@@ -138,13 +135,6 @@ class TimmBlockBackbone(BaseModule):
     @property
     def num_blocks(self) -> int:
         return len(self.blocks)
-
-    @property
-    def groups(self) -> list[list[int]]:
-        """Deprecated name of ``block_groups``."""
-        warnings.warn('TimmBlockBackbone.groups is renamed block_groups', FutureWarning,
-                      stacklevel=2)
-        return self.block_groups
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         for block in self.blocks:

@@ -13,11 +13,12 @@ from typing import Any
 
 import numpy as np
 
+from ..checks import check_int
 from ..core.cost import BUDGET_KEYS, Budget, CostModel
 from ..core.table import TwoTaskTable
 from ..errors import ConfigError, did_you_mean
 
-__all__ = ['Candidate', 'Recommendation', 'BaseRecommender', 'check_topk']
+__all__ = ['Candidate', 'Recommendation', 'BaseRecommender']
 
 
 @dataclass
@@ -70,10 +71,10 @@ class Recommendation(ABC):
     budget: Budget
     cost_model: CostModel
     top: list[Candidate]
-    method: str
+    search: str                       # how the candidates were found
     seconds: float
     pareto: list[Candidate] = field(default_factory=list)   # cheapest first
-    table_info: dict | None = None    # where the two-task table came from (method, cost)
+    table_info: dict | None = None    # where the two-task table came from (sweep.method, cost)
 
     @property
     @abstractmethod
@@ -106,7 +107,7 @@ class Recommendation(ABC):
         """Everything about the run except the per-candidate rows (recommendation.json)."""
         cost = self.cost_model
         return dict(
-            strategy=self.strategy, method=self.method, tasks=list(self.tasks),
+            strategy=self.strategy, search=self.search, tasks=list(self.tasks),
             seconds=self.seconds, budget=self.budget.to_dict(),
             budget_text=self.budget.describe(cost),
             task_weights=dict(zip(self.tasks, map(float, self.weights))),
@@ -127,11 +128,13 @@ class BaseRecommender(ABC):
     ``budget`` is a dict of :class:`~treemtl_plugin.core.cost.Budget` limits.
     """
 
+    #: The ``--strategy`` name of the strategy.
+    name: str = ''
     #: Keyword arguments every strategy accepts (the rest are strategy-specific).
     common_options = ('topk', 'budget')
 
     def __init__(self, topk: int = 5, budget: Mapping[str, Any] | Budget | None = None):
-        self.topk = check_topk(topk)
+        self.topk = check_int('topk', topk, low=1)
         self.budget = as_budget(budget)
 
     @abstractmethod
@@ -146,12 +149,6 @@ class BaseRecommender(ABC):
     def model_override(self, base_model: Mapping, candidate: Candidate) -> dict:
         """What to merge onto the config's ``model`` so that it trains ``candidate``
         (mmengine merge rules: ``_delete_=True`` replaces the whole model)."""
-
-
-def check_topk(topk) -> int:
-    if isinstance(topk, bool) or not isinstance(topk, (int, np.integer)) or topk < 1:
-        raise ConfigError(f'topk must be a positive integer, got {topk!r}')
-    return int(topk)
 
 
 def as_budget(budget) -> Budget:

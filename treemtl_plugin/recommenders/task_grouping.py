@@ -21,7 +21,7 @@ from ..core.search.task_grouping import (GroupingCandidates, Network, budget_uni
 from ..core.table import TwoTaskTable
 from ..errors import BudgetError, ConfigError
 from ..registry import RECOMMENDERS
-from .base import BaseRecommender, Candidate, Recommendation, check_topk
+from .base import BaseRecommender, Candidate, Recommendation
 
 __all__ = ['GroupingCandidate', 'GroupingRecommendation', 'TaskGroupingRecommender',
            'recommend_task_groups', 'tree_estimator_score']
@@ -105,6 +105,8 @@ class TaskGroupingRecommender(BaseRecommender):
         half_width_backbone: backbone config of the half-width networks (to export them).
     """
 
+    name = 'task_grouping'
+
     def __init__(self, topk: int = 5, budget=None, task_weights='uniform',
                  half_width: Mapping[str, float] | None = None,
                  measured_groups=None, half_width_backbone: Mapping | None = None):
@@ -127,7 +129,7 @@ class TaskGroupingRecommender(BaseRecommender):
         return GroupingRecommendation(
             strategy=type(self).__name__, tasks=tasks, weights=weights, weights_note=note,
             budget=self.budget, cost_model=cost, top=top,
-            method='task grouping: exact best-first branch-and-bound with a subset-DP bound',
+            search='task grouping: exact best-first branch-and-bound with a subset-DP bound',
             seconds=time.perf_counter() - start, num_candidates=len(cand),
             max_models=max_units / 2, expansions=found.expansions)
 
@@ -202,7 +204,7 @@ def recommend_task_groups(table: TwoTaskTable, cost_model: CostModel, budget=Non
                           topk: int = 5, task_weights='uniform', **options
                           ) -> GroupingRecommendation:
     """Exact top-``topk`` task groupings under ``budget`` (see :class:`TaskGroupingRecommender`)."""
-    return TaskGroupingRecommender(topk=check_topk(topk), budget=budget,
+    return TaskGroupingRecommender(topk=topk, budget=budget,
                                    task_weights=task_weights, **options).recommend(table,
                                                                                    cost_model)
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..checks import check_choice, check_int
 from ..core.cost import CostModel
 from ..core.design_space import count_layouts
 from ..core.encoding import DEFAULT_CHUNK_ROWS, full_matrix
@@ -23,16 +24,16 @@ from ..core.search.enumerate import enumerate_space
 from ..core.table import TwoTaskTable
 from ..errors import ConfigError, SpaceTooLargeError
 from ..registry import RECOMMENDERS
-from .base import BaseRecommender, Candidate, Recommendation, check_topk
+from .base import BaseRecommender, Candidate, Recommendation
 
 __all__ = ['TreeCandidate', 'TreeRecommendation', 'TreeRecommender', 'recommend_layouts',
-           'METHODS']
+           'SEARCHES']
 
 DEFAULT_MAX_LAYOUTS = 50_000_000
 DEFAULT_CSV_ROWS = 200_000
 # 'auto' enumerates spaces up to this size (T=7 with B=5 is 2.2 M) and searches beyond it
 DEFAULT_SEARCH_THRESHOLD = 5_000_000
-METHODS = ('auto', 'enumerate', 'search')
+SEARCHES = ('auto', 'enumerate', 'branch_and_bound')
 
 
 @dataclass
@@ -72,9 +73,9 @@ class TreeRecommendation(Recommendation):
         head = f'{len(self.tasks)} tasks over {self.num_blocks} branching points: '
         if self.num_within_budget is None:
             return (head + f'{self.num_layouts:,} layouts, top-{len(self.top)} and Pareto front '
-                    f'found by {self.method} in {self.seconds:.2f} s ({self.search_nodes:,} '
+                    f'found by {self.search} in {self.seconds:.2f} s ({self.search_nodes:,} '
                     f'partial layouts generated); budget: {budget}.')
-        return (head + f'{self.num_layouts:,} layouts evaluated by {self.method} in '
+        return (head + f'{self.num_layouts:,} layouts evaluated by {self.search} in '
                 f'{self.seconds:.2f} s; {self.num_within_budget:,} within budget ({budget}).')
 
     @property
@@ -149,31 +150,30 @@ class TreeRecommender(BaseRecommender):
         topk: number of layouts to return.
         budget: ``dict(max_flops=, max_flops_ratio=, max_models=, max_params=)``.
         task_weights: ``'svde'`` (the paper's), ``'uniform'``, a list or a ``{task: w}`` dict.
-        method: ``'enumerate'`` evaluates the whole space; ``'search'`` runs the exact
-            branch-and-bound (same top-k and Pareto front, without enumerating); ``'auto'``
+        search: ``'enumerate'`` evaluates the whole space; ``'branch_and_bound'`` runs the
+            exact search (same top-k and Pareto front, without enumerating); ``'auto'``
             enumerates spaces of at most ``search_threshold`` layouts and searches larger ones.
-        search_threshold: see ``method``.
+        search_threshold: see ``search``.
         csv_rows: how many best layouts (ignoring the budget) to keep for layouts.csv.
         max_layouts: refuse to enumerate larger spaces.
         chunk_rows: layouts per streamed chunk.
         progress: ``progress(done, total)`` after each enumerated chunk.
     """
 
-    def __init__(self, topk: int = 5, budget=None, task_weights='svde', method: str = 'auto',
+    name = 'tree'
+
+    def __init__(self, topk: int = 5, budget=None, task_weights='svde', search: str = 'auto',
                  search_threshold: int = DEFAULT_SEARCH_THRESHOLD,
                  csv_rows: int = DEFAULT_CSV_ROWS, max_layouts: int = DEFAULT_MAX_LAYOUTS,
                  chunk_rows: int = DEFAULT_CHUNK_ROWS,
                  progress: Callable[[int, int], None] | None = None):
         super().__init__(topk, budget)
-        if method not in METHODS:
-            raise ConfigError(f'method must be one of {list(METHODS)}, got {method!r}')
+        check_choice('recommender.search', search, SEARCHES)
         for name, value in (('search_threshold', search_threshold), ('csv_rows', csv_rows),
                             ('max_layouts', max_layouts), ('chunk_rows', chunk_rows)):
-            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) \
-                    or value < (0 if name == 'csv_rows' else 1):
-                raise ConfigError(f'{name} must be a positive integer, got {value!r}')
+            check_int(f'recommender.{name}', value, low=0 if name == 'csv_rows' else 1)
         self.task_weights = task_weights
-        self.method = method
+        self.search = search
         self.search_threshold = int(search_threshold)
         self.csv_rows = int(csv_rows)
         self.max_layouts = int(max_layouts)
@@ -190,12 +190,12 @@ class TreeRecommender(BaseRecommender):
         self.budget.check_feasible(cost, tasks)
         limits = self.budget.limits(cost, tasks)
         total = count_layouts(len(tasks), num_blocks)
-        search = self.method == 'search' or (self.method == 'auto'
-                                             and total > self.search_threshold)
+        search = self.search == 'branch_and_bound' or (self.search == 'auto'
+                                                       and total > self.search_threshold)
         if not search and total > self.max_layouts:
             raise SpaceTooLargeError(
                 f'{len(tasks)} tasks over {num_blocks} blocks give {total:,} layouts, above the '
-                f'enumeration limit max_layouts={self.max_layouts:,}. Use method=\'search\' '
+                f'enumeration limit max_layouts={self.max_layouts:,}. Use search=\'branch_and_bound\' '
                 "(or 'auto'), fewer tasks or coarser branching points, or raise the limit.")
         weights, note = resolve_task_weights(table.values, tasks, self.task_weights)
         estimator = TaskAccuracyEstimator(table.values, weights)
@@ -205,7 +205,7 @@ class TreeRecommender(BaseRecommender):
         if search:
             top = search_top_layouts(estimator, cost, limits, self.topk)
             front = search_pareto_front(estimator, cost, limits)
-            rec = TreeRecommendation(top=[], method='exact search (branch-and-bound)',
+            rec = TreeRecommendation(top=[], search='exact search (branch-and-bound)',
                                      seconds=0.0, num_within_budget=None,
                                      search_nodes=top.nodes + front.nodes, **common)
             top_rows, front_rows = top.rows, front.rows
@@ -214,7 +214,7 @@ class TreeRecommender(BaseRecommender):
         else:
             result = enumerate_space(estimator, cost, limits, self.topk, self.csv_rows,
                                      self.chunk_rows, self.progress, total)
-            rec = TreeRecommendation(top=[], method='enumeration', seconds=0.0,
+            rec = TreeRecommendation(top=[], search='enumeration', seconds=0.0,
                                      num_within_budget=result.num_within_budget,
                                      evaluated=result.evaluated, **common)
             top_rows, front_rows = result.top, result.front
@@ -232,6 +232,6 @@ class TreeRecommender(BaseRecommender):
 def recommend_layouts(table: TwoTaskTable, cost_model: CostModel, budget=None, topk: int = 5,
                       task_weights='svde', **options) -> TreeRecommendation:
     """The top-``topk`` tree layouts within ``budget`` (see :class:`TreeRecommender`)."""
-    return TreeRecommender(topk=check_topk(topk), budget=budget, task_weights=task_weights,
+    return TreeRecommender(topk=topk, budget=budget, task_weights=task_weights,
                            **options).recommend(table, cost_model)
 

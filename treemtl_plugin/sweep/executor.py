@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 import torch
 from mmengine.config import Config
 
+from ..checks import check_int
 from ..engine.runner import EXTRAS_KEY, train_and_evaluate
 from ..errors import SweepError
 from ..io.atomic import write_json
@@ -40,18 +41,14 @@ def sweep_workers(value) -> int:
     """``sweep.workers``: runs trained at once on this machine (default 1)."""
     if value is None:
         return 1
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise SweepError(f'sweep.workers must be a positive integer, got {value!r}')
-    return value
+    return check_int('sweep.workers', value, low=1)
 
 
 def sweep_threads(value) -> int | None:
     """``sweep.threads``: torch threads per run (None: torch's default, every core)."""
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise SweepError(f'sweep.threads must be a positive integer, got {value!r}')
-    return value
+    return check_int('sweep.threads', value, low=1)
 
 
 def _format_seconds(seconds: float) -> str:

@@ -10,6 +10,7 @@ import re
 from dataclasses import dataclass
 from itertools import combinations
 
+from ..checks import check_int, check_int_list, is_int
 from ..core.layout import Layout
 from ..errors import ConfigError
 
@@ -66,16 +67,10 @@ def sweep_seeds(value) -> list[int] | None:
     0..N-1) or a list of seeds."""
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, (int, list, tuple)) or \
-            (isinstance(value, int) and value < 1) or \
-            (not isinstance(value, int) and (not value or any(
-                isinstance(v, bool) or not isinstance(v, int) for v in value))):
-        raise ConfigError(f'sweep.seeds must be a positive number of seeds or a list of '
-                          f'integer seeds, got {value!r}')
-    seeds = list(range(value)) if isinstance(value, int) else [int(v) for v in value]
-    if len(set(seeds)) != len(seeds):
-        raise ConfigError(f'sweep.seeds lists a seed twice: {seeds}')
-    return seeds
+    if is_int(value):
+        return list(range(check_int('sweep.seeds (a count)', value, low=1)))
+    return check_int_list('sweep.seeds (a count or a list of seeds)', value, low=0,
+                          unique=True)
 
 
 def plan_sweep(tasks: list[str] | tuple[str, ...], num_blocks: int,

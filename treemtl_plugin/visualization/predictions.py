@@ -43,6 +43,7 @@ from mmengine.dist import master_only
 from mmengine.hooks import Hook
 from mmengine.visualization import Visualizer
 
+from ..checks import check_int
 from ..errors import ConfigError
 from ..evaluation.relative_performance import TASK_KINDS
 from ..registry import HOOKS, VISUALIZERS
@@ -522,13 +523,9 @@ class MultiTaskVisualizationHook(Hook):
 
     def __init__(self, max_samples: int | None = 8, interval: int = 1,
                  name: str = 'test_sample', show: bool = False, wait_time: float = 0.0):
-        if max_samples is not None and (isinstance(max_samples, bool)
-                                        or not isinstance(max_samples, int) or max_samples < 0):
-            raise ConfigError(f'MultiTaskVisualizationHook: max_samples must be an int >= 0 or '
-                              f'None, got {max_samples!r}')
-        if isinstance(interval, bool) or not isinstance(interval, int) or interval < 1:
-            raise ConfigError(f'MultiTaskVisualizationHook: interval must be an int >= 1, got '
-                              f'{interval!r}')
+        if max_samples is not None:
+            check_int('MultiTaskVisualizationHook: max_samples', max_samples, low=0)
+        check_int('MultiTaskVisualizationHook: interval', interval, low=1)
         self.max_samples, self.interval = max_samples, interval
         self.name, self.show, self.wait_time = str(name), bool(show), float(wait_time)
         self._index = 0

@@ -5,8 +5,8 @@ import csv
 import os
 import os.path as osp
 
+from ..io.atomic import atomic_write, write_json
 from ..recommenders.base import Recommendation
-from .atomic import atomic_write, write_json
 
 __all__ = ['write_recommendation', 'write_comparison']
 

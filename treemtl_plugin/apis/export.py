@@ -13,7 +13,7 @@ import pprint
 from collections.abc import Mapping
 
 from ..recommenders.base import BaseRecommender, Candidate, Recommendation
-from .atomic import atomic_write
+from ..io.atomic import atomic_write
 
 __all__ = ['export_configs', 'exported_name']
 
