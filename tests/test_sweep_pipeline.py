@@ -338,3 +338,30 @@ def test_progress_lines_say_what_a_run_trains():
     blocks = (((('a', 'b'),), (('a',), ('b',))))
     assert SweepRun('layout_x', ('a', 'b'), None, 2, blocks=blocks).describe() == \
         'layout ' + Layout(blocks, tasks=('a', 'b')).short()
+
+
+def test_seeds_give_every_candidate_a_score_se_and_ties(tmp_path):
+    """sweep.seeds=2: the table's seed noise reaches top_layouts.json, recommendation.json and
+    the report as score ± SE, P(best) and ties; one seed says there are no error bars."""
+    base = fake_train([])
+
+    def noisy(cfg):
+        seed = cfg.randomness.seed
+        return {k: v * (1.0 + 0.02 * (seed - 0.5)) for k, v in base(cfg).items()}
+
+    cfg = tiny_config(TASKS, **{'sweep.seeds': 2})
+    work = tmp_path / 'two'
+    assert run_pipeline(cfg, str(work), train_fn=noisy).status == 'done'
+    top = json.loads((work / 'top_layouts.json').read_text())
+    for c in top:      # the independent layout shares no measured entry: it is exact
+        assert (c['score_se'] > 0) == (len(c['layout'][0]) == 1) and 0 <= c['p_best'] <= 1
+    assert sum(c['p_best'] for c in top) == pytest.approx(1.0)
+    assert top[0]['tied_with_best'] is True
+    summary = json.loads((work / 'recommendation.json').read_text())
+    assert summary['uncertainty'].startswith('score ± SE from the seed noise of the table (2')
+    report = (work / 'report.txt').read_text()
+    assert '± SE' in report and 'P(best)' in report
+    one = tmp_path / 'one'
+    run_pipeline(tiny_config(TASKS), str(one), train_fn=fake_train([]))
+    assert json.loads((one / 'top_layouts.json').read_text())[0]['score_se'] is None
+    assert 'no error bars' in (one / 'report.txt').read_text()

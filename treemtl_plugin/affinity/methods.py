@@ -20,6 +20,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 
 from ..core.layout import Layout
+from ..core.uncertainty import TableNoise, noise_from_seed_tables
 from ..errors import ConfigError, SweepError, did_you_mean
 from ..registry import TABLE_METHODS
 from ..sweep.merge import per_seed_values, seed_spread
@@ -58,6 +59,11 @@ class TableMethod:
     def seed_spread(self, runs: list[SweepRun], records: Mapping[str, dict],
                     tasks: Sequence[str], num_blocks: int) -> np.ndarray | None:
         """(T, T, B+1) standard deviation of the entries over seeds; None when not measured."""
+        return None
+
+    def noise(self, runs: list[SweepRun], records: Mapping[str, dict],
+              tasks: Sequence[str], num_blocks: int) -> TableNoise | None:
+        """The seed noise of the values (entries and baselines); None when not measured."""
         return None
 
     def cost(self, runs: list[SweepRun], records: Mapping[str, dict], configs: Mapping,
@@ -106,6 +112,12 @@ class PairwiseTable(TableMethod):
 
     def seed_spread(self, runs, records, tasks, num_blocks):
         return seed_spread(runs, records, tasks, num_blocks)
+
+    def noise(self, runs, records, tasks, num_blocks):
+        per_seed = per_seed_values(runs, records, list(tasks), num_blocks)
+        if len(per_seed) < 2:
+            return None
+        return noise_from_seed_tables(np.stack(list(per_seed.values())))
 
 
 @TABLE_METHODS.register_module()

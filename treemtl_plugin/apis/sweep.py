@@ -85,7 +85,8 @@ def sweep_table(cfg: Config, tasks: list[str], num_blocks: int, sweep_dir: str,
         return None
     table = TwoTaskTable(tasks=tuple(tasks), num_blocks=num_blocks,
                          source=table_method.source(osp.join(sweep_dir, 'runs')),
-                         values=table_method.values(runs, records, tasks, num_blocks))
+                         values=table_method.values(runs, records, tasks, num_blocks),
+                         noise=table_method.noise(runs, records, tasks, num_blocks))
     atomic_write(osp.join(sweep_dir, 'two_task_table.csv'), table.to_csv)
     options = table_method.options()
     info = dict(method=method, seeds=seeds, **({method: options} if options else {}),

@@ -31,6 +31,7 @@ from typing import Any, Union
 import numpy as np
 
 from ..errors import TwoTaskTableError, did_you_mean
+from .uncertainty import TableNoise
 
 __all__ = ['COLUMNS', 'TwoTaskTable', 'TwoTaskTableError']
 
@@ -223,6 +224,7 @@ class TwoTaskTable:
     num_blocks: int
     values: np.ndarray
     source: str = '<array>'
+    noise: TableNoise | None = None     # the values' seed noise, when it was measured
 
     def __post_init__(self) -> None:
         source = str(self.source)
@@ -515,8 +517,12 @@ class TwoTaskTable:
         """The table restricted to (and reordered as) ``tasks``."""
         names = _resolve_tasks(tasks, self.tasks, self.source)
         idx = np.array([self.tasks.index(n) for n in names])
+        noise = None if self.noise is None else TableNoise(
+            self.noise.entry_var[np.ix_(idx, idx)], self.noise.baseline_var[idx],
+            self.noise.seeds)
         return type(self)(tasks=names, num_blocks=self.num_blocks,
-                          values=self.values[np.ix_(idx, idx)], source=self.source)
+                          values=self.values[np.ix_(idx, idx)], source=self.source,
+                          noise=noise)
 
     def to_csv(self, path_or_handle) -> None:
         """Write every pair (in task order) and branch 0..B to a path or an open text file;

@@ -34,6 +34,9 @@ class Candidate(ABC):
     head_flops: float
     head_params: float
     within_budget: bool
+    score_se: float | None = None          # from the table's seed noise, when measured
+    p_best: float | None = None            # P(best among the top-k), by sampling
+    tied_with_best: bool | None = None     # within one SE of a difference of the best
 
     @property
     def flops_saving(self) -> float:
@@ -58,7 +61,8 @@ class Candidate(ABC):
                     flops_saving_pct=self.flops_saving, models=self.models,
                     params=self.params, head_flops=self.head_flops,
                     head_params=self.head_params, within_budget=self.within_budget,
-                    tree=self.draw())
+                    score_se=self.score_se, p_best=self.p_best,
+                    tied_with_best=self.tied_with_best, tree=self.draw())
 
 
 @dataclass
@@ -75,6 +79,7 @@ class Recommendation(ABC):
     seconds: float
     pareto: list[Candidate] = field(default_factory=list)   # cheapest first
     table_info: dict | None = None    # where the two-task table came from (sweep.method, cost)
+    uncertainty_note: str = ''        # how sure the scores are (or why there are no error bars)
 
     @property
     @abstractmethod
@@ -118,7 +123,8 @@ class Recommendation(ABC):
             block_flops=[float(v) for v in cost.block_flops],
             block_params=None if cost.block_params is None else
             [float(v) for v in cost.block_params],
-            pareto=[p.to_dict() for p in self.pareto], two_task_table=self.table_info)
+            pareto=[p.to_dict() for p in self.pareto], two_task_table=self.table_info,
+            uncertainty=self.uncertainty_note)
 
 
 class BaseRecommender(ABC):

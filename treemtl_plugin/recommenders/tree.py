@@ -22,6 +22,7 @@ from ..core.ranking import Rows, rank_order
 from ..core.search.branch_and_bound import search_pareto_front, search_top_layouts
 from ..core.search.enumerate import enumerate_space
 from ..core.table import TwoTaskTable
+from ..core.uncertainty import probability_best, score_covariance, tied_with_best
 from ..errors import ConfigError, SpaceTooLargeError
 from ..registry import RECOMMENDERS
 from .base import BaseRecommender, Candidate, Recommendation
@@ -222,11 +223,34 @@ class TreeRecommender(BaseRecommender):
         rec.pareto = rec.candidates_from_rows(front_rows, start_rank=0)
         for item in rec.pareto:
             item.rank = 0   # the front is ordered by cost, not by score
+        rec.uncertainty_note = attach_uncertainty(rec.top, weights, table.noise)
         rec.seconds = time.perf_counter() - start
         return rec
 
     def model_override(self, base_model: Mapping, candidate: TreeCandidate) -> dict:
         return dict(layout=candidate.layout.to_list())
+
+
+def attach_uncertainty(top: list[TreeCandidate], weights, noise) -> str:
+    """Give each candidate its score's SE, P(best among the top-k) and whether it is tied
+    with the best (``core/uncertainty.py``); returns what the report says about it."""
+    if noise is None:
+        return ('no error bars: the two-task table has one seed per entry; sweep.seeds=2 (or '
+                'more) measures its noise and gives every score an SE')
+    if not top:
+        return ''
+    bp = np.stack([c.layout.branch_points() for c in top])
+    cov = score_covariance(bp, weights, noise)
+    scores = [c.score for c in top]
+    p_best = probability_best(scores, cov)
+    tied = tied_with_best(scores, cov)
+    for k, candidate in enumerate(top):
+        candidate.score_se = float(np.sqrt(max(cov[k, k], 0.0)))
+        candidate.p_best = float(p_best[k])
+        candidate.tied_with_best = bool(tied[k])
+    return (f'score ± SE from the seed noise of the table ({noise.seeds} seeds: entries and '
+            f'single-task baselines); {int(tied.sum())} of the top {len(top)} within one SE '
+            'of a difference of the best')
 
 
 def recommend_layouts(table: TwoTaskTable, cost_model: CostModel, budget=None, topk: int = 5,

@@ -52,9 +52,14 @@ def _numbers_tables(items: Sequence[Candidate], rec: Recommendation, title: str,
     cost = rec.cost_model
     costs = Table(title=title, box=box.SIMPLE_HEAVY, title_justify='left')
     columns = [('rank', [str(c.rank) for c in items]),
-               ('score', [_fmt(c.score) for c in items]),
-               (f'FLOPs ({cost.flops_unit})', [_fmt(c.flops) for c in items]),
-               ('vs indep.', [f'{100 * c.flops_ratio:.1f}%' for c in items])]
+               ('score', [_fmt(c.score) for c in items])]
+    if any(c.score_se is not None for c in items):
+        columns += [('± SE', [_fmt(c.score_se) for c in items]),
+                    ('P(best)', [f'{c.p_best:.2f}' for c in items]),
+                    ('tied', ['best' if k == 0 else 'yes' if c.tied_with_best else ''
+                              for k, c in enumerate(items)])]
+    columns += [(f'FLOPs ({cost.flops_unit})', [_fmt(c.flops) for c in items]),
+                ('vs indep.', [f'{100 * c.flops_ratio:.1f}%' for c in items])]
     if cost.has_params:
         columns.append((f'params ({cost.params_unit})', [_fmt(c.params) for c in items]))
     for name, values in columns:
@@ -104,6 +109,8 @@ def render_report(rec: Recommendation, width: int) -> list:
                     + (f'; mean |entry| {info["mean_abs_entry"]:.2f} %, seed SD of an entry '
                        f'{info["mean_seed_sd_of_entry"]:.2f} %'
                        if 'mean_seed_sd_of_entry' in info else '') + '.')
+    if rec.uncertainty_note:
+        head.append(f'\nUncertainty: {rec.uncertainty_note}.')
     out: list = [head]
     out += _numbers_tables(rec.top, rec, f'Top-{len(rec.top)} {rec.candidates_name}', width)
     drawings = Text(overflow='fold')
