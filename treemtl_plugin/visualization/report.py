@@ -50,14 +50,18 @@ def _numbers_tables(items: Sequence[Candidate], rec: Recommendation, title: str,
     from rich.table import Table
 
     cost = rec.cost_model
-    costs = Table(title=title, box=box.SIMPLE_HEAVY, title_justify='left')
-    columns = [('rank', [str(c.rank) for c in items]),
-               ('score', [_fmt(c.score) for c in items])]
-    if any(c.score_se is not None for c in items):
-        columns += [('± SE', [_fmt(c.score_se) for c in items]),
+    with_se = any(c.score_se is not None for c in items)
+    # three more columns: tighter padding keeps the headers whole at 80 columns
+    costs = Table(title=title, box=box.SIMPLE_HEAVY, title_justify='left', pad_edge=not with_se,
+                  collapse_padding=with_se)
+    columns = [('rank', [str(c.rank) for c in items])]
+    if with_se:
+        columns += [('score ± SE', [f'{_fmt(c.score)} ± {_fmt(c.score_se)}' for c in items]),
                     ('P(best)', [f'{c.p_best:.2f}' for c in items]),
                     ('tied', ['best' if k == 0 else 'yes' if c.tied_with_best else ''
                               for k, c in enumerate(items)])]
+    else:
+        columns.append(('score', [_fmt(c.score) for c in items]))
     columns += [(f'FLOPs ({cost.flops_unit})', [_fmt(c.flops) for c in items]),
                 ('vs indep.', [f'{100 * c.flops_ratio:.1f}%' for c in items])]
     if cost.has_params:
