@@ -39,20 +39,12 @@ from treemtl_plugin.sweep.plan import plan_sweep, sweep_seeds  # noqa: E402
 from treemtl_plugin.sweep.results import run_statuses  # noqa: E402
 
 
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    parser.add_argument('config')
-    parser.add_argument('work_dir', help='the work dir of a sweep with several seeds')
-    parser.add_argument('study', help='a validation.json of the same config')
-    parser.add_argument('--seeds', help='the sweep seeds, e.g. "[0,1,2,3,4,5]" (default: '
-                                        'the sweep.seeds the work dir was run with)')
-    parser.add_argument('--out')
-    args = parser.parse_args(argv)
-    cfg = load_config(args.config)
-    saved = load_config(osp.join(args.work_dir, osp.basename(args.config)))
-    seeds = sweep_seeds(json.loads(args.seeds) if args.seeds else saved.sweep.get('seeds'))
-    with open(args.study, encoding='utf-8') as f:
-        study = json.load(f)
+def seed_tables(config: str, work_dir: str, study: dict, seeds_text: str | None = None):
+    """The config, block costs, tasks, sweep seeds and ``{seed: (T, T, B+1) table}`` of the
+    finished runs of a multi-seed sweep in ``work_dir`` (none of them a study seed)."""
+    cfg = load_config(config)
+    saved = load_config(osp.join(work_dir, osp.basename(config)))
+    seeds = sweep_seeds(json.loads(seeds_text) if seeds_text else saved.sweep.get('seeds'))
     tasks = list(study['tasks'])
     overlap = sorted(set(seeds) & set(study['seeds']))
     if overlap:
@@ -65,11 +57,26 @@ def main(argv=None) -> int:
               for c in [run_config(saved, r.tasks, r.layout(), '', r.run_id, seed=r.seed,
                                    hooks=r.hooks)]}
     records = {s.run.run_id: s.record for s in run_statuses(
-        osp.join(args.work_dir, 'sweep', 'runs'), runs, prints) if s.state == 'finished'}
+        osp.join(work_dir, 'sweep', 'runs'), runs, prints) if s.state == 'finished'}
     missing = [r.run_id for r in runs if r.run_id not in records]
     if missing:
         sys.exit(f'error: {len(missing)} sweep runs are not finished, e.g. {missing[:3]}')
-    per_seed = per_seed_values(runs, records, tasks, cost.num_blocks)
+    return cfg, cost, tasks, seeds, per_seed_values(runs, records, tasks, cost.num_blocks)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser.add_argument('config')
+    parser.add_argument('work_dir', help='the work dir of a sweep with several seeds')
+    parser.add_argument('study', help='a validation.json of the same config')
+    parser.add_argument('--seeds', help='the sweep seeds, e.g. "[0,1,2,3,4,5]" (default: '
+                                        'the sweep.seeds the work dir was run with)')
+    parser.add_argument('--out')
+    args = parser.parse_args(argv)
+    with open(args.study, encoding='utf-8') as f:
+        study = json.load(f)
+    cfg, cost, tasks, seeds, per_seed = seed_tables(args.config, args.work_dir, study,
+                                                    args.seeds)
     recommender = build_recommender(dict(recommender=dict(recommender_spec(cfg, 'tree'), topk=1)))
     recommender.csv_rows = 0
     seeds_s = [str(s) for s in study['seeds']]

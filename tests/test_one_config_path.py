@@ -60,6 +60,8 @@ def test_sweep_settings_are_checked_when_the_config_is_loaded():
         load_config(str(TEACHER_CFG), {'sweep.workers': 0})
     with pytest.raises(ConfigError, match="sweep.method='pairwize' is not known"):
         load_config(str(TEACHER_CFG), {'sweep.method': 'pairwize'})
+    with pytest.raises(ConfigError, match='sweep.more_seeds must be a non-negative integer'):
+        load_config(str(TEACHER_CFG), None, {'sweep.more_seeds': -1})
     with pytest.raises(ConfigError, match='sweep.keep_checkpoints must be True or False'):
         load_config(str(TEACHER_CFG), {'sweep.keep_checkpoints': 'yes'})
     cfg = load_config(str(TEACHER_CFG), {'sweep.lookahead': dict(interval=5)})

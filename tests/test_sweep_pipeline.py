@@ -365,3 +365,30 @@ def test_seeds_give_every_candidate_a_score_se_and_ties(tmp_path):
     run_pipeline(tiny_config(TASKS), str(one), train_fn=fake_train([]))
     assert json.loads((one / 'top_layouts.json').read_text())[0]['score_se'] is None
     assert 'no error bars' in (one / 'report.txt').read_text()
+
+
+def test_more_seeds_trains_the_named_runs_once_and_updates_the_table(tmp_path):
+    calls = []
+    base = fake_train(calls)
+
+    def noisy(cfg):
+        seed = cfg.randomness.seed
+        return {k: v * (1.0 + 0.03 * ((seed * 7) % 3 - 1)) for k, v in base(cfg).items()}
+
+    cfg = tiny_config(TASKS, **{'sweep.seeds': 2, 'sweep.more_seeds': 1})
+    work = tmp_path / 'more'
+    assert run_pipeline(cfg, str(work), train_fn=noisy).status == 'done'
+    chosen = json.loads((work / 'sweep' / 'more_seeds.json').read_text())
+    assert chosen['seed'] == 2 and len(chosen['runs']) == 1
+    a, b, branch = chosen['runs'][0]
+    assert [a, b] == sorted(TASKS) and 1 <= branch <= 2
+    assert len(calls) == 2 * (2 + 2) + 3           # two seeds of the sweep, then 1 pair + 2
+    info = json.loads((work / 'recommendation.json').read_text())['two_task_table']
+    assert info['more_seeds'] == chosen
+    assert len(list((work / 'sweep' / 'runs').glob('*__s2'))) == 3
+    calls.clear()
+    run_pipeline(cfg, str(work), train_fn=noisy)      # resumed: nothing is trained again
+    assert calls == []
+    with pytest.raises(ConfigError, match='sweep.more_seeds needs the noise of the table'):
+        run_pipeline(tiny_config(TASKS, **{'sweep.more_seeds': 1}), str(tmp_path / 'one'),
+                     train_fn=fake_train([]))

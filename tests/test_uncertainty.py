@@ -8,8 +8,8 @@ from treemtl_plugin.core.design_space import enumerate_layouts
 from treemtl_plugin.core.encoding import matrix_to_row
 from treemtl_plugin.core.estimator import TaskAccuracyEstimator
 from treemtl_plugin.core.uncertainty import (TableNoise, noise_from_seed_tables,
-                                             probability_best, score_covariance,
-                                             tied_with_best)
+                                             probability_best, runs_to_train_next,
+                                             score_covariance, shrink_table, tied_with_best)
 from treemtl_plugin.errors import ConfigError
 
 T, B = 3, 4
@@ -113,3 +113,87 @@ def test_bad_noise_is_a_config_error():
         TableNoise(np.full((2, 2, 3), -1.0), np.zeros(2))
     with pytest.raises(ConfigError, match='S >= 2'):
         noise_from_seed_tables(np.zeros((1, 3, 3, 5)))
+
+
+def test_shrinkage_keeps_a_noiseless_table_and_pulls_pure_noise_onto_the_fit():
+    rng = np.random.default_rng(3)
+    values = _signal(rng)
+    zero = TableNoise(np.zeros((T, T, B + 1)), np.zeros(T))
+    assert np.allclose(shrink_table(values, zero), values)
+    # rows that are exactly additive (partner effect + block curve) plus small noise: the
+    # residuals are noise, so the shrunk table is the fit
+    curve = np.linspace(-2, 2, B)
+    additive = np.zeros((T, T, B + 1))
+    for i in range(T):
+        for j in range(T):
+            if i != j:
+                additive[i, j, 1:] = curve + j
+    noisy = additive + rng.normal(size=additive.shape) * 0.01 * (additive != 0)
+    loud = TableNoise(np.full((T, T, B + 1), 100.0), np.zeros(T))
+    assert np.allclose(shrink_table(noisy, loud), additive, atol=0.05)
+    assert np.allclose(shrink_table(noisy, loud)[:, :, 0], 0)
+
+
+def test_runs_to_train_next_pick_the_runs_that_decide_the_top1():
+    bp = _layouts()
+    values = _signal(np.random.default_rng(4))
+    scores = _scores(values, bp)
+    var = np.zeros((T, T, B + 1))
+    var[:, :, 1:] = 1.0
+    noise = TableNoise(var, np.zeros(T), seeds=1)
+    runs = runs_to_train_next(bp, scores, WEIGHTS, noise, 3)
+    assert len(runs) == 3 and len(set(runs)) == 3
+    assert all(i < j and 1 <= b <= B for i, j, b in runs)
+    # a run that neither the best layout nor any other uses at its branch point moves nothing;
+    # with the best layout's own entries exact, the picks are entries the best does not use
+    best = bp[np.argmax(scores)]
+    exact_best = var.copy()
+    for i in range(T):
+        for j in range(T):
+            if i != j and best[i, j] >= 1:
+                exact_best[i, j, best[i, j]] = 0.0
+    picked = runs_to_train_next(bp, scores, WEIGHTS, TableNoise(exact_best, np.zeros(T)), 2)
+    assert all(best[i, j] != b for i, j, b in picked)
+
+
+def test_prefer_cheapest_tied_recommends_the_cheaper_of_two_tied_layouts():
+    from treemtl_plugin.core.cost import CostModel
+    from treemtl_plugin.core.table import TwoTaskTable
+    from treemtl_plugin.recommenders import TreeRecommender
+    values = np.zeros((T, T, B + 1))
+    values[:, :, 1:] = 1.0                       # sharing helps a little everywhere
+    for i in range(T):
+        values[i, i] = 0
+    noise = TableNoise(np.where(values != 0, 25.0, 0.0), np.zeros(T))
+    table = TwoTaskTable(('a', 'b', 'c'), B, values, noise=noise)
+    cost = CostModel([1.0, 2.0, 3.0, 4.0])
+    plain = TreeRecommender(topk=5, task_weights='uniform').recommend(table, cost)
+    cheap = TreeRecommender(topk=5, task_weights='uniform',
+                            prefer='cheapest_tied').recommend(table, cost)
+    assert all(c.tied_with_best for c in plain.top)
+    assert cheap.top[0].flops == min(c.flops for c in plain.top)
+    assert cheap.top[0].flops < plain.top[0].flops or plain.top[0].flops == cheap.top[0].flops
+    assert [c.rank for c in cheap.top] == [1, 2, 3, 4, 5]
+    assert "prefer='cheapest_tied'" in cheap.uncertainty_note
+    with pytest.raises(ConfigError, match="recommender.prefer='cheap' is not supported"):
+        TreeRecommender(prefer='cheap')
+
+
+def test_the_recommender_scores_the_shrunk_table_only_when_asked_and_noise_is_known():
+    from treemtl_plugin.core.cost import CostModel
+    from treemtl_plugin.core.table import TwoTaskTable
+    from treemtl_plugin.recommenders import TreeRecommender
+    values = _signal(np.random.default_rng(5))
+    noise = TableNoise(np.where(values != 0, 9.0, 0.0), np.zeros(T))
+    cost = CostModel([1.0] * B)
+    noisy = TwoTaskTable(('a', 'b', 'c'), B, values, noise=noise)
+    shrunk = TwoTaskTable(('a', 'b', 'c'), B, shrink_table(values, noise))
+    on = TreeRecommender(topk=3, task_weights=list(WEIGHTS), shrink=True).recommend(noisy, cost)
+    expected = TreeRecommender(topk=3, task_weights=list(WEIGHTS)).recommend(shrunk, cost)
+    assert [c.score for c in on.top] == pytest.approx([c.score for c in expected.top])
+    assert 'shrunk (empirical-Bayes) table' in on.uncertainty_note
+    bare = TwoTaskTable(('a', 'b', 'c'), B, values)
+    off = TreeRecommender(topk=3, task_weights=list(WEIGHTS), shrink=True).recommend(bare, cost)
+    assert 'the raw table is scored' in off.uncertainty_note
+    assert off.top[0].score == pytest.approx(
+        TreeRecommender(topk=3, task_weights=list(WEIGHTS)).recommend(bare, cost).top[0].score)

@@ -59,6 +59,9 @@ def parse_args(argv=None):
     parser.add_argument('--workers', type=int, metavar='N', dest='sweep.workers',
                         help='full mode: train N sweep runs at once on this machine (one GPU '
                              'each, or cores/N threads each on CPU); = sweep.workers')
+    parser.add_argument('--more-seeds', type=int, metavar='K', dest='sweep.more_seeds',
+                        help='full mode, sweep.seeds >= 2: train one more seed of the K pair '
+                             'runs most likely to change the top-1 (= sweep.more_seeds)')
     parser.add_argument('--train-top', type=int, default=0, metavar='K',
                         help='full mode: train the top K exported models (sweep schedule) '
                              'and report measured vs estimated relative performance')

@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 
 from ..core.cost import FVCORE_CONVENTION, CostModel
 from ..core.table import TwoTaskTable
-from ..checks import check_bool
+from ..checks import check_bool, check_int
 from ..engine.img_size import SIZE_KEYS, apply_img_size
 from ..errors import ConfigError, did_you_mean
 from ..registry import RECOMMENDERS
@@ -52,7 +52,8 @@ HELPER_KEYS = ('data_root', 'dataset_type', 'backend_args', 'file_client_args',
                'image_size', 'crop_size', 'norm_cfg', 'train_pipeline', 'test_pipeline',
                'val_pipeline', 'num_classes', 'class_names', 'metainfo', 'checkpoint', 'lr')
 KNOWN_KEYS = RUNNER_KEYS + PLUGIN_KEYS + HELPER_KEYS
-SWEEP_KEYS = ('overrides', 'keep_checkpoints', 'seeds', 'workers', 'threads', 'method')
+SWEEP_KEYS = ('overrides', 'keep_checkpoints', 'seeds', 'workers', 'threads', 'method',
+              'more_seeds')
 
 
 def load_config(path: str, cfg_options: Mapping | None = None,
@@ -178,6 +179,7 @@ def check_sweep_settings(cfg: Mapping) -> None:
     sweep_seeds(sweep.get('seeds'))
     sweep_workers(sweep.get('workers'))
     sweep_threads(sweep.get('threads'))
+    check_int('sweep.more_seeds', sweep.get('more_seeds', 0), low=0)
     build_table_method(sweep)
 
 

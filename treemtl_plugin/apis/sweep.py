@@ -3,7 +3,9 @@ table from the sweep (``docs/method.md``, "Two-task table")."""
 from __future__ import annotations
 
 import copy
+import dataclasses
 import inspect
+import json
 import os.path as osp
 from collections.abc import Callable
 
@@ -12,14 +14,18 @@ from mmengine.config import Config
 
 from ..core.cost import CostModel
 from ..core.table import TwoTaskTable
+from ..core.uncertainty import TableNoise, runs_to_train_next
 from ..errors import ConfigError
-from ..io.atomic import atomic_write
+from ..io.atomic import atomic_write, write_json
 from ..sweep.executor import SweepExecutor
 from ..affinity.methods import build_table_method
-from ..sweep.merge import missing_runs
-from ..sweep.plan import sweep_seeds
+from ..sweep.merge import missing_runs, per_seed_values
+from ..sweep.plan import plan_sweep, sweep_seeds
 
 __all__ = ['measure_costs', 'sweep_table']
+
+#: candidates whose top-1 contest names the runs to train next
+MORE_SEEDS_CANDIDATES = 200
 
 
 #: full mode: the units the config's ``flops_unit`` / ``params_unit`` may name, per GFLOP / M
@@ -99,6 +105,13 @@ def sweep_table(cfg: Config, tasks: list[str], num_blocks: int, sweep_dir: str,
         sd = TwoTaskTable(tasks=table.tasks, num_blocks=num_blocks, values=spread)
         atomic_write(osp.join(sweep_dir, 'two_task_table_seed_sd.csv'), sd.to_csv)
         info['mean_seed_sd_of_entry'] = float(spread[off][:, 1:].mean())
+    more = int(settings.get('more_seeds') or 0)
+    if more:
+        found = _more_seeds(cfg, table, seeds, more, sweep_dir, shard, train_fn, log)
+        if found is None:
+            return None
+        table, info['more_seeds'] = found
+        atomic_write(osp.join(sweep_dir, 'two_task_table.csv'), table.to_csv)
     cost = info['cost']
     log(f'[sweep] two-task table by {method}'
         + (f' (mean of {len(seeds)} seeds)' if seeds else '')
@@ -109,3 +122,60 @@ def sweep_table(cfg: Config, tasks: list[str], num_blocks: int, sweep_dir: str,
           f'({100 * cost["fraction_of_pairwise"]:.0f}% of the pairwise sweep), '
           f'{cost["seconds"]:.0f} s')
     return table, info
+
+
+def _more_seeds(cfg: Config, table: TwoTaskTable, seeds: list[int] | None, count: int,
+                sweep_dir: str, shard, train_fn, log):
+    """``sweep.more_seeds = K``: one more seed of the K pair runs most likely to change the
+    top-1 (``core/uncertainty.runs_to_train_next``), named once and kept in
+    ``more_seeds.json`` (resumable); returns the table with those entries averaged over one
+    more seed, and what was added, or None while runs are missing."""
+    if table.noise is None or not seeds:
+        raise ConfigError('sweep.more_seeds needs the noise of the table to name the runs: '
+                          'set sweep.seeds=2 (or more) and sweep.method=pairwise')
+    path = osp.join(sweep_dir, 'more_seeds.json')
+    if osp.isfile(path):
+        with open(path, encoding='utf-8') as f:
+            chosen = json.load(f)
+        log(f'[sweep] more seeds: the runs named before ({path})')
+    else:
+        chosen = _name_runs(cfg, table, max(seeds) + 1, count)
+        write_json(path, chosen)
+    seed, picks = chosen['seed'], [tuple(r) for r in chosen['runs']]
+    wanted = {f'pair__{a}__{b}__b{k}__s{seed}' for a, b, k in picks}
+    involved = {t for a, b, _ in picks for t in (a, b)}
+    runs = [r for r in plan_sweep(table.tasks, table.num_blocks, [seed])
+            if r.run_id in wanted or (r.is_single and r.tasks[0] in involved)]
+    executor = SweepExecutor(cfg, runs, sweep_dir, shard=shard, train_fn=train_fn, log=log,
+                             progress=getattr(log, 'progress', None))
+    executor.execute()
+    records = executor.results()
+    if missing_runs(runs, records):
+        return None
+    new = per_seed_values(runs, records, list(table.tasks), table.num_blocks)[seed]
+    values, entry_var = table.values.copy(), table.noise.entry_var.copy()
+    index = {t: k for k, t in enumerate(table.tasks)}
+    done = len(seeds)
+    for a, b, k in picks:
+        for i, j in ((index[a], index[b]), (index[b], index[a])):
+            values[i, j, k] = (done * values[i, j, k] + new[i, j, k]) / (done + 1)
+            entry_var[i, j, k] *= done / (done + 1)
+    noise = TableNoise(entry_var, table.noise.baseline_var, table.noise.seeds)
+    log(f'[sweep] more seeds: {len(picks)} pair run(s) with seed {seed}: '
+        + ', '.join(f'{a}+{b} at b{k}' for a, b, k in picks))
+    return (dataclasses.replace(table, values=values, noise=noise),
+            dict(seed=seed, runs=[list(r) for r in picks]))
+
+
+def _name_runs(cfg: Config, table: TwoTaskTable, seed: int, count: int) -> dict:
+    """The runs to train next for the config's tree recommender on ``table``."""
+    from ..recommenders.tree import TreeRecommender
+    options = dict((cfg.get('recommender') or {}))
+    weights = options.get('task_weights', 'svde')
+    rec = TreeRecommender(topk=MORE_SEEDS_CANDIDATES, csv_rows=0, task_weights=weights,
+                          search=options.get('search', 'auto')).recommend(
+        dataclasses.replace(table, noise=None), CostModel([1.0] * table.num_blocks))
+    bp = np.stack([c.layout.branch_points() for c in rec.top])
+    picks = runs_to_train_next(bp, [c.score for c in rec.top], rec.weights, table.noise, count)
+    names = table.tasks
+    return dict(seed=seed, runs=[sorted([names[i], names[j]]) + [b] for i, j, b in picks])

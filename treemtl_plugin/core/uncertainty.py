@@ -11,9 +11,12 @@ two parts (``docs/method.md``, "Score uncertainty"):
 
 Both give a closed-form covariance of the scores of any set of layouts; the probability that
 a candidate is the best and the candidates tied with the best follow from it.
+``shrink_table`` pulls noisy entries toward a structured fit of the table (empirical Bayes);
+``runs_to_train_next`` names the pair runs whose next seed is most likely to change the top-1.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -21,7 +24,7 @@ import numpy as np
 from ..errors import ConfigError
 
 __all__ = ['TableNoise', 'noise_from_seed_tables', 'score_covariance', 'probability_best',
-           'tied_with_best']
+           'tied_with_best', 'shrink_table', 'runs_to_train_next']
 
 
 @dataclass(frozen=True)
@@ -108,3 +111,78 @@ def tied_with_best(scores, cov, z: float = 1.0) -> np.ndarray:
     best = int(np.argmax(scores))
     diff_var = np.diag(cov) + cov[best, best] - 2 * cov[:, best]
     return scores[best] - scores <= z * np.sqrt(np.clip(diff_var, 0, None)) + 1e-12
+
+
+def shrink_table(values: np.ndarray, noise: TableNoise) -> np.ndarray:
+    """Empirical-Bayes table: each row's entries pulled toward an additive fit (a partner
+    effect plus a curve over branching points), by signal variance / (signal + noise).
+
+    Per row ``i`` the ``(T-1) x B`` block of ``b >= 1`` entries is fit by row and column means;
+    the residuals' signal variance is what their spread leaves beyond the entry noise
+    (method of moments, clipped at 0). No noise leaves the table as it is; no signal beyond
+    the fit shrinks the row onto the fit."""
+    values = np.asarray(values, dtype=np.float64)
+    out = values.copy()
+    num_tasks, _, width = values.shape
+    blocks = width - 1
+    if num_tasks < 3 or blocks < 2:
+        return out                           # the fit would reproduce the row exactly
+    for i in range(num_tasks):
+        partners = [j for j in range(num_tasks) if j != i]
+        block = values[i, partners, 1:]
+        fit = block.mean(axis=1, keepdims=True) + block.mean(axis=0, keepdims=True) \
+            - block.mean()
+        resid = block - fit
+        var = noise.entry_var[i, partners, 1:]
+        dof = (len(partners) - 1) * (blocks - 1)
+        signal = max(0.0, ((resid ** 2).sum() - var.mean() * dof) / block.size)
+        keep = np.divide(signal, signal + var, out=np.ones_like(var), where=signal + var > 0)
+        out[i, partners, 1:] = fit + keep * resid
+    return out
+
+
+def _normal_cdf(x: np.ndarray) -> np.ndarray:
+    return 0.5 * np.vectorize(math.erfc, otypes=[float])(-np.asarray(x, dtype=float) / math.sqrt(2))
+
+
+def runs_to_train_next(branch_points: np.ndarray, scores, weights, noise: TableNoise,
+                       count: int) -> list[tuple[int, int, int]]:
+    """The ``count`` pair runs ``(i, j, b)`` (``i < j``) whose next seed most raises the
+    expected number of candidates that overtake the current best.
+
+    A run's next seed moves the mean of its two entries by a normal shift whose variance is
+    the drop of their variance (``entry_var / (S+1)``); candidate ``k`` overtakes the best
+    with probability ``Phi(-gap_k / sd_k)``, ``sd_k`` the SD of the shift of the score
+    difference. Runs are picked greedily, each given those already picked."""
+    bp = np.asarray(branch_points, dtype=np.int64)
+    scores = np.asarray(scores, dtype=np.float64)
+    num_tasks = bp.shape[1]
+    best = int(np.argmax(scores))
+    gap = scores[best] - scores
+    scale = np.asarray(weights, dtype=np.float64) / max(num_tasks - 1, 1)
+    drop = noise.entry_var / (noise.seeds + 1)                    # per entry
+    runs = [(i, j, b) for i in range(num_tasks) for j in range(i + 1, num_tasks)
+            for b in range(1, noise.entry_var.shape[2])]
+
+    def shift_var(run) -> np.ndarray:
+        i, j, b = run
+        out = np.zeros(len(bp))
+        for row, col in ((i, j), (j, i)):
+            coef = scale[row] * ((bp[best, row, col] == b).astype(float)
+                                 - (bp[:, row, col] == b))
+            out += coef ** 2 * drop[row, col, b]
+        return out
+
+    per_run = {run: shift_var(run) for run in runs}
+    chosen: list[tuple[int, int, int]] = []
+    total = np.zeros(len(bp))
+    others = np.arange(len(bp)) != best
+    for _ in range(min(count, len(runs))):
+        def gain(run):
+            sd = np.sqrt(total + per_run[run])[others]
+            moving = sd > 0                  # a candidate the run cannot move stays behind
+            return _normal_cdf(-gap[others][moving] / sd[moving]).sum()
+        pick = max((r for r in runs if r not in chosen), key=gain)
+        chosen.append(pick)
+        total = total + per_run[pick]
+    return chosen

@@ -5,6 +5,7 @@ when it is too large, runs the exact branch-and-bound search (same top-k and Par
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -12,7 +13,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..checks import check_choice, check_int
+from ..checks import check_bool, check_choice, check_int
 from ..core.cost import CostModel
 from ..core.design_space import count_layouts
 from ..core.encoding import DEFAULT_CHUNK_ROWS, full_matrix
@@ -22,7 +23,8 @@ from ..core.ranking import Rows, rank_order
 from ..core.search.branch_and_bound import search_pareto_front, search_top_layouts
 from ..core.search.enumerate import enumerate_space
 from ..core.table import TwoTaskTable
-from ..core.uncertainty import probability_best, score_covariance, tied_with_best
+from ..core.uncertainty import (probability_best, score_covariance, shrink_table,
+                                tied_with_best)
 from ..errors import ConfigError, SpaceTooLargeError
 from ..registry import RECOMMENDERS
 from .base import BaseRecommender, Candidate, Recommendation
@@ -159,17 +161,25 @@ class TreeRecommender(BaseRecommender):
         max_layouts: refuse to enumerate larger spaces.
         chunk_rows: layouts per streamed chunk.
         progress: ``progress(done, total)`` after each enumerated chunk.
+        prefer: ``'best'`` recommends the highest score; ``'cheapest_tied'`` the cheapest of
+            the top-k candidates tied with it (needs a table with measured noise).
+        shrink: score an empirical-Bayes table (noisy entries pulled toward a structured
+            fit; needs measured noise) instead of the raw one.
     """
 
     name = 'tree'
+    PREFER = ('best', 'cheapest_tied')
 
     def __init__(self, topk: int = 5, budget=None, task_weights='svde', search: str = 'auto',
                  search_threshold: int = DEFAULT_SEARCH_THRESHOLD,
                  csv_rows: int = DEFAULT_CSV_ROWS, max_layouts: int = DEFAULT_MAX_LAYOUTS,
                  chunk_rows: int = DEFAULT_CHUNK_ROWS,
-                 progress: Callable[[int, int], None] | None = None):
+                 progress: Callable[[int, int], None] | None = None,
+                 prefer: str = 'best', shrink: bool = False):
         super().__init__(topk, budget)
         check_choice('recommender.search', search, SEARCHES)
+        self.prefer = check_choice('recommender.prefer', prefer, self.PREFER)
+        self.shrink = check_bool('recommender.shrink', shrink)
         for name, value in (('search_threshold', search_threshold), ('csv_rows', csv_rows),
                             ('max_layouts', max_layouts), ('chunk_rows', chunk_rows)):
             check_int(f'recommender.{name}', value, low=0 if name == 'csv_rows' else 1)
@@ -189,6 +199,8 @@ class TreeRecommender(BaseRecommender):
                               f'table {table.source} has B={num_blocks} branching points; give '
                               'one block_flops entry per branching point')
         self.budget.check_feasible(cost, tasks)
+        if self.shrink and table.noise is not None:
+            table = dataclasses.replace(table, values=shrink_table(table.values, table.noise))
         limits = self.budget.limits(cost, tasks)
         total = count_layouts(len(tasks), num_blocks)
         search = self.search == 'branch_and_bound' or (self.search == 'auto'
@@ -224,6 +236,12 @@ class TreeRecommender(BaseRecommender):
         for item in rec.pareto:
             item.rank = 0   # the front is ordered by cost, not by score
         rec.uncertainty_note = attach_uncertainty(rec.top, weights, table.noise)
+        if self.shrink:
+            rec.uncertainty_note += ('; scored on the shrunk (empirical-Bayes) table'
+                                     if table.noise is not None else
+                                     '; shrink=True needs the noise too: the raw table is scored')
+        if self.prefer == 'cheapest_tied':
+            rec.uncertainty_note += '; ' + prefer_cheapest_tied(rec.top, cost.flops_unit)
         rec.seconds = time.perf_counter() - start
         return rec
 
@@ -251,6 +269,27 @@ def attach_uncertainty(top: list[TreeCandidate], weights, noise) -> str:
     return (f'score ± SE from the seed noise of the table ({noise.seeds} seeds: entries and '
             f'single-task baselines); {int(tied.sum())} of the top {len(top)} within one SE '
             'of a difference of the best')
+
+
+def prefer_cheapest_tied(top: list[TreeCandidate], flops_unit: str) -> str:
+    """Move the cheapest candidate tied with the best to rank 1 (in place); says what it
+    saves, or why nothing changed."""
+    tied = [c for c in top if c.tied_with_best and c.within_budget]
+    if not tied:
+        return "prefer='cheapest_tied' needs error bars: the best-scoring layout is kept"
+    cheapest = min(tied, key=lambda c: (c.flops, c.rank))
+    if cheapest is top[0]:
+        return "prefer='cheapest_tied': the best-scoring layout is also the cheapest tied one"
+    best = top[0]
+    top.remove(cheapest)
+    top.insert(0, cheapest)
+    old_rank = cheapest.rank
+    for rank, candidate in enumerate(top, 1):
+        candidate.rank = rank
+    return (f"prefer='cheapest_tied': the layout ranked {old_rank} by score is recommended, "
+            f'tied with the best-scoring one (score {cheapest.score:.3f} vs {best.score:.3f}) '
+            f'at {cheapest.flops:.4g} instead of {best.flops:.4g} {flops_unit} '
+            f'({100 * (1 - cheapest.flops / best.flops):.0f}% less)')
 
 
 def recommend_layouts(table: TwoTaskTable, cost_model: CostModel, budget=None, topk: int = 5,

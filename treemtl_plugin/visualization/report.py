@@ -58,8 +58,8 @@ def _numbers_tables(items: Sequence[Candidate], rec: Recommendation, title: str,
     if with_se:
         columns += [('score ± SE', [f'{_fmt(c.score)} ± {_fmt(c.score_se)}' for c in items]),
                     ('P(best)', [f'{c.p_best:.2f}' for c in items]),
-                    ('tied', ['best' if k == 0 else 'yes' if c.tied_with_best else ''
-                              for k, c in enumerate(items)])]
+                    ('tied', ['best' if c.score == max(i.score for i in items)
+                              else 'yes' if c.tied_with_best else '' for c in items])]
     else:
         columns.append(('score', [_fmt(c.score) for c in items]))
     columns += [(f'FLOPs ({cost.flops_unit})', [_fmt(c.flops) for c in items]),
