@@ -39,11 +39,13 @@ def test_rsa_and_similarity_table():
     sim[0, 1] = sim[1, 0] = [0.9, 0.9, 0.9, 0.9]
     sim[0, 2] = sim[2, 0] = [0.9, 0.2, 0.2, 0.2]
     sim[1, 2] = sim[2, 1] = [0.9, 0.2, 0.2, 0.2]
-    values = similarity_table(sim)
-    assert np.argmax(values[0, 1]) == 4                 # share everything
-    assert np.argmax(values[0, 2]) == 1                 # share the first block only
+    values = similarity_table(sim)                      # 1 - RSA is the cost of sharing
+    assert (values <= 0).all() and (values[:, :, 0] == 0).all()
+    assert values[0, 1, 4] == pytest.approx(-100 * 0.4 / 4)
+    assert values[0, 2, 1] == pytest.approx(-100 * 0.1 / 4)
+    assert values[0, 2, 4] == pytest.approx(-100 * (0.1 + 3 * 0.8) / 4)
+    assert (values[0, 1, 2:] > values[0, 2, 2:]).all()  # the alike pair costs less to share
     assert np.allclose(values, values.transpose(1, 0, 2))
-    assert (values[:, :, 0] == 0).all()
 
 
 # -- the lookahead hook on identical and opposite tasks --------------------------------------
@@ -75,8 +77,10 @@ def test_lookahead_hook_sees_identical_and_opposite_tasks(opposite):
         pass
     runner = Runner()
     runner.model, runner.iter = model, 0
+    runner.optim_wrapper = type('W', (), {'optimizer': torch.optim.SGD(model.parameters(),
+                                                                       lr=0.1)})()
     runner.message_hub = MessageHub.get_instance(f'lookahead_test_{opposite}')
-    hook.after_train_iter(runner, 0, batch)
+    hook.before_train_iter(runner, 0, batch)      # before the real step, on its batch
     hook.after_train(runner)
     z = np.array(runner.message_hub.get_info('extras')['lookahead']['affinity'])
     assert z.shape == (2, 2, 2)
@@ -88,6 +92,26 @@ def test_lookahead_hook_sees_identical_and_opposite_tasks(opposite):
     after = model.state_dict()                         # training state untouched
     assert all(torch.equal(before[k], after[k]) for k in before)
     assert all(p.grad is None for p in model.parameters())
+
+
+@pytest.mark.parametrize('kind', ['AdamW', 'Adam', 'SGD'])
+def test_the_lookahead_step_is_the_optimisers_own_update(kind):
+    """TAG applies the optimiser's actual update: for Adam(W) the preconditioned step from
+    its moment estimates (and AdamW's decoupled decay), checked against optimizer.step()."""
+    from treemtl_plugin.affinity.hooks import _optimizer_step
+    torch.manual_seed(0)
+    param = torch.nn.Parameter(torch.randn(5))
+    options = dict(lr=0.01) if kind == 'SGD' else dict(lr=0.01, weight_decay=0.1)
+    optimizer = getattr(torch.optim, kind)([param], **options)
+    for _ in range(3):                         # some history in the moment estimates
+        param.grad = torch.randn(5)
+        optimizer.step()
+    grad = torch.randn(5)
+    predicted = _optimizer_step(optimizer, param, grad, None)
+    before = param.detach().clone()
+    param.grad = grad.clone()
+    optimizer.step()
+    torch.testing.assert_close(before - param.detach(), predicted, rtol=1e-5, atol=1e-7)
 
 
 # -- each method end to end ----------------------------------------------------------------
@@ -115,6 +139,8 @@ def test_each_method_runs_end_to_end_and_reports_its_cost(method, trainings, tmp
     assert table.num_blocks == 3 and np.isfinite(table.values).all()
     assert np.abs(table.values).sum() > 0
     assert f'Two-task table: {method}' in (tmp_path / 'report.txt').read_text()
+    if method == 'similarity':          # the control: RSA with the untrained network
+        assert len(info['rsa_with_untrained_per_block']) == 3
 
 
 def test_methods_side_by_side(tmp_path):
@@ -125,7 +151,7 @@ def test_methods_side_by_side(tmp_path):
     assert set(methods) == {'pairwise', 'lookahead', 'similarity'}
     assert methods['pairwise']['spearman_vs_pairwise'] == pytest.approx(1.0)
     assert methods['pairwise']['cost']['fraction_of_pairwise'] == pytest.approx(1.0)
-    assert methods['similarity']['cost']['trainings'] == 2          # the sweep's singles
+    assert methods['similarity']['cost']['trainings'] == 2   # its own single-task runs
     assert methods['lookahead']['cost']['trainings'] == 1
     assert out['num_layouts'] == 4                      # 2 tasks, B=3: branch at 0..3
     assert (tmp_path / 'table_methods.json').is_file()
@@ -170,7 +196,8 @@ def test_table_methods_registry_holds_the_three_classes():
                                    similarity=SimilarityTable)
     assert isinstance(build_table_method(None), PairwiseTable)
     method = build_table_method(dict(method='lookahead', lookahead=dict(interval=3)))
-    assert isinstance(method, LookaheadTable) and method.options() == dict(interval=3, lr=None)
+    assert isinstance(method, LookaheadTable) and method.options() == dict(
+        interval=3, lr=None, normalize=False, on='train')
     runs = method.plan(['b', 'a'], 2, [1, 2])
     assert [r.run_id for r in runs] == ['lookahead__s1', 'lookahead__s2']
     assert runs[0].hooks[0]['interval'] == 3 and runs[0].tasks == ('a', 'b')

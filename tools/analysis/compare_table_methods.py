@@ -12,6 +12,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from mmengine.config import DictAction
+
 from treemtl_plugin.affinity.methods import table_methods
 from treemtl_plugin.apis.cli import run_tool
 from treemtl_plugin.apis.config import load_config, setup_work_dir
@@ -24,26 +26,37 @@ def main(argv=None) -> int:
     parser.add_argument('--work-dir')
     names = list(table_methods())
     parser.add_argument('--methods', nargs='+', choices=names, default=names)
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
+                        help='override config settings, e.g. "sweep.seeds=[0,1,2]"')
     args = parser.parse_args(argv)
     return run_tool(args.config, lambda: compare(args))
 
 
 def compare(args) -> None:
-    cfg = load_config(args.config)
+    cfg = load_config(args.config, args.cfg_options)
     work_dir = setup_work_dir(cfg, args.work_dir, args.config)
     out = compare_table_methods(cfg, work_dir, args.methods)
     print(f'{len(out["tasks"])} tasks, {out["num_blocks"]} branching points, '
           f'{out["num_layouts"]:,} layouts')
     print(f'{"method":<11} {"trainings":>9} {"iterations":>11} {"share":>6} {"seconds":>8} '
-          f'{"rho vs pairwise":>15} {"rho vs trained (w/unw)":>22}')
+          f'{"rho vs pairwise":>15} {"rho vs trained (w/unw)":>22} {"budgets within SE":>17}')
     for method, entry in out['methods'].items():
         cost = entry['cost']
-        trained = entry.get('vs_trained')
-        vs = '-' if trained is None else \
+        trained = entry.get('vs_trained') or {}
+        vs = '-' if not trained else \
             f'{trained["spearman_weighted"]:+.2f} / {trained["spearman_unweighted"]:+.2f}'
+        budgets = trained.get('budgets')
+        within = '-' if not budgets else \
+            f'{sum(b["within_se"] for b in budgets["budgets"])} of {len(budgets["budgets"])}'
         print(f'{method:<11} {cost["trainings"]:>9} {cost["iterations"]:>11,.0f} '
               f'{100 * cost["fraction_of_pairwise"]:>5.1f}% {cost["seconds"]:>8.0f} '
-              f'{entry.get("spearman_vs_pairwise", float("nan")):>15.2f} {vs:>22}')
+              f'{entry.get("spearman_vs_pairwise", float("nan")):>15.2f} {vs:>22} '
+              f'{within:>17}')
+    control = out['methods'].get('similarity', {}).get('rsa_with_untrained_per_block')
+    if control:
+        print('similarity control: RSA of the trained single-task models with the untrained '
+              'network, per block: ' + ', '.join(f'{v:.2f}' for v in control))
+    print(f'tables: {work_dir}/tables/<method>.csv')
 
 if __name__ == '__main__':
     sys.exit(main())

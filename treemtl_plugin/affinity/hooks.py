@@ -19,7 +19,7 @@ import torch
 from mmengine.hooks import Hook
 from mmengine.model import is_model_wrapper
 
-from ..checks import check_int
+from ..checks import check_choice, check_int
 from ..registry import HOOKS
 from .tables import lookahead_affinity, rdm
 
@@ -50,58 +50,102 @@ def _block_keys(model) -> list[str]:
     return keys
 
 
+def _optimizer_step(optimizer, param: torch.Tensor, grad: torch.Tensor,
+                    lr: float | None) -> torch.Tensor:
+    """The update the optimiser would apply to ``param`` for gradient ``grad`` now: Adam(W)'s
+    preconditioned step from its moment estimates (decoupled weight decay included), else a
+    plain ``lr * grad`` step. ``lr`` None: the group's learning rate."""
+    group = next(g for g in optimizer.param_groups if any(p is param for p in g['params']))
+    rate = group['lr'] if lr is None else lr
+    if not isinstance(optimizer, (torch.optim.Adam, torch.optim.AdamW)):
+        return rate * grad
+    decoupled = isinstance(optimizer, torch.optim.AdamW)
+    if not decoupled and group['weight_decay']:
+        grad = grad + group['weight_decay'] * param.detach()     # Adam's L2 term
+    beta1, beta2 = group['betas']
+    state = optimizer.state.get(param, {})
+    step = float(state.get('step', 0)) + 1
+    m = beta1 * state['exp_avg'] + (1 - beta1) * grad if 'exp_avg' in state \
+        else (1 - beta1) * grad
+    v = beta2 * state['exp_avg_sq'] + (1 - beta2) * grad * grad if 'exp_avg_sq' in state \
+        else (1 - beta2) * grad * grad
+    update = rate * (m / (1 - beta1 ** step)) / ((v / (1 - beta2 ** step)).sqrt()
+                                                 + group['eps'])
+    if decoupled:
+        update = update + rate * group['weight_decay'] * param.detach()
+    return update
+
+
 @HOOKS.register_module()
 class LookaheadAffinityHook(Hook):
-    """Per-branching-point lookahead task affinity (Fifty et al., NeurIPS 2021)."""
+    """Per-branching-point lookahead task affinity (Fifty et al., NeurIPS 2021, TAG).
+
+    Every ``interval`` iterations, before the real step and on its batch: for each task
+    ``i``, the optimiser's own update for ``i``'s gradient is applied to blocks ``1..b``
+    only, and every task's loss is measured on the same batch, then the weights are put
+    back (``docs/method.md``, "Cheap two-task tables")."""
 
     priority = 'LOW'
 
-    def __init__(self, interval: int = 20, lr: float | None = None):
+    def __init__(self, interval: int = 10, lr: float | None = None, on: str = 'train'):
         self.interval = check_int('sweep.lookahead.interval', interval, low=1)
         self.lr = None if lr is None else float(lr)
+        self.on = check_choice('sweep.lookahead.on', on, ('train', 'val'))
+        self._val_batches = None
         self.used_lr: list[float] = []
         self.sum = None
         self.count = 0
         self.seconds = 0.0
         self.passes = dict(forward=0, backward=0)
 
-    def after_train_iter(self, runner, batch_idx, data_batch=None, outputs=None) -> None:
+    def before_train_iter(self, runner, batch_idx, data_batch=None) -> None:
         if (runner.iter + 1) % self.interval or data_batch is None:
             return
         start = time.perf_counter()
         model = _unwrap(runner.model)
+        optimizer = runner.optim_wrapper.optimizer
         keys = _block_keys(model)
         blocks = [list(model.branches[k].parameters()) for k in keys]
         tasks = list(model.task_names)
         data = model.data_preprocessor(data_batch, True)
         inputs, samples = data['inputs'], data['data_samples']
+        if self.on == 'val':        # the step from the training batch, its effect on held-out
+            probe = model.data_preprocessor(self._next_val_batch(runner), True)
+            probe_inputs, probe_samples = probe['inputs'], probe['data_samples']
+        else:
+            probe_inputs, probe_samples = inputs, samples
         saved = {n: b.detach().clone() for n, b in model.named_buffers()}
         params = [[p.detach().clone() for p in block] for block in blocks]
 
         def losses() -> np.ndarray:
             self.passes['forward'] += 1
-            out = model(inputs, samples, mode='loss')
+            out = model(probe_inputs, probe_samples, mode='loss')
             return np.array([float(out[f'loss_{t}']) for t in tasks])
 
-        lr = self.lr if self.lr is not None else _current_lr(runner)
-        self.used_lr.append(lr)
-        with torch.no_grad():
-            base = losses()
-        after = np.zeros((len(tasks), len(keys), len(tasks)))
-        for i, task in enumerate(tasks):
-            model.zero_grad(set_to_none=True)
-            model(inputs, samples, mode='loss')[f'loss_{task}'].backward()
-            self.passes['forward'] += 1
-            self.passes['backward'] += 1
-            grads = [[None if p.grad is None else
-                      p.grad.detach() / (p.grad.detach().pow(2).mean().sqrt() + 1e-12)
-                      for p in block] for block in blocks]
-            model.zero_grad(set_to_none=True)
+        self.used_lr.append(self.lr if self.lr is not None else _current_lr(runner))
+        model.zero_grad(set_to_none=True)
+        out = model(inputs, samples, mode='loss')      # one forward, a backward per task
+        self.passes['forward'] += 1
+        base = np.array([float(out[f'loss_{t}'].detach()) for t in tasks])
+        if self.on == 'val':
             with torch.no_grad():
-                for b, (block, grad) in enumerate(zip(blocks, grads)):
-                    for p, g in zip(block, grad):     # the step covers blocks 1..b+1
-                        if g is not None:
-                            p.sub_(lr * g)
+                base = losses()
+        updates = []
+        for i, task in enumerate(tasks):
+            grads = torch.autograd.grad(out[f'loss_{task}'], [p for b in blocks for p in b],
+                                        retain_graph=i < len(tasks) - 1, allow_unused=True)
+            self.passes['backward'] += 1
+            flat = iter(grads)
+            updates.append([[None if g is None else _optimizer_step(optimizer, p, g, self.lr)
+                             for p, g in zip(block, flat)] for block in blocks])
+        del out, grads
+        after = np.zeros((len(tasks), len(keys), len(tasks)))
+        with torch.no_grad():
+            for i in range(len(tasks)):
+                for b, (block, update) in enumerate(zip(blocks, updates[i])):
+                    for p, u in zip(block, update):     # the step covers blocks 1..b+1
+                        if u is not None:
+                            p.sub_(u)
                     after[i, b] = losses()
                 for block, copies in zip(blocks, params):
                     for p, c in zip(block, copies):
@@ -112,6 +156,15 @@ class LookaheadAffinityHook(Hook):
         self.sum = z if self.sum is None else self.sum + z
         self.count += 1
         self.seconds += time.perf_counter() - start
+
+    def _next_val_batch(self, runner):
+        if self._val_batches is None:
+            self._val_batches = iter(runner.val_dataloader)
+        try:
+            return next(self._val_batches)
+        except StopIteration:
+            self._val_batches = iter(runner.val_dataloader)
+            return next(self._val_batches)
 
     def after_train(self, runner) -> None:
         if self.count == 0:
@@ -126,14 +179,17 @@ class LookaheadAffinityHook(Hook):
 
 @HOOKS.register_module()
 class FeatureProbeHook(Hook):
-    """After training: RDMs of ``num_images`` validation images at every block's output."""
+    """After training: RDMs of ``num_images`` validation images at every block's output; with
+    ``control``, also those of the untrained network (what the input alone explains)."""
 
     priority = 'LOW'
 
-    def __init__(self, num_images: int = 64):
-        self.num_images = int(num_images)
+    def __init__(self, num_images: int = 64, control: bool = False):
+        self.num_images = check_int('FeatureProbeHook: num_images', num_images, low=3)
+        self.control = bool(control)
+        self.at_init = None
 
-    def after_train(self, runner) -> None:
+    def _rdms(self, runner) -> list[list[float]]:
         model = _unwrap(runner.model)
         images = []
         for batch in runner.val_dataloader:
@@ -148,7 +204,18 @@ class FeatureProbeHook(Hook):
             for row in model._plan:
                 key = row[0][0]               # single-task model: one set per block
                 x = model.branches[key](x)
-                rdms.append(rdm(x.flatten(1).cpu().numpy())[np.triu_indices(len(x), 1)]
-                            .tolist())
+                upper = rdm(x.flatten(1).cpu().numpy())[np.triu_indices(len(x), 1)]
+                rdms.append(np.round(upper, 5).tolist())
         model.train(training)
-        add_extras(runner, rdm=dict(num_images=len(x), per_block=rdms))
+        return rdms
+
+    def before_train(self, runner) -> None:
+        if self.control:
+            self.at_init = self._rdms(runner)
+
+    def after_train(self, runner) -> None:
+        rdms = self._rdms(runner)
+        add_extras(runner, rdm=dict(num_images=int(np.sqrt(2 * len(rdms[0])) + 1),
+                                    per_block=rdms,
+                                    **({'per_block_init': self.at_init} if self.control
+                                       else {})))

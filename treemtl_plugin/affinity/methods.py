@@ -10,7 +10,7 @@ claims and fingerprints work unchanged) and turns their records into the same
 of an iteration, a backward pass as 2/3) and in seconds. A new method is a new
 :class:`TableMethod` subclass registered in ``TABLE_METHODS``; its ``name`` is the
 ``sweep.method`` value and its constructor keywords are the options read from
-``sweep.<name>`` (e.g. ``sweep.lookahead = dict(interval=20, lr=None)``).
+``sweep.<name>`` (e.g. ``sweep.lookahead = dict(interval=10, lr=None, normalize=False)``).
 """
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
+from ..checks import check_bool, check_int
 from ..core.layout import Layout
 from ..core.uncertainty import TableNoise, noise_from_seed_tables
 from ..errors import ConfigError, SweepError, did_you_mean
@@ -65,6 +66,10 @@ class TableMethod:
               tasks: Sequence[str], num_blocks: int) -> TableNoise | None:
         """The seed noise of the values (entries and baselines); None when not measured."""
         return None
+
+    def info(self, runs: list[SweepRun], records: Mapping[str, dict], num_blocks: int) -> dict:
+        """What else the method measured, for the table info (e.g. a control)."""
+        return {}
 
     def cost(self, runs: list[SweepRun], records: Mapping[str, dict], configs: Mapping,
              num_tasks: int, num_blocks: int) -> dict:
@@ -127,21 +132,28 @@ class LookaheadTable(TableMethod):
     Args:
         interval: iterations between two lookahead measurements.
         lr: the lookahead step's learning rate (None: the optimiser's).
+        normalize: divide each affinity by the self-affinity of the task it acts on.
+        on: measure the step's effect on the training batch itself (``'train'``, TAG) or on
+            a held-out validation batch (``'val'``).
     """
     name = 'lookahead'
 
-    def __init__(self, interval: int = 20, lr: float | None = None):
+    def __init__(self, interval: int = 10, lr: float | None = None, normalize: bool = False,
+                 on: str = 'train'):
         self.interval = interval
         self.lr = lr
+        self.normalize = check_bool('sweep.lookahead.normalize', normalize)
+        self.on = on
 
     def options(self):
-        return dict(interval=self.interval, lr=self.lr)
+        return dict(interval=self.interval, lr=self.lr, normalize=self.normalize, on=self.on)
 
     def plan(self, tasks, num_blocks, seeds):
         names = tuple(sorted(tasks))
         shared = Layout.all_shared(names, num_blocks).to_list()
         blocks = tuple(tuple(tuple(s) for s in block) for block in shared)
-        hook = dict(type='LookaheadAffinityHook', interval=int(self.interval), lr=self.lr)
+        hook = dict(type='LookaheadAffinityHook', interval=int(self.interval), lr=self.lr,
+                    on=self.on)
         return [SweepRun('lookahead' if seed is None else f'lookahead__s{seed}', names, None,
                          num_blocks, seed=seed, blocks=blocks, hooks=(hook,))
                 for seed in (seeds or [None])]
@@ -153,17 +165,42 @@ class LookaheadTable(TableMethod):
             found = _extras(records[run.run_id], 'lookahead', run.run_id)
             order = [found['tasks'].index(t) for t in tasks]
             z = np.asarray(found['affinity'], dtype=np.float64)[np.ix_(order, order)]
-            tables.append(lookahead_table(z))
+            tables.append(lookahead_table(z, self.normalize))
         return np.mean(np.stack(tables), axis=0)
 
 
 @TABLE_METHODS.register_module()
 class SimilarityTable(TableMethod):
-    """The single-task trainings alone: per-block representation similarity of their features."""
+    """The single-task trainings alone: per-block representation similarity of their features
+    on ``num_images`` validation images, as a cost of sharing (Vandenhende et al., 2020).
+
+    Args:
+        num_images: images whose dissimilarity matrices are compared (the paper: about 500).
+    """
     name = 'similarity'
 
+    def __init__(self, num_images: int = 500):
+        self.num_images = check_int('sweep.similarity.num_images', num_images, low=3)
+
+    def options(self):
+        return dict(num_images=self.num_images)
+
     def plan(self, tasks, num_blocks, seeds):
-        return [r for r in plan_sweep(tasks, num_blocks, seeds) if r.is_single]
+        hook = dict(type='FeatureProbeHook', num_images=self.num_images, control=True)
+        return [SweepRun(r.run_id.replace('single__', 'similarity__', 1), r.tasks, None,
+                         num_blocks, seed=r.seed, hooks=(hook,))
+                for r in plan_sweep(tasks, num_blocks, seeds) if r.is_single]
+
+    def info(self, runs, records, num_blocks):
+        """The control: per block, the mean RSA of a trained single-task model with the same
+        network untrained (what the input alone explains of the representations)."""
+        out = np.zeros(num_blocks)
+        for run in runs:
+            found = _extras(records[run.run_id], 'rdm', run.run_id)
+            out += [rsa_similarity(np.asarray(found['per_block'][k]),
+                                   np.asarray(found['per_block_init'][k]))
+                    for k in range(num_blocks)]
+        return dict(rsa_with_untrained_per_block=(out / len(runs)).tolist())
 
     def values(self, runs, records, tasks, num_blocks):
         tasks = list(tasks)

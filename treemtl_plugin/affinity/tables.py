@@ -11,10 +11,9 @@ export work unchanged. The mappings (``docs/method.md``, "Cheap two-task tables"
   of its loss) sharing the first ``b`` blocks with ``i`` moves ``j``, helping or hurting.
 * **similarity** (Vandenhende et al., BMVC 2020): ``S[i, j, l]`` = representation similarity
   of the single-task models of ``i`` and ``j`` at block ``l`` (RSA: the Spearman correlation
-  of their dissimilarity matrices over the same images).
-  ``A[i, j, b] = 100 * sum_{l<=b} (S[i, j, l] - m) / B`` with ``m`` the mean similarity over
-  all pairs and blocks: sharing a block helps a pair whose representations there are more
-  alike than usual (typically the early, generic blocks), and hurts otherwise.
+  of their dissimilarity matrices over the same images). As in the paper, ``1 - S`` is the
+  *cost* of sharing block ``l``: ``A[i, j, b] = -100 * sum_{l<=b} (1 - S[i, j, l]) / B``;
+  separate tasks cost 0, sharing never gains, and the budget sets the trade-off.
 """
 from __future__ import annotations
 
@@ -47,14 +46,12 @@ def rsa_similarity(rdm_a: np.ndarray, rdm_b: np.ndarray) -> float:
 
 
 def similarity_table(similarity: np.ndarray) -> np.ndarray:
-    """(T, T, B+1) table from (T, T, B) pair similarities per block (see the module doc)."""
+    """(T, T, B+1) table from (T, T, B) pair similarities per block: the cost form of the
+    module doc (``-100 * sum_{l<=b} (1 - S) / B``)."""
     sim = np.asarray(similarity, dtype=np.float64)
     num_tasks, _, num_blocks = sim.shape
-    off = ~np.eye(num_tasks, dtype=bool)
-    reference = sim[off].mean() if num_tasks > 1 else 0.0
-    gain = (sim - reference) / num_blocks
     values = np.zeros((num_tasks, num_tasks, num_blocks + 1))
-    values[:, :, 1:] = 100.0 * np.cumsum(gain, axis=2)
+    values[:, :, 1:] = -100.0 * np.cumsum(1.0 - sim, axis=2) / num_blocks
     values[np.arange(num_tasks), np.arange(num_tasks)] = 0.0
     return values
 
@@ -69,11 +66,15 @@ def lookahead_affinity(base_losses: np.ndarray, lookahead_losses: np.ndarray) ->
     return np.transpose(1.0 - after / safe[None, None, :], (0, 2, 1))   # (i, j, b)
 
 
-def lookahead_table(affinity: np.ndarray) -> np.ndarray:
+def lookahead_table(affinity: np.ndarray, normalize: bool = False) -> np.ndarray:
     """(T, T, B+1) table from mean lookahead affinities ``Z[i, j, b]`` (T, T, B):
-    ``A[j, i, b] = 100 * Z[i, j, b]``, branch 0 and the diagonal 0."""
+    ``A[j, i, b] = 100 * Z[i, j, b]`` (with ``normalize``, divided by ``j``'s self-affinity
+    ``Z[j, j, b]``, 0 where that is not positive), branch 0 and the diagonal 0."""
     z = np.asarray(affinity, dtype=np.float64)
     num_tasks, _, num_blocks = z.shape
+    if normalize:
+        own = np.einsum('jjb->jb', z)[None, :, :]                      # acts on j
+        z = np.divide(z, own, out=np.zeros_like(z), where=own > 0)
     values = np.zeros((num_tasks, num_tasks, num_blocks + 1))
     values[:, :, 1:] = 100.0 * np.transpose(z, (1, 0, 2))
     values[np.arange(num_tasks), np.arange(num_tasks)] = 0.0

@@ -98,6 +98,7 @@ def sweep_table(cfg: Config, tasks: list[str], num_blocks: int, sweep_dir: str,
     info = dict(method=method, seeds=seeds, **({method: options} if options else {}),
                 cost=table_method.cost(runs, records, executor.configs, len(tasks),
                                        num_blocks))
+    info.update(table_method.info(runs, records, num_blocks))
     off = ~np.eye(len(tasks), dtype=bool)
     info['mean_abs_entry'] = float(np.abs(table.values[off][:, 1:]).mean())
     spread = table_method.seed_spread(runs, records, tasks, num_blocks)

@@ -11,6 +11,7 @@ the same weights) and, separately, with equal weights on both sides.
 from __future__ import annotations
 
 import json
+import os
 import os.path as osp
 from collections.abc import Callable, Sequence
 
@@ -22,8 +23,8 @@ from ..affinity.methods import table_methods
 from ..core.design_space import iter_layout_chunks
 from ..core.encoding import matrix_to_row
 from ..core.layout import Layout
-from ..evaluation.agreement import agreement
-from ..io.atomic import write_json
+from ..evaluation.agreement import agreement, budget_regrets
+from ..io.atomic import atomic_write, write_json
 from .config import build_recommender, config_tasks, recommender_spec
 from .sweep import measure_costs, sweep_table
 
@@ -56,6 +57,12 @@ def _against_study(study: dict, rec) -> dict:
         a = agreement(estimates @ w, measured @ w)
         out[f'spearman_{name}'] = a['spearman']
         out[f'spearman_{name}_ci'] = a['spearman_ci']
+        out[f'top1_regret_{name}'] = a['top1_regret']
+    # useful at some budget? the best estimated layout within each FLOPs decile
+    se = (study.get('summary') or {}).get('weighted', {}).get('difference_se')
+    flops = [item.get('flops') for item in study['layouts']]
+    if se is not None and None not in flops:
+        out['budgets'] = budget_regrets(estimates @ weights, measured @ weights, flops, se)
     out['layouts'] = len(rows)
     return out
 
@@ -63,7 +70,8 @@ def _against_study(study: dict, rec) -> dict:
 def compare_table_methods(cfg: Config, work_dir: str, methods: Sequence[str] | None = None,
                           log: Callable[[str], None] = print) -> dict:
     """Cost and agreement of ``methods`` (None: every registered one); writes
-    ``table_methods.json`` in ``work_dir``."""
+    ``table_methods.json`` and each method's table (``tables/<method>.csv``) in
+    ``work_dir``."""
     from ..models.backbone_profile import profile_cache_dir
     if methods is None:
         methods = list(table_methods())
@@ -87,7 +95,11 @@ def compare_table_methods(cfg: Config, work_dir: str, methods: Sequence[str] | N
     for method, (table, info) in found.items():
         scores[method], rec = _scores(recommender, table, cost)
         entry = dict(cost=info['cost'], top1=rec.top[0].layout.to_list(),
-                     mean_abs_entry=info['mean_abs_entry'])
+                     mean_abs_entry=info['mean_abs_entry'],
+                     **{k: v for k, v in info.items()
+                        if k not in ('cost', 'mean_abs_entry', 'method')})
+        os.makedirs(osp.join(work_dir, 'tables'), exist_ok=True)
+        atomic_write(osp.join(work_dir, 'tables', f'{method}.csv'), table.to_csv)
         if study is not None:
             entry['vs_trained'] = _against_study(study, rec)
         out['methods'][method] = entry

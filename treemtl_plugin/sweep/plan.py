@@ -50,9 +50,6 @@ class SweepRun:
         return Layout(blocks, tasks=self.tasks)
 
 
-#: every single-task run keeps the representation of a few validation images at each block,
-#: which the cheap 'similarity' table needs (and which costs about a second)
-PROBE = dict(type='FeatureProbeHook', num_images=64)
 
 
 def _safe(task: str) -> str:
@@ -83,7 +80,7 @@ def plan_sweep(tasks: list[str] | tuple[str, ...], num_blocks: int,
         raise ConfigError(f'the sweep needs at least two distinct tasks, got {list(tasks)}')
     if num_blocks < 1:
         raise ConfigError(f'num_blocks must be >= 1, got {num_blocks}')
-    runs = [SweepRun(f'single__{t}', (t,), None, num_blocks, hooks=(PROBE,)) for t in tasks]
+    runs = [SweepRun(f'single__{t}', (t,), None, num_blocks) for t in tasks]
     for a, b in (sorted(pair) for pair in combinations(tasks, 2)):
         for branch in range(1, num_blocks + 1):
             runs.append(SweepRun(f'pair__{a}__{b}__b{branch}', (a, b), branch, num_blocks))
