@@ -148,7 +148,7 @@ def test_methods_side_by_side(tmp_path):
     cfg = method_cfg('pairwise')
     out = compare_table_methods(cfg, str(tmp_path), log=lambda m: None)
     methods = out['methods']
-    assert set(methods) == {'pairwise', 'lookahead', 'similarity'}
+    assert set(methods) == {'pairwise', 'lookahead', 'similarity', 'adaptive'}
     assert methods['pairwise']['spearman_vs_pairwise'] == pytest.approx(1.0)
     assert methods['pairwise']['cost']['fraction_of_pairwise'] == pytest.approx(1.0)
     assert methods['similarity']['cost']['trainings'] == 2   # its own single-task runs
@@ -186,13 +186,15 @@ def test_methods_are_compared_with_the_truth_under_their_own_weights(tmp_path):
 
 # -- the table methods are registered classes picked by sweep.method -------------------------
 def test_table_methods_registry_holds_the_three_classes():
-    from treemtl_plugin.affinity.methods import (LookaheadTable, PairwiseTable, SimilarityTable,
+    from treemtl_plugin.affinity.methods import (AdaptiveTable, LookaheadTable, PairwiseTable,
+                                                 SimilarityTable,
                                                  build_table_method, table_methods)
     from treemtl_plugin.registry import TABLE_METHODS
     assert TABLE_METHODS.get('PairwiseTable') is PairwiseTable
     assert TABLE_METHODS.get('LookaheadTable') is LookaheadTable
     assert TABLE_METHODS.get('SimilarityTable') is SimilarityTable
     assert table_methods() == dict(pairwise=PairwiseTable, lookahead=LookaheadTable,
+                                   adaptive=AdaptiveTable,
                                    similarity=SimilarityTable)
     assert isinstance(build_table_method(None), PairwiseTable)
     method = build_table_method(dict(method='lookahead', lookahead=dict(interval=3)))
@@ -270,4 +272,56 @@ def test_a_registered_table_method_is_picked_by_sweep_method(tmp_path):
     finally:
         TABLE_METHODS._module_dict.pop('FirstSingleTable', None)
     from treemtl_plugin.affinity.methods import table_methods
-    assert list(table_methods()) == ['pairwise', 'lookahead', 'similarity']
+    assert list(table_methods()) == ['pairwise', 'lookahead', 'similarity', 'adaptive']
+
+
+def test_adaptive_trains_only_the_pair_runs_that_can_change_the_top1(tmp_path):
+    """A clear winner: every pair gains from sharing the whole backbone, so after the
+    full-sharing runs only the entries that could still overturn it are trained, the top-1
+    equals the pairwise sweep's, and a second run trains nothing."""
+    import json
+    from treemtl_plugin.apis import run_recommendation
+    calls = []
+
+    def train(cfg):
+        tasks = list(cfg.model.tasks)
+        calls.append(tuple(tasks))
+        from treemtl_plugin.core.layout import Layout
+        layout = Layout(cfg.model.layout)
+        shared = layout.branch_point(*tasks) if len(tasks) == 2 else 0
+        base = {'segment_semantic': ('segment_semantic/mIoU', 40.0),
+                'depth_zbuffer': ('depth_zbuffer/abs_err', 1.0)}
+        out = {}
+        for t in tasks:
+            key, value = base[t]
+            gain = 1.0 + 0.05 * shared ** 2
+            out[key] = value * gain if 'mIoU' in key else value / gain
+            if t == 'segment_semantic':
+                out['segment_semantic/pixel_acc'] = 80.0
+            else:
+                out['depth_zbuffer/rel_err'] = 0.5 / gain
+        return out
+
+    results = {}
+    for method in ('pairwise', 'adaptive'):
+        cfg = tiny_config(blocks=4, **{'sweep.method': method, 'recommender.topk': 1,
+                                       'recommender.task_weights': 'uniform',
+                                       'sweep.adaptive': dict(batch=1, max_fraction=1.0)})
+        calls.clear()
+        run = run_recommendation(cfg, str(tmp_path / method), log=lambda m: None,
+                                 train_fn=train)
+        results[method] = (run.recommendation.top[0].layout, len(calls),
+                           run.recommendation.table_info)
+    layout, trained, info = results['adaptive']
+    assert layout == results['pairwise'][0]
+    assert trained < results['pairwise'][1] == 2 + 4
+    assert info['settled'] is True and ['depth_zbuffer', 'segment_semantic', 4] in \
+        info['measured_pair_runs']
+    calls.clear()
+    cfg = tiny_config(blocks=4, **{'sweep.method': 'adaptive', 'recommender.topk': 1,
+                                   'recommender.task_weights': 'uniform',
+                                   'sweep.adaptive': dict(batch=1, max_fraction=1.0)})
+    run_recommendation(cfg, str(tmp_path / 'adaptive'), log=lambda m: None, train_fn=train)
+    assert calls == []                                     # resumed: the same rounds
+    table = json.loads((tmp_path / 'adaptive' / 'recommendation.json').read_text())
+    assert table['two_task_table']['method'] == 'adaptive'

@@ -19,7 +19,10 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-from ..checks import check_bool, check_int
+from ..checks import check_bool, check_int, check_number
+from ..core.design_space import count_layouts, iter_layout_chunks
+from ..core.encoding import pair_index
+from ..core.estimator import TaskAccuracyEstimator, svde_task_weights
 from ..core.layout import Layout
 from ..core.uncertainty import TableNoise, noise_from_seed_tables
 from ..errors import ConfigError, SweepError, did_you_mean
@@ -67,9 +70,15 @@ class TableMethod:
         """The seed noise of the values (entries and baselines); None when not measured."""
         return None
 
-    def info(self, runs: list[SweepRun], records: Mapping[str, dict], num_blocks: int) -> dict:
+    def info(self, runs: list[SweepRun], records: Mapping[str, dict], tasks: Sequence[str],
+             num_blocks: int) -> dict:
         """What else the method measured, for the table info (e.g. a control)."""
         return {}
+
+    def next_runs(self, runs: list[SweepRun], records: Mapping[str, dict],
+                  tasks: Sequence[str], num_blocks: int) -> list[SweepRun]:
+        """More runs to train once ``runs`` are finished (an adaptive method); [] when done."""
+        return []
 
     def cost(self, runs: list[SweepRun], records: Mapping[str, dict], configs: Mapping,
              num_tasks: int, num_blocks: int) -> dict:
@@ -191,7 +200,7 @@ class SimilarityTable(TableMethod):
                          num_blocks, seed=r.seed, hooks=(hook,))
                 for r in plan_sweep(tasks, num_blocks, seeds) if r.is_single]
 
-    def info(self, runs, records, num_blocks):
+    def info(self, runs, records, tasks, num_blocks):
         """The control: per block, the mean RSA of a trained single-task model with the same
         network untrained (what the input alone explains of the representations)."""
         out = np.zeros(num_blocks)
@@ -218,6 +227,136 @@ class SimilarityTable(TableMethod):
                                      for k in range(num_blocks)]
             tables.append(similarity_table(sim))
         return np.mean(np.stack(tables), axis=0)
+
+
+@TABLE_METHODS.register_module()
+class AdaptiveTable(TableMethod):
+    """Pairwise entries trained only where they can change the top-1 (``docs/method.md``,
+    "Adaptive sweep").
+
+    First the single-task runs and every pair sharing the whole backbone; then, round by
+    round, the ``batch`` pair runs whose unmeasured entries leave the most room for another
+    layout to overtake the current best, until no layout can (the top-1 is settled) or
+    ``max_fraction`` of the pairwise sweep's trainings are spent. Unmeasured entries are interpolated over
+    the branching points between the pair's measured ones (0 at branch 0) and trusted to
+    within ``margin`` times the range of the measured entries.
+
+    Args:
+        batch: pair runs per round.
+        max_fraction: the most trainings (single-task runs included), as a share of the
+            pairwise sweep's.
+        margin: how far an unmeasured entry may be from its interpolation, as a share of the
+            measured entries' range.
+    """
+    name = 'adaptive'
+
+    def __init__(self, batch: int = 2, max_fraction: float = 0.4, margin: float = 0.2):
+        self.batch = check_int('sweep.adaptive.batch', batch, low=1)
+        self.max_fraction = check_number('sweep.adaptive.max_fraction', max_fraction,
+                                         above=0, high=1)
+        self.margin = check_number('sweep.adaptive.margin', margin, low=0)
+
+    def options(self):
+        return dict(batch=self.batch, max_fraction=self.max_fraction, margin=self.margin)
+
+    def plan(self, tasks, num_blocks, seeds):
+        if seeds is not None and len(seeds) > 1:
+            raise ConfigError("sweep.method='adaptive' trains one seed; set sweep.seeds to "
+                              'None or one seed')
+        return [r for r in plan_sweep(tasks, num_blocks, seeds)
+                if r.is_single or r.branch == num_blocks]
+
+    def _measured(self, runs, records, tasks, num_blocks):
+        values = next(iter(per_seed_values(runs, records, list(tasks), num_blocks).values()))
+        index = {t: k for k, t in enumerate(tasks)}
+        known = np.zeros(values.shape, dtype=bool)
+        known[:, :, 0] = True
+        for run in runs:
+            if not run.is_single:
+                i, j = index[run.tasks[0]], index[run.tasks[1]]
+                known[i, j, run.branch] = known[j, i, run.branch] = True
+        return values, known
+
+    def values(self, runs, records, tasks, num_blocks):
+        values, known = self._measured(runs, records, tasks, num_blocks)
+        out = values.copy()
+        depths = np.arange(num_blocks + 1)
+        for i in range(len(tasks)):
+            for j in range(len(tasks)):
+                if i != j:
+                    at = np.flatnonzero(known[i, j])
+                    out[i, j] = np.interp(depths, at, values[i, j, at])
+        return out
+
+    def info(self, runs, records, tasks, num_blocks):
+        measured = sorted([*r.tasks, r.branch] for r in runs if not r.is_single)
+        return dict(measured_pair_runs=measured,
+                    settled=not self._slack(runs, records, list(tasks), num_blocks))
+
+    def next_runs(self, runs, records, tasks, num_blocks):
+        tasks = list(tasks)
+        num_tasks = len(tasks)
+        budget = int(self.max_fraction * (num_tasks + num_tasks * (num_tasks - 1) // 2
+                                          * num_blocks))          # the pairwise sweep's
+        if len(runs) >= budget:
+            return []
+        slack = self._slack(runs, records, tasks, num_blocks)
+        seed = runs[0].seed
+        order = sorted(((v, k) for k, v in slack.items()), reverse=True)
+        picks = [k for _, k in order[:max(0, min(self.batch, budget - len(runs)))]]
+        return [SweepRun(f'pair__{a}__{b}__b{k}' + ('' if seed is None else f'__s{seed}'),
+                         (a, b), k, num_blocks, seed=seed)
+                for a, b, k in (tuple(sorted((tasks[i], tasks[j]))) + (k,)
+                                for i, j, k in picks)]
+
+    def _slack(self, runs, records, tasks, num_blocks) -> dict:
+        """The unmeasured pair runs that could still let a layout overtake the best, with
+        how much room they leave (empty: the top-1 is settled)."""
+        num_tasks = len(tasks)
+        if count_layouts(num_tasks, num_blocks) > ADAPTIVE_MAX_LAYOUTS:
+            raise ConfigError(f"sweep.method='adaptive' checks every layout each round; "
+                              f'{num_tasks} tasks over {num_blocks} blocks are more than '
+                              f'{ADAPTIVE_MAX_LAYOUTS:,} layouts: use pairwise or fewer blocks')
+        values, known = self._measured(runs, records, tasks, num_blocks)
+        estimate = self.values(runs, records, tasks, num_blocks)
+        off = ~np.eye(num_tasks, dtype=bool)
+        measured = values[known & off[:, :, None]]
+        delta = self.margin * (measured.max(initial=0.0) - measured.min(initial=0.0))
+        weights = svde_task_weights(estimate) if num_blocks >= 3 else \
+            np.full(num_tasks, 1.0 / num_tasks)
+        slack = _overtaking_slack(estimate, known, weights, delta)
+        return {k: v for k, v in slack.items() if v > 0}
+
+
+#: the largest design space the adaptive sweep scans every round
+ADAPTIVE_MAX_LAYOUTS = 2_000_000
+
+
+def _overtaking_slack(values, known, weights, delta) -> dict:
+    """For each unmeasured pair run ``(i, j, b)``: how much its entries, anywhere within
+    ``delta`` of their estimate, could let layouts overtake the current best, summed over the
+    layouts that still can (0 for all runs: the top-1 is settled)."""
+    num_tasks, _, width = values.shape
+    num_blocks = width - 1
+    rows = np.concatenate([c.branch_points for c in iter_layout_chunks(num_tasks, num_blocks)])
+    estimator = TaskAccuracyEstimator(values, weights)
+    scores = estimator.scores(rows)
+    best = int(np.argmax(scores))
+    scale = weights / (num_tasks - 1)
+    worst_gap = scores[best] - scores                 # best's lowest minus k's highest
+    per_run = {}
+    for p, (j, i) in enumerate(pair_index(num_tasks)):
+        for b in range(1, num_blocks + 1):
+            if known[i, j, b]:
+                continue
+            swing = (scale[i] + scale[j]) * delta        # the pair's gain, either way
+            mine = (rows[best, p] == b)
+            theirs = (rows[:, p] == b)
+            room = np.where(mine != theirs, swing, 0.0)
+            worst_gap = worst_gap - room
+            per_run[(i, j, b)] = room
+    threat = worst_gap < 0
+    return {k: float(v[threat].sum()) for k, v in per_run.items()}
 
 
 def table_methods() -> dict[str, type[TableMethod]]:

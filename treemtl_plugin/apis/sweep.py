@@ -82,13 +82,16 @@ def sweep_table(cfg: Config, tasks: list[str], num_blocks: int, sweep_dir: str,
     table_method = build_table_method(settings)
     method = table_method.name
     seeds = sweep_seeds(settings.get('seeds'))
-    runs = table_method.plan(tasks, num_blocks, seeds)
-    executor = SweepExecutor(cfg, runs, sweep_dir, shard=shard, train_fn=train_fn, log=log,
-                             progress=getattr(log, 'progress', None))
-    executor.execute()
-    records = executor.results()
-    if missing_runs(runs, records):
-        return None
+    runs, new = [], table_method.plan(tasks, num_blocks, seeds)
+    while new:                       # one round, or more for an adaptive method
+        runs = runs + new
+        executor = SweepExecutor(cfg, runs, sweep_dir, shard=shard, train_fn=train_fn,
+                                 log=log, progress=getattr(log, 'progress', None))
+        executor.execute()
+        records = executor.results()
+        if missing_runs(runs, records):
+            return None
+        new = table_method.next_runs(runs, records, tasks, num_blocks)
     table = TwoTaskTable(tasks=tuple(tasks), num_blocks=num_blocks,
                          source=table_method.source(osp.join(sweep_dir, 'runs')),
                          values=table_method.values(runs, records, tasks, num_blocks),
@@ -98,7 +101,7 @@ def sweep_table(cfg: Config, tasks: list[str], num_blocks: int, sweep_dir: str,
     info = dict(method=method, seeds=seeds, **({method: options} if options else {}),
                 cost=table_method.cost(runs, records, executor.configs, len(tasks),
                                        num_blocks))
-    info.update(table_method.info(runs, records, num_blocks))
+    info.update(table_method.info(runs, records, tasks, num_blocks))
     off = ~np.eye(len(tasks), dtype=bool)
     info['mean_abs_entry'] = float(np.abs(table.values[off][:, 1:]).mean())
     spread = table_method.seed_spread(runs, records, tasks, num_blocks)
