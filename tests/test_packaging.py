@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import site
 import subprocess
 import sys
 import zipfile
@@ -62,6 +63,12 @@ def venv(wheel, tmp_path_factory) -> Path:
     env = tmp_path_factory.mktemp('venv')
     subprocess.run([sys.executable, '-m', 'venv', '--system-site-packages', '--without-pip',
                     str(env)], check=True, timeout=300)
+    # --system-site-packages reaches the *base* interpreter's packages; when the tests run in
+    # a venv themselves, its packages (torch, mmengine, ...) are added after the new venv's own
+    (site_dir,) = (env / 'lib').glob('python*/site-packages')
+    parents = [d for d in site.getsitepackages() if Path(d).is_dir()]
+    (site_dir / 'parent_env.pth').write_text(
+        ''.join(f'import site; site.addsitedir({d!r})\n' for d in parents))
     proc = subprocess.run([str(env / 'bin' / 'python'), '-m', 'pip', 'install', '--no-deps',
                            '--no-index', '-q', str(wheel)], capture_output=True, text=True,
                           timeout=600)
