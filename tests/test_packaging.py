@@ -110,7 +110,7 @@ def test_console_scripts_of_a_wheel_install_run_the_shipped_configs(venv, tmp_pa
     assert where.returncode == 0 and where.stdout.strip().startswith(str(venv)), where
     for script in SCRIPTS:
         proc = run_in(venv, [venv / 'bin' / script, '--help'], tmp_path)
-        assert proc.returncode == 0 and 'usage:' in proc.stdout, proc.stderr[-2000:]
+        assert proc.returncode == 0 and f'usage: {script} ' in proc.stdout, proc.stderr[-2000:]
     # no configs/ folder here: the shipped config (and its relative table) is used
     proc = run_in(venv, [venv / 'bin' / 'treemtl-recommend',
                          'configs/paper/nyuv2_deeplab_resnet34.py', '--max-models', '2',

@@ -70,3 +70,24 @@ def test_report_file_is_100_columns_and_the_terminal_width_is_honoured(table, tm
     assert max(len(line) for line in buffer.getvalue().splitlines()) <= 90
     saved = (tmp_path / 'report.txt').read_text().splitlines()
     assert max(len(line) for line in saved) <= 100
+
+
+def test_pareto_legend_counts_match_layouts_csv(tmp_path):
+    """The legend's within/over-budget counts are those of layouts.csv (51 NYUv2 layouts at
+    --max-models 2), not the size of the whole space twice."""
+    import csv
+    from mmengine.config import Config
+    from treemtl_plugin.apis.recommendation import recommend_from_config
+    from treemtl_plugin.apis.writers import write_recommendation
+    from treemtl_plugin.visualization.plots import plot_pareto
+    cfg = Config.fromfile(str(ROOT / 'configs/paper/nyuv2_deeplab_resnet34.py'))
+    cfg.recommender.budget = dict(max_models=2)
+    rec = recommend_from_config(cfg)
+    write_recommendation(rec, str(tmp_path))
+    with open(tmp_path / 'layouts.csv', newline='') as f:
+        rows = list(csv.DictReader(f))
+    within = sum(r['within_budget'] == '1' for r in rows)
+    assert len(rows) == 51 and 0 < within < 51
+    labels = plot_pareto(rec, str(tmp_path / 'again.png'))
+    assert f'{within} of 51 layouts (within budget)' in labels
+    assert f'{51 - within} of 51 layouts (over budget)' in labels

@@ -84,6 +84,13 @@ def test_changed_backbone_retrains_every_run_and_says_why(tmp_path):
     assert any('0 already finished, 4 to train (4 stale, 0 corrupt)' in m for m in logs)
     assert any('retraining single__depth_zbuffer: its model changed since it ran' in m
                for m in logs)
+    # the other backbone's finished results are kept, not deleted (a swap in the same work dir)
+    kept = {p.parent.name.rsplit('__', 1)[0] for p in
+            (tmp_path / 'superseded').glob('*/metrics.json')}
+    assert kept == {'single__depth_zbuffer', 'single__segment_semantic',
+                    'pair__depth_zbuffer__segment_semantic__b1',
+                    'pair__depth_zbuffer__segment_semantic__b2'}
+    assert any('kept the earlier result of single__depth_zbuffer' in m for m in logs)
 
 
 def test_more_branching_points_retrain_and_reordered_tasks_do_not(tmp_path):

@@ -209,3 +209,103 @@ def test_absurd_numbers_are_rejected_with_the_row_named(tmp_path, capsys):
     for name in ('top_layouts.json', 'recommendation.json'):     # strict JSON
         json.loads((tmp_path / 'w' / name).read_text(),
                    parse_constant=lambda c: pytest.fail(f'{name} holds {c}'))
+
+
+@pytest.mark.parametrize('tool_name', ['recommend', 'train'])
+def test_a_work_dir_holding_the_config_is_refused_and_the_config_kept(tmp_path, tool_name,
+                                                                        capsys):
+    """--work-dir = the config's own folder would overwrite the user's config with the saved
+    copy: refused, naming both, and the file is untouched."""
+    from helpers import TEACHER_CFG
+    config = tmp_path / 'mine.py'
+    config.write_text(f"_base_ = ['{TEACHER_CFG}']\n# my notes\n")
+    before = config.read_text()
+    assert load_tool(tool_name).main([str(config), '--work-dir', str(tmp_path)]) == 1
+    err = capsys.readouterr().err
+    assert 'is the folder of the config' in err and 'choose another --work-dir' in err
+    assert config.read_text() == before
+
+
+@pytest.mark.parametrize('tool_name', ['train', 'test', 'analysis/validate_recommender'])
+def test_tools_that_train_say_a_table_mode_config_has_no_model(tmp_path, tool_name, capsys):
+    args = [str(PAPER_CFG), '--work-dir', str(tmp_path / 'w')]
+    if tool_name == 'test':
+        args.insert(1, str(tmp_path / 'none.pth'))
+    assert load_tool(tool_name).main(args) == 1
+    assert 'needs a config with a `model`' in capsys.readouterr().err
+
+
+@pytest.mark.parametrize('option, message', [
+    ('sweep.overrides.train_cfg.max_iters=0', 'sweep.overrides.train_cfg.max_iters must be a '
+                                              'positive integer, got 0'),
+    ('train_cfg.max_iters=-1', 'train_cfg.max_iters must be a positive integer, got -1'),
+    ('train_dataloader.batch_size=0', 'train_dataloader.batch_size must be a positive integer'),
+    ('validation.train_cfg.max_iters=0', 'validation.train_cfg.max_iters must be a positive'),
+])
+def test_schedules_that_would_train_nothing_are_config_errors(option, message, capsys):
+    from helpers import TEACHER_CFG
+    assert load_tool('recommend').main([str(TEACHER_CFG), '--cfg-options', option]) == 1
+    assert message in capsys.readouterr().err
+
+
+def test_a_smaller_topk_removes_the_earlier_runs_extra_exported_configs(tmp_path):
+    from treemtl_plugin.apis.export import export_configs
+    from treemtl_plugin.core.cost import CostModel
+    from treemtl_plugin.core.table import TwoTaskTable
+    from treemtl_plugin.recommenders import TreeRecommender
+    import numpy as np
+    values = np.random.default_rng(0).normal(size=(3, 3, 5))
+    values[:, :, 0] = 0
+    values[np.arange(3), np.arange(3)] = 0
+    table = TwoTaskTable(('a', 'b', 'c'), 4, values)
+    base = tmp_path / 'run.py'
+    base.write_text('model = dict()\n')
+    mine = tmp_path / 'exported' / 'notes_run.py'          # not ours: kept
+    mine.parent.mkdir()
+    mine.write_text('# mine\n')
+    for topk, expected in ((3, 3), (1, 1)):
+        rec_ = TreeRecommender(topk=topk)
+        rec = rec_.recommend(table, CostModel([1.0] * 4))
+        export_configs(rec, rec_, str(base), {}, str(tmp_path / 'exported'), str(tmp_path / 't'))
+        left = sorted(p.name for p in (tmp_path / 'exported').glob('rank*_run.py'))
+        assert left == [f'rank{k}_run.py' for k in range(1, expected + 1)]
+    assert mine.is_file()
+
+
+@pytest.mark.parametrize('args, message', [
+    (['--cfg-options', 'topk'], "--cfg-options 'topk' is not key=value"),
+    (['--launcher', 'pytorch'], '--launcher pytorch expects the processes its launcher starts'),
+])
+def test_command_line_mistakes_are_usage_errors(args, message, capsys, monkeypatch):
+    monkeypatch.delenv('RANK', raising=False)
+    with pytest.raises(SystemExit) as exit_:
+        load_tool('recommend').main([str(PAPER_CFG)] + args)
+    assert exit_.value.code == 2 and message in capsys.readouterr().err
+
+
+def _latin1_table(folder):
+    (folder / 'table.csv').write_bytes(b'task_a,task_b,branch,perf_a,perf_b\n\xff,b,1,2,3\n')
+    return ['two_task_table=' + str(folder / 'table.csv')]
+
+
+@pytest.mark.parametrize('make, message', [
+    (_latin1_table, 'not UTF-8 text (byte 0xff'),
+    (lambda d: ['two_task_table=5'], 'two_task_table=5: give the path of a two-task CSV'),
+])
+def test_bad_table_inputs_are_one_line(tmp_path, make, message, capsys):
+    options = make(tmp_path)
+    assert load_tool('recommend').main([str(PAPER_CFG), '--work-dir', str(tmp_path / 'w'),
+                                        '--cfg-options'] + options) == 1
+    assert message in capsys.readouterr().err
+
+
+def test_an_unwritable_work_dir_and_bad_compare_budgets_are_refused_first(tmp_path, capsys):
+    blocked = tmp_path / 'file'
+    blocked.write_text('x')
+    assert load_tool('recommend').main([str(PAPER_CFG), '--work-dir',
+                                        str(blocked / 'under')]) == 1
+    assert 'cannot be written' in capsys.readouterr().err
+    assert load_tool('recommend').main([str(PAPER_CFG), '--work-dir', str(tmp_path / 'w'),
+                                        '--compare-budgets', '-1']) == 1
+    assert '--compare-budgets -1: the budgets are backbone-equivalents' in \
+        capsys.readouterr().err

@@ -15,11 +15,10 @@ import shutil
 import sys
 import textwrap
 
-from mmengine.config import DictAction
-
 from treemtl_plugin.apis import run_recommendation
-from treemtl_plugin.apis.cli import add_launcher_args, parse_tool_args, run_tool
+from treemtl_plugin.apis.cli import ConfigOptions, add_launcher_args, parse_tool_args, run_tool
 from treemtl_plugin.apis.config import load_config, setup_work_dir, strategy_names
+from treemtl_plugin.errors import ConfigError
 from treemtl_plugin.recommenders.tree import SEARCHES
 from treemtl_plugin.sweep.plan import parse_shard
 
@@ -65,7 +64,7 @@ def parse_args(argv=None):
     parser.add_argument('--train-top', type=int, default=0, metavar='K',
                         help='full mode: train the top K exported models (sweep schedule) '
                              'and report measured vs estimated relative performance')
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
+    parser.add_argument('--cfg-options', nargs='+', action=ConfigOptions,
                         help='override config settings, e.g. recommender.topk=10')
     add_launcher_args(parser, help='job launcher for the sweep trainings')
     return parse_tool_args(parser, argv)
@@ -77,6 +76,10 @@ def main(argv=None) -> int:
 
 
 def recommend(args) -> None:
+    bad = [k for k in args.compare_budgets or [] if not k > 0]
+    if bad:
+        raise ConfigError(f'--compare-budgets {bad[0]:g}: the budgets are backbone-equivalents '
+                          '(> 0), e.g. --compare-budgets 1 2 3')
     flags = {k: v for k, v in vars(args).items() if '.' in k}
     cfg = load_config(args.config, args.cfg_options, dict(flags, launcher=args.launcher))
     work_dir = setup_work_dir(cfg, args.work_dir, args.config)

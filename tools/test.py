@@ -13,10 +13,8 @@ import os
 import os.path as osp
 import sys
 
-from mmengine.config import DictAction
-
-from treemtl_plugin.apis.config import load_config, setup_work_dir
-from treemtl_plugin.apis.cli import add_launcher_args, parse_tool_args, run_tool
+from treemtl_plugin.apis.config import load_config, require_model, setup_work_dir
+from treemtl_plugin.apis.cli import ConfigOptions, add_launcher_args, parse_tool_args, run_tool
 from treemtl_plugin.apis.training import run_test
 
 
@@ -30,7 +28,7 @@ def parse_args(argv=None):
     parser.add_argument('--show-dir', help='draw test predictions into this dir')
     parser.add_argument('--max-samples', type=int, default=8,
                         help='with --show-dir: how many test samples to draw (default 8)')
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
+    parser.add_argument('--cfg-options', nargs='+', action=ConfigOptions,
                         help='override settings in the config, e.g. '
                              'test_dataloader.batch_size=8')
     add_launcher_args(parser)
@@ -45,6 +43,7 @@ def main(argv=None) -> int:
 def test(args) -> None:
     from mmengine.dist import is_main_process
     cfg = load_config(args.config, args.cfg_options, dict(launcher=args.launcher))
+    require_model(cfg, 'tools/test.py')
     setup_work_dir(cfg, args.work_dir, args.config)
     metrics = run_test(cfg, args.checkpoint, args.show_dir, args.max_samples)
     if not is_main_process():

@@ -9,10 +9,10 @@ import argparse
 import os.path as osp
 import sys
 
-from mmengine.config import Config, DictAction
+from mmengine.config import Config
 
-from treemtl_plugin.apis.config import load_config, setup_work_dir
-from treemtl_plugin.apis.cli import add_launcher_args, parse_tool_args, run_tool
+from treemtl_plugin.apis.config import load_config, require_model, setup_work_dir
+from treemtl_plugin.apis.cli import ConfigOptions, add_launcher_args, parse_tool_args, run_tool
 from treemtl_plugin.apis.training import build_runner
 from treemtl_plugin.errors import ConfigError
 
@@ -26,7 +26,7 @@ def parse_args(argv=None):
                              'the latest checkpoint in the work dir')
     parser.add_argument('--amp', action='store_true',
                         help='mixed-precision training (needs a CUDA GPU)')
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
+    parser.add_argument('--cfg-options', nargs='+', action=ConfigOptions,
                         help='override settings in the config, e.g. train_cfg.max_iters=100')
     add_launcher_args(parser)
     return parse_tool_args(parser, argv)
@@ -35,6 +35,7 @@ def parse_args(argv=None):
 def build_config(args) -> Config:
     """Config with the command-line flags applied (OpenMMLab conventions)."""
     cfg = load_config(args.config, args.cfg_options, dict(launcher=args.launcher))
+    require_model(cfg, 'tools/train.py')
     setup_work_dir(cfg, args.work_dir, args.config)
     if args.amp:
         import torch

@@ -12,10 +12,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from mmengine.config import DictAction
-
 from treemtl_plugin.affinity.methods import table_methods
-from treemtl_plugin.apis.cli import run_tool
+from treemtl_plugin.apis.cli import ConfigOptions, run_tool
 from treemtl_plugin.apis.config import load_config, setup_work_dir
 from treemtl_plugin.apis.table_methods import compare_table_methods
 
@@ -26,7 +24,7 @@ def main(argv=None) -> int:
     parser.add_argument('--work-dir')
     names = list(table_methods())
     parser.add_argument('--methods', nargs='+', choices=names, default=names)
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
+    parser.add_argument('--cfg-options', nargs='+', action=ConfigOptions,
                         help='override config settings, e.g. "sweep.seeds=[0,1,2]"')
     args = parser.parse_args(argv)
     return run_tool(args.config, lambda: compare(args))

@@ -14,10 +14,8 @@ import argparse
 import os.path as osp
 import sys
 
-from mmengine.config import DictAction
-
-from treemtl_plugin.apis.config import load_config, setup_work_dir
-from treemtl_plugin.apis.cli import run_tool
+from treemtl_plugin.apis.config import load_config, require_model, setup_work_dir
+from treemtl_plugin.apis.cli import ConfigOptions, run_tool
 from treemtl_plugin.apis.validation import run_validation
 from treemtl_plugin.evaluation.agreement import stored
 from treemtl_plugin.visualization.report import validation_summary_lines as summary_lines
@@ -36,7 +34,7 @@ def parse_args(argv=None):
     parser.add_argument('--resume', action='store_true',
                         help='continue a study in the work dir (finished runs are reused)')
     parser.add_argument('--shard', help='train only shard i of n of the runs (e.g. 1/4)')
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
+    parser.add_argument('--cfg-options', nargs='+', action=ConfigOptions,
                         help='override config settings, e.g. validation.seeds=5')
     return parser.parse_args(argv)
 
@@ -49,6 +47,7 @@ def main(argv=None) -> int:
 def validate(args) -> None:
     flags = {k: v for k, v in vars(args).items() if '.' in k}
     cfg = load_config(args.config, args.cfg_options, flags)
+    require_model(cfg, 'validate_recommender.py')
     work_dir = setup_work_dir(cfg, args.work_dir, args.config)
     study = run_validation(cfg, work_dir, resume=args.resume, shard=parse_shard(args.shard))
     if study is None:

@@ -21,13 +21,15 @@ from collections.abc import Callable
 
 from ..errors import TreeMTLError
 
-__all__ = ['run_tool', 'add_launcher_args', 'parse_tool_args', 'shipped_dir', 'find_config',
+__all__ = ['run_tool', 'ConfigOptions', 'add_launcher_args', 'parse_tool_args', 'shipped_dir', 'find_config',
            'recommend_main', 'train_main', 'test_main']
 
 #: mmengine's launchers, as OpenMMLab tools name them
 LAUNCHERS = ('none', 'pytorch', 'slurm', 'mpi')
 
 _PACKAGE_DIR = osp.dirname(osp.dirname(osp.abspath(__file__)))
+#: the console script running a shipped tool (its name goes into the usage line)
+_COMMAND: str | None = None
 
 
 def shipped_dir(name: str) -> str | None:
@@ -54,6 +56,25 @@ def find_config(path: str) -> str:
     return candidate if osp.isfile(candidate) else path
 
 
+class ConfigOptions(argparse.Action):
+    """``--cfg-options key=value ...`` as mmengine's ``DictAction`` parses it, with a usage
+    error (exit 2) naming the item that is not ``key=value``."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        from mmengine.config import DictAction
+        bad = [v for v in values if '=' not in v]
+        if bad:
+            parser.error(f'{option_string} {bad[0]!r} is not key=value; e.g. '
+                         f'{option_string} recommender.topk=10 train_cfg.max_iters=100')
+        DictAction(self.option_strings, self.dest)(parser, namespace, values, option_string)
+
+
+#: what each mmengine launcher sets in the environment of the processes it starts
+LAUNCHED_BY = {'pytorch': (('RANK',), 'torchrun --nproc-per-node N'),
+               'slurm': (('SLURM_PROCID',), 'srun (or sbatch) with --ntasks N'),
+               'mpi': (('OMPI_COMM_WORLD_RANK', 'PMI_RANK'), 'mpirun -np N')}
+
+
 def add_launcher_args(parser, help: str = 'job launcher') -> None:
     """``--launcher`` and ``--local-rank`` (which ``torch.distributed.launch`` passes)."""
     parser.add_argument('--launcher', choices=LAUNCHERS, default='none', help=help)
@@ -64,7 +85,14 @@ def add_launcher_args(parser, help: str = 'job launcher') -> None:
 def parse_tool_args(parser, argv=None):
     """Parse; a ``--local-rank`` given on the command line becomes ``LOCAL_RANK`` (mmengine
     reads the environment) unless the launcher already set it."""
+    if _COMMAND is not None:
+        parser.prog = _COMMAND
     args = parser.parse_args(argv)
+    variables, how = LAUNCHED_BY.get(getattr(args, 'launcher', 'none'), ((), None))
+    if variables and not any(v in os.environ for v in variables):
+        parser.error(f'--launcher {args.launcher} expects the processes its launcher starts '
+                     f'({variables[0]} is not set): run it as `{how} {parser.prog} ...`, or '
+                     'drop --launcher to run one process')
     if 'LOCAL_RANK' not in os.environ:
         os.environ['LOCAL_RANK'] = str(args.local_rank)
     return args
@@ -84,28 +112,30 @@ def run_tool(config: str, job: Callable[[], int | None]) -> int:
         return 1
 
 
-def _run_shipped_tool(relative: str) -> None:
-    """Run a shipped tool script as ``__main__`` with this process's arguments."""
+def _run_shipped_tool(relative: str, command: str) -> None:
+    """Run a shipped tool script as ``__main__`` with this process's arguments; its usage
+    line names the console script (``command``)."""
     root = shipped_dir('tools')
     script = osp.join(root, relative) if root else None
     if script is None or not osp.isfile(script):
         sys.exit(f'error: the tool {relative} is not installed with treemtl_plugin '
                  f'(looked in {root or osp.join(_PACKAGE_DIR, ".mim", "tools")}); '
                  'reinstall the package from a wheel or a source checkout')
-    sys.argv[0] = script
+    global _COMMAND
+    _COMMAND = command               # runpy sets argv[0] to the script; the usage names this
     runpy.run_path(script, run_name='__main__')
 
 
 def recommend_main() -> None:
     """Console script ``treemtl-recommend``: ``tools/recommend.py``."""
-    _run_shipped_tool('recommend.py')
+    _run_shipped_tool('recommend.py', 'treemtl-recommend')
 
 
 def train_main() -> None:
     """Console script ``treemtl-train``: ``tools/train.py``."""
-    _run_shipped_tool('train.py')
+    _run_shipped_tool('train.py', 'treemtl-train')
 
 
 def test_main() -> None:
     """Console script ``treemtl-test``: ``tools/test.py``."""
-    _run_shipped_tool('test.py')
+    _run_shipped_tool('test.py', 'treemtl-test')

@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import copy
 import inspect
+import os
 import os.path as osp
+import tempfile
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -31,7 +33,8 @@ from ..registry import RECOMMENDERS
 from .cli import find_config
 
 __all__ = ['KNOWN_KEYS', 'load_config', 'apply_img_size', 'setup_work_dir',
-           'check_config_keys', 'check_sweep_settings', 'is_full_mode', 'config_tasks',
+           'check_config_keys', 'check_sweep_settings', 'is_full_mode', 'require_model',
+           'config_tasks',
            'resolve_path', 'load_table', 'build_cost_model', 'strategy_names',
            'recommender_spec', 'build_recommender', 'check_data_root']
 
@@ -79,6 +82,7 @@ def load_config(path: str, cfg_options: Mapping | None = None,
     apply_img_size(cfg)
     check_config_keys(cfg.keys())
     check_sweep_settings(cfg)
+    check_schedule(cfg)
     if cfg.get('recommender') is not None:
         build_recommender(cfg)         # every recommender option is checked here, once
     return cfg
@@ -131,6 +135,19 @@ def setup_work_dir(cfg, work_dir: str | None, config_path: str) -> str:
         cfg.work_dir = osp.join('work_dirs', osp.splitext(osp.basename(config_path))[0])
     if osp.exists(cfg.work_dir) and not osp.isdir(cfg.work_dir):
         raise ConfigError(f'work dir {cfg.work_dir!r} is a file, not a folder; choose a folder')
+    try:                             # before anything trains: can the results be written?
+        os.makedirs(cfg.work_dir, exist_ok=True)
+        with tempfile.TemporaryFile(dir=cfg.work_dir):
+            pass
+    except OSError as err:
+        raise ConfigError(f'work dir {cfg.work_dir!r} cannot be written ({err.strerror or err}); '
+                          'choose a folder you can write to with --work-dir') from None
+    source = find_config(config_path)
+    if osp.isdir(cfg.work_dir) and osp.isfile(source) and \
+            osp.samefile(cfg.work_dir, osp.dirname(osp.abspath(source))):
+        raise ConfigError(f'work dir {cfg.work_dir!r} is the folder of the config {source!r}: '
+                          'a run saves its config in the work dir and would overwrite yours; '
+                          'choose another --work-dir')
     return cfg.work_dir
 
 
@@ -183,9 +200,36 @@ def check_sweep_settings(cfg: Mapping) -> None:
     build_table_method(sweep)
 
 
+def check_schedule(cfg: Mapping) -> None:
+    """Iteration counts, intervals and batch sizes of every schedule the config runs (the
+    model's, the sweep's and the validation study's) are positive integers: a zero would
+    train nothing and still write results."""
+    sweep, study = cfg.get('sweep') or {}, cfg.get('validation') or {}
+    schedules = (('train_cfg', cfg.get('train_cfg')),
+                 ('sweep.overrides.train_cfg', (sweep.get('overrides') or {}).get('train_cfg')),
+                 ('validation.train_cfg', study.get('train_cfg')))
+    for where, schedule in schedules:
+        if isinstance(schedule, Mapping):
+            for key in ('max_iters', 'max_epochs', 'val_interval', 'val_begin'):
+                if schedule.get(key) is not None:
+                    check_int(f'{where}.{key}', schedule[key], low=0 if key == 'val_begin' else 1)
+    for key in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
+        loader = cfg.get(key)
+        if isinstance(loader, Mapping) and loader.get('batch_size') is not None:
+            check_int(f'{key}.batch_size', loader['batch_size'], low=1)
+
+
 def is_full_mode(cfg: Mapping) -> bool:
     """Does the config describe a model to train (full mode), not only a table?"""
     return cfg.get('model') is not None
+
+
+def require_model(cfg: Mapping, tool: str) -> None:
+    """A tool that trains or tests needs a full-mode config: say so for a table-mode one."""
+    if not is_full_mode(cfg):
+        raise ConfigError(f'{tool} needs a config with a `model` to train (full mode); this '
+                          'config only has a two-task table (table mode): run tools/recommend.py '
+                          'on it, or give a full-mode config such as an exported one')
 
 
 def config_tasks(cfg: Mapping) -> list[str]:
@@ -238,7 +282,10 @@ def load_table(cfg: Mapping, cfg_dir: str | None = None,
     """The two-task table named by ``cfg.two_task_table``, restricted to the config's tasks."""
     tasks = config_tasks(cfg)
     path = cfg.get('two_task_table')
-    if not path or not isinstance(path, str):
+    if path is not None and not isinstance(path, str):
+        raise ConfigError(f'two_task_table={path!r}: give the path of a two-task CSV file as a '
+                          "string, e.g. two_task_table='data/my_table.csv'")
+    if not path:
         raise ConfigError('the config has no `two_task_table`: give the path of a two-task '
                           'CSV (header task_a,task_b,branch,perf_a,perf_b; see README)')
     path = resolve_path(path, cfg_dir)

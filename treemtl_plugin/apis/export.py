@@ -7,8 +7,10 @@ says which candidate it is. ``tools/train.py FILE`` or a plain mmengine ``Runner
 """
 from __future__ import annotations
 
+import glob
 import os
 import os.path as osp
+import re
 import pprint
 from collections.abc import Mapping
 
@@ -65,4 +67,9 @@ def export_configs(rec: Recommendation, recommender: BaseRecommender, base_confi
         path = osp.join(export_dir, f'{name}.py')
         atomic_write(path, lambda f, text=text: f.write(text))
         paths.append(path)
+    # an earlier run's candidates that this one did not produce (e.g. a larger topk) go
+    for stale in glob.glob(osp.join(export_dir, f'*_{config_name}.py')):
+        if stale not in paths and re.fullmatch(r'(rank|group)\d+', osp.basename(stale)[
+                :-len(f'_{config_name}.py')]):
+            os.remove(stale)
     return paths

@@ -214,6 +214,33 @@ def _check_num_blocks(num_blocks: Any, source: str) -> int:
 # --------------------------------------------------------------------------- the table
 
 
+def _read_rows(path, source: str):
+    """The header, the rows and the per-line problems of a long-form table CSV."""
+    header: list[str] | None = None
+    rows: list[_Row] = []
+    problems: list[str] = []
+    with open(path, newline='', encoding='utf-8-sig') as handle:
+        reader = csv.reader(handle)
+        for cells in reader:
+            line = reader.line_num
+            if header is None:
+                if not any(c.strip() for c in cells):
+                    continue  # leading blank lines
+                header = [c.strip() for c in cells]
+                _check_columns(header, source, f'line {line}: header')
+                positions = [header.index(c) for c in COLUMNS]
+                continue
+            if not any(c.strip() for c in cells):
+                continue  # blank lines, e.g. a trailing newline
+            if len(cells) != len(COLUMNS):
+                problems.append(
+                    f'line {line}: has {len(cells)} fields {cells!r}, expected '
+                    f'{len(COLUMNS)} ({",".join(header)})')
+                continue
+            rows.append(_Row(f'line {line}', *(cells[p] for p in positions)))
+    return header, rows, problems
+
+
 @dataclass(frozen=True, eq=False, repr=False)
 class TwoTaskTable:
     """Validated two-task table; ``values[i, j, b]`` = perf of ``tasks[i]`` paired with ``tasks[j]``
@@ -274,28 +301,12 @@ class TwoTaskTable:
         Line numbers in error messages count the header as line 1.
         """
         source = os.fspath(path)
-        with open(path, newline='', encoding='utf-8-sig') as handle:
-            reader = csv.reader(handle)
-            header: list[str] | None = None
-            rows: list[_Row] = []
-            problems: list[str] = []
-            for cells in reader:
-                line = reader.line_num
-                if header is None:
-                    if not any(c.strip() for c in cells):
-                        continue  # leading blank lines
-                    header = [c.strip() for c in cells]
-                    _check_columns(header, source, f'line {line}: header')
-                    positions = [header.index(c) for c in COLUMNS]
-                    continue
-                if not any(c.strip() for c in cells):
-                    continue  # blank lines, e.g. a trailing newline
-                if len(cells) != len(COLUMNS):
-                    problems.append(
-                        f'line {line}: has {len(cells)} fields {cells!r}, expected '
-                        f'{len(COLUMNS)} ({",".join(header)})')
-                    continue
-                rows.append(_Row(f'line {line}', *(cells[p] for p in positions)))
+        try:
+            header, rows, problems = _read_rows(path, source)
+        except UnicodeDecodeError as err:
+            raise TwoTaskTableError(
+                f'{source}: not UTF-8 text (byte 0x{err.object[err.start]:02x} at offset '
+                f'{err.start}); save the table as a UTF-8 CSV') from None
         if header is None:
             raise TwoTaskTableError(
                 f'{source}: the file is empty; expected the header '

@@ -192,8 +192,18 @@ class SweepExecutor:
 
     def _clear(self, run: SweepRun) -> None:
         """Empty the run's folder (an interrupted or invalid run restarts from scratch);
-        only called by the claim's owner, and keeps the claim."""
+        only called by the claim's owner, and keeps the claim. A finished result of another
+        configuration (stale) is never deleted: it moves to ``superseded/`` beside ``runs/``."""
         folder = self.run_dir(run)
+        if osp.isfile(osp.join(folder, METRICS_FILE)):
+            keep = osp.join(osp.dirname(self.runs_dir), 'superseded',
+                            f'{run.run_id}__{time.strftime("%Y%m%d_%H%M%S")}')
+            os.makedirs(keep, exist_ok=True)
+            for name in os.listdir(folder):
+                if name != CLAIM_FILE:
+                    shutil.move(osp.join(folder, name), osp.join(keep, name))
+            self.log(f'[sweep] kept the earlier result of {run.run_id} in {keep}')
+            return
         for name in os.listdir(folder):
             if name != CLAIM_FILE:
                 path = osp.join(folder, name)

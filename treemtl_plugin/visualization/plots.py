@@ -67,9 +67,10 @@ def place_labels(ax, xs, ys, texts, fontsize: float = 8.0, color: str = 'tab:red
     return out
 
 
-def plot_pareto(rec: Recommendation, path: str) -> None:
+def plot_pareto(rec: Recommendation, path: str) -> list[str]:
     """Evaluated candidates (score vs backbone FLOPs), the Pareto front, the top-k and the
-    budget line, with every point visible and non-overlapping top-k labels."""
+    budget line, with every point visible and non-overlapping top-k labels; returns the
+    legend's labels."""
     plt = _pyplot()
     flops, scores, inside = rec.evaluated_points()
     n = len(scores)
@@ -80,10 +81,12 @@ def plot_pareto(rec: Recommendation, path: str) -> None:
     fig, ax = plt.subplots(figsize=(8.5, 5.5), dpi=120)
     what = rec.space_description
     ax.scatter(flops[idx][inside[idx]], scores[idx][inside[idx]], s=size, c='tab:blue',
-               alpha=alpha, linewidths=0, label=f'{what} (within budget)', zorder=2)
+               alpha=alpha, linewidths=0,
+               label=f'{int(inside.sum()):,} of {what} (within budget)', zorder=2)
     if (~inside[idx]).any():
         ax.scatter(flops[idx][~inside[idx]], scores[idx][~inside[idx]], s=size, c='0.55',
-                   alpha=alpha, linewidths=0, label=f'{what} (over budget)', zorder=2)
+                   alpha=alpha, linewidths=0,
+                   label=f'{int((~inside).sum()):,} of {what} (over budget)', zorder=2)
     if rec.pareto:
         front_x = [p.flops for p in rec.pareto]
         front_y = [p.score for p in rec.pareto]
@@ -106,11 +109,12 @@ def plot_pareto(rec: Recommendation, path: str) -> None:
     ax.set_title(rec.summary_line.split(':')[0] + f': {what}', fontsize=10)
     ax.grid(alpha=0.3)
     ax.margins(x=0.08, y=0.12)
-    ax.legend(fontsize=7, loc='best', framealpha=0.85)
+    legend = ax.legend(fontsize=7, loc='best', framealpha=0.85)
     fig.tight_layout()
     place_labels(ax, top_x, top_y, [f'#{c.rank}' for c in rec.top])
     _save(fig, path)
     plt.close(fig)
+    return [t.get_text() for t in legend.get_texts()]
 
 
 def plot_comparison(rows: list[dict], path: str, flops_unit: str = '') -> None:
