@@ -91,3 +91,16 @@ def test_pareto_legend_counts_match_layouts_csv(tmp_path):
     labels = plot_pareto(rec, str(tmp_path / 'again.png'))
     assert f'{within} of 51 layouts (within budget)' in labels
     assert f'{51 - within} of 51 layouts (over budget)' in labels
+
+
+def test_job_log_lines_follow_the_terminal_width_and_the_file_keeps_them_whole(tmp_path):
+    from treemtl_plugin.engine.job_log import JobLog
+    out = io.StringIO()
+    log = JobLog(str(tmp_path), 'job', console=make_console(width=60, file=out))
+    line = '[sweep] run 3/15: pair__a1__a2__b3 ' + ' '.join(f'metric{k}=0.{k}' for k in range(20))
+    log(line)
+    log.close()
+    printed = out.getvalue().splitlines()
+    assert len(printed) > 1 and all(len(p) <= 60 for p in printed)
+    assert all(p.startswith('    ') for p in printed[1:])
+    assert line in (tmp_path / 'job.log').read_text()

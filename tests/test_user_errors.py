@@ -309,3 +309,16 @@ def test_an_unwritable_work_dir_and_bad_compare_budgets_are_refused_first(tmp_pa
                                         '--compare-budgets', '-1']) == 1
     assert '--compare-budgets -1: the budgets are backbone-equivalents' in \
         capsys.readouterr().err
+
+
+def test_a_second_process_is_told_who_holds_the_remaining_runs(tmp_path):
+    import json
+    from treemtl_plugin.apis.recommendation import _still_running
+    runs = tmp_path / 'runs'
+    (runs / 'pair__a__b__b1').mkdir(parents=True)
+    (runs / 'pair__a__b__b1' / 'claim.json').write_text(json.dumps(dict(host='node7', pid=4242)))
+    (runs / 'single__a').mkdir()
+    (runs / 'single__a' / 'metrics.json').write_text('{}')          # finished: not held
+    text = _still_running(str(runs), None)
+    assert 'held by 1 other process(es) (node7:4242)' in text and 'shard' not in text
+    assert 'this shard is done' in _still_running(str(runs), (1, 2))

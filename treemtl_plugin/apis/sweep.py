@@ -124,7 +124,7 @@ def sweep_table(cfg: Config, tasks: list[str], num_blocks: int, sweep_dir: str,
            if spread is not None else '')
         + f'; cost {cost["trainings"]} trainings, {cost["iterations"]:,.0f} iterations '
           f'({100 * cost["fraction_of_pairwise"]:.0f}% of the pairwise sweep), '
-          f'{cost["seconds"]:.0f} s')
+          f'{cost["seconds"]:.0f} s of training summed over runs')
     return table, info
 
 

@@ -10,6 +10,7 @@ tell the progress.
 from __future__ import annotations
 
 import logging
+import textwrap
 import os
 import os.path as osp
 import time
@@ -26,8 +27,11 @@ class _ConsoleHandler(logging.Handler):
         self.console = console
 
     def emit(self, record: logging.LogRecord) -> None:
-        self.console.print(record.getMessage(), markup=False, highlight=False,
-                           soft_wrap=True)
+        # at the terminal's width, continuation lines indented (the log file keeps one line)
+        text = textwrap.fill(record.getMessage(), width=max(self.console.width, 40),
+                             subsequent_indent='    ', break_on_hyphens=False,
+                             break_long_words=False)
+        self.console.print(text, markup=False, highlight=False, soft_wrap=True)
 
 
 class JobLog:

@@ -109,7 +109,8 @@ def render_report(rec: Recommendation, width: int) -> list:
                     + (f', mean of {len(info["seeds"])} seeds' if info.get('seeds') else '')
                     + f'; {cost_info["trainings"]} trainings, {cost_info["iterations"]:,.0f} '
                       f'iterations ({100 * cost_info["fraction_of_pairwise"]:.0f}% of the '
-                      f'pairwise sweep), {cost_info["seconds"]:.0f} s'
+                      f'pairwise sweep), {cost_info["seconds"]:.0f} s of training summed '
+                      'over runs'
                     + (f'; mean |entry| {info["mean_abs_entry"]:.2f} %, seed SD of an entry '
                        f'{info["mean_seed_sd_of_entry"]:.2f} %'
                        if 'mean_seed_sd_of_entry' in info else '') + '.')
