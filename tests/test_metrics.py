@@ -425,3 +425,13 @@ def test_tree_model_predict_outputs_feed_the_metric():
     res = ev.evaluate(2)
     assert set(res) == {k for t in tasks for k in default_task_metrics(t)}
     assert outputs[0]['pred'][SEG].shape == (4, size, size)  # upsampled to the input
+
+
+def test_relative_performance_errors_are_one_line_tool_errors():
+    """A single-task baseline of 0 or a missing metric is the user's data, not a bug: a
+    TreeMTLError (one ``error:`` line in the tools), still a ValueError."""
+    from treemtl_plugin.errors import TreeMTLError
+    with pytest.raises(TreeMTLError, match="single-task baseline of 'a/mIoU' is 0"):
+        rp_module.relative_performance({'a/mIoU': 2.0}, {'a/mIoU': 0.0}, 'a')
+    with pytest.raises(ValueError):
+        rp_module.relative_performance({'a/mIoU': 2.0}, {'a/mIoU': 0.0}, 'a')

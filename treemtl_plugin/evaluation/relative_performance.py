@@ -12,6 +12,13 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping
 
+def _config_error(message: str) -> ValueError:
+    """A ConfigError (one ``error:`` line in the tools); imported when raised, so that this
+    module also loads on its own, without the package (it is torch-free by contract)."""
+    from ..errors import ConfigError
+    return ConfigError(message)
+
+
 # Task name (data contract) -> metric kind.
 TASK_KINDS: dict[str, str] = {
     'segment_semantic': 'segmentation',
@@ -59,10 +66,10 @@ def default_task_metrics(task: str, kind: str | None = None) -> list[str]:
     ``TASK_KINDS`` (one of ``KIND_METRICS``)."""
     kind = kind if kind is not None else TASK_KINDS.get(task)
     if kind is None:
-        raise ValueError(f'unknown task {task!r}: known tasks are {sorted(TASK_KINDS)}; pass '
+        raise _config_error(f'unknown task {task!r}: known tasks are {sorted(TASK_KINDS)}; pass '
                          f'kind= (one of {sorted(KIND_METRICS)}) for other task names')
     if kind not in KIND_METRICS:
-        raise ValueError(f'unknown metric kind {kind!r} for task {task!r}; kinds are '
+        raise _config_error(f'unknown metric kind {kind!r} for task {task!r}; kinds are '
                          f'{sorted(KIND_METRICS)}')
     return [f'{task}/{name}' for name in KIND_METRICS[kind]]
 
@@ -76,10 +83,10 @@ def metric_direction(key: str, directions: Mapping[str, int] | None = None) -> i
         if lookup in table:
             sign = table[lookup]
             if sign not in (1, -1):
-                raise ValueError(f'direction of {lookup!r} must be +1 (higher is better) or '
+                raise _config_error(f'direction of {lookup!r} must be +1 (higher is better) or '
                                  f'-1 (lower is better), got {sign!r}')
             return int(sign)
-    raise ValueError(f'unknown direction for metric {key!r}: pass directions={{{key!r}: 1}} '
+    raise _config_error(f'unknown direction for metric {key!r}: pass directions={{{key!r}: 1}} '
                      '(higher is better) or -1 (lower is better)')
 
 
@@ -88,9 +95,9 @@ def _value(d: Mapping, key: str, what: str) -> float:
     try:
         value = float(value)
     except (TypeError, ValueError):
-        raise ValueError(f'{what} value of {key!r} is not a number: {value!r}') from None
+        raise _config_error(f'{what} value of {key!r} is not a number: {value!r}') from None
     if not math.isfinite(value):
-        raise ValueError(f'{what} value of {key!r} is not finite: {value}')
+        raise _config_error(f'{what} value of {key!r} is not finite: {value}')
     return value
 
 
@@ -107,24 +114,24 @@ def relative_performance(metrics: Mapping[str, float], single_task: Mapping[str,
         keys = [k for k in metrics if k.startswith(prefix) and k in single_task
                 and k != f'{task}/delta']
         if not keys:
-            raise ValueError(
+            raise _config_error(
                 f'no metric of task {task!r} is in both dicts: the metrics have keys '
                 f'{sorted(metrics)}, the single-task baseline has keys {sorted(single_task)}')
     else:
         keys = list(keys)
         if not keys:
-            raise ValueError(f'keys is empty for task {task!r}')
+            raise _config_error(f'keys is empty for task {task!r}')
         for what, d in (('metrics', metrics), ('single-task baseline', single_task)):
             missing = [k for k in keys if k not in d]
             if missing:
-                raise ValueError(f'the {what} of task {task!r} lack {missing}; they have keys '
+                raise _config_error(f'the {what} of task {task!r} lack {missing}; they have keys '
                                  f'{sorted(d)}')
     total = 0.0
     for key in keys:
         sign = metric_direction(key, directions)
         base = _value(single_task, key, 'single-task baseline')
         if base == 0:
-            raise ValueError(f'the single-task baseline of {key!r} is 0: the relative '
+            raise _config_error(f'the single-task baseline of {key!r} is 0: the relative '
                              'performance divides by it. Leave this metric out (keys=...) or '
                              'fix the baseline.')
         total += sign * (_value(metrics, key, 'metrics') - base) / base
