@@ -322,3 +322,33 @@ def test_a_second_process_is_told_who_holds_the_remaining_runs(tmp_path):
     text = _still_running(str(runs), None)
     assert 'held by 1 other process(es) (node7:4242)' in text and 'shard' not in text
     assert 'this shard is done' in _still_running(str(runs), (1, 2))
+
+
+@pytest.mark.parametrize('config_text, options, message', [
+    ('x = 1 / 0\n', [], 'cannot be loaded: ZeroDivisionError'),
+    (None, ['recommender=[1,2]'], "recommender=[1, 2]: give a dict"),
+    (None, ['recommender.type=TaskGroupingRecommender', 'recommender.search=auto'],
+     "unknown recommender option(s) 'search'"),
+])
+def test_broken_configs_and_recommender_values_are_one_line(tmp_path, config_text, options,
+                                                            message, capsys):
+    config = PAPER_CFG
+    if config_text is not None:
+        config = tmp_path / 'broken.py'
+        config.write_text(config_text)
+    args = [str(config), '--work-dir', str(tmp_path / 'w')]
+    if options:
+        args += ['--cfg-options'] + options
+    assert load_tool('recommend').main(args) == 1
+    assert message in capsys.readouterr().err
+
+
+def test_a_txt_config_and_bad_half_width_are_one_line(tmp_path, capsys):
+    text = tmp_path / 'cfg.txt'
+    text.write_text('x = 1\n')
+    assert load_tool('recommend').main([str(text), '--work-dir', str(tmp_path / 'w')]) == 1
+    assert 'cannot be loaded' in capsys.readouterr().err
+    assert load_tool('recommend').main([str(PAPER_CFG), '--work-dir', str(tmp_path / 'w'),
+                                        '--strategy', 'task_grouping', '--cfg-options',
+                                        'recommender.half_width=x']) == 1
+    assert "recommender.half_width='x'" in capsys.readouterr().err

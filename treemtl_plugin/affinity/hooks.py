@@ -1,14 +1,14 @@
 """mmengine hooks that measure what the cheap two-task tables need, during a training.
 
-``LookaheadAffinityHook`` (one all-shared multi-task training): every ``interval``
-iterations, for each task ``i`` a step along ``i``'s gradient is applied to the first ``b``
-blocks only (``b = 1..B``, cumulatively) and every task's loss is measured again on the same
-batch; parameters and normalisation statistics are restored afterwards, so training itself is
-untouched. The step has the size of an Adam step: ``lr * g / rms(g)`` per parameter tensor,
-with ``lr`` the optimiser's current learning rate unless given. ``FeatureProbeHook`` (single-task trainings): after training, the
-representation dissimilarity matrix of ``num_images`` validation images at the output of
-every block. Both hand their results to the runner's message hub (``'extras'``), which the
-sweep stores with the run's metrics.
+``LookaheadAffinityHook`` (one all-shared multi-task training, TAG): every ``interval``
+iterations, before the real step and on its batch, each task's update as the optimiser would
+make it (AdamW: its preconditioned step) is applied to the first ``b`` blocks only
+(``b = 1..B``) and every task's loss is measured again; parameters and normalisation
+statistics are restored afterwards, so training itself is untouched. ``FeatureProbeHook``
+(single-task trainings): the representation dissimilarity matrix of ``num_images`` validation
+images at the output of every block, after training (and, with ``control``, before it). Both
+hand their results to the runner's message hub (``'extras'``), which the sweep stores with the
+run's metrics.
 """
 from __future__ import annotations
 

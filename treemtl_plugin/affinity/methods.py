@@ -237,9 +237,9 @@ class AdaptiveTable(TableMethod):
     First the single-task runs and every pair sharing the whole backbone; then, round by
     round, the ``batch`` pair runs whose unmeasured entries leave the most room for another
     layout to overtake the current best, until no layout can (the top-1 is settled) or
-    ``max_fraction`` of the pairwise sweep's trainings are spent. Unmeasured entries are interpolated over
-    the branching points between the pair's measured ones (0 at branch 0) and trusted to
-    within ``margin`` times the range of the measured entries.
+    ``max_fraction`` of the pairwise sweep's trainings are spent. Unmeasured entries are
+    interpolated over the branching points between the pair's measured ones (0 at branch 0)
+    and trusted to within ``margin`` times the range of the measured entries.
 
     Args:
         batch: pair runs per round.

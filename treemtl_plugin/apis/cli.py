@@ -21,8 +21,8 @@ from collections.abc import Callable
 
 from ..errors import TreeMTLError
 
-__all__ = ['run_tool', 'ConfigOptions', 'add_launcher_args', 'parse_tool_args', 'shipped_dir', 'find_config',
-           'recommend_main', 'train_main', 'test_main']
+__all__ = ['run_tool', 'ConfigOptions', 'add_launcher_args', 'parse_tool_args', 'shipped_dir',
+           'find_config', 'recommend_main', 'train_main', 'test_main']
 
 #: mmengine's launchers, as OpenMMLab tools name them
 LAUNCHERS = ('none', 'pytorch', 'slurm', 'mpi')

@@ -101,7 +101,7 @@ def _read_config(path: str) -> 'Config':
         raise ConfigError(f'config {where}: syntax error: {err.msg}') from None
     except FileNotFoundError as err:
         raise ConfigError(f'config {path}: file not found: {err.filename or err}') from None
-    except (NameError, ImportError, TypeError, ValueError, KeyError, AttributeError) as err:
+    except Exception as err:        # the config's own code: any error is the user's to fix
         raise ConfigError(f'config {path} cannot be loaded: {type(err).__name__}: {err}'
                           ) from None
 
@@ -111,6 +111,7 @@ def _merge(cfg, options: Mapping, where: str) -> None:
         cfg.merge_from_dict(dict(options))
     except (TypeError, KeyError, ValueError) as err:
         raise ConfigError(f'{where}: {dict(options)!r} cannot be applied: {err}') from None
+
 
 
 def _check_size_options(cfg, cfg_options: Mapping) -> None:
@@ -323,7 +324,11 @@ def strategy_names() -> dict[str, str]:
 def recommender_spec(cfg: Mapping, strategy: str | None = None) -> dict:
     """A copy of ``cfg.recommender``; switched to ``strategy`` (a ``--strategy`` name or a
     registered type) it keeps only the options every strategy takes (``topk``, ``budget``)."""
-    spec = copy.deepcopy(dict(cfg.get('recommender') or {}))
+    given = cfg.get('recommender')
+    if given is not None and not isinstance(given, Mapping):
+        raise ConfigError(f'recommender={given!r}: give a dict such as '
+                          "dict(type='TreeRecommender', topk=5)")
+    spec = copy.deepcopy(dict(given or {}))
     spec.setdefault('type', 'TreeRecommender')
     if strategy is None:
         return spec

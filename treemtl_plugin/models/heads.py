@@ -18,6 +18,7 @@ import torch
 import torch.nn as nn
 from mmengine.model import BaseModule
 
+from ..checks import check_int
 from ..errors import ConfigError
 from ..registry import MODELS
 from .feature_format import FEATURE_FORMATS
@@ -119,7 +120,7 @@ class ASPPHead(BaseModule):
             raise ConfigError('ASPPHead needs at least one dilation')
         self.in_format = check_format(in_format, 'ASPPHead', FEATURE_FORMATS[:3])
         self.in_channels = int(in_channels)
-        self.num_outputs = int(num_outputs)
+        self.num_outputs = check_int(f'{type(self).__name__}: num_outputs', num_outputs, low=1)
         self.channels = int(channels)
         self.dilations = tuple(int(d) for d in dilations)
         self.branches = nn.ModuleList([
@@ -157,7 +158,7 @@ class LightConvHead(BaseModule):
         super().__init__(init_cfg=init_cfg)
         self.in_format = check_format(in_format, 'LightConvHead', FEATURE_FORMATS[:3])
         self.in_channels = int(in_channels)
-        self.num_outputs = int(num_outputs)
+        self.num_outputs = check_int(f'{type(self).__name__}: num_outputs', num_outputs, low=1)
         self.channels = int(channels)
         self.conv = nn.Conv2d(self.in_channels, self.channels, 3, padding=1, bias=False)
         self.bn = nn.BatchNorm2d(self.channels)
@@ -186,7 +187,7 @@ class ClsHead(BaseModule):
         super().__init__(init_cfg=init_cfg)
         self.in_format = check_format(in_format, 'ClsHead')
         self.in_channels = int(in_channels)
-        self.num_outputs = int(num_outputs)
+        self.num_outputs = check_int(f'{type(self).__name__}: num_outputs', num_outputs, low=1)
         self.use_cls_token = bool(use_cls_token)
         self.dropout = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
         self.fc = nn.Linear(self.in_channels, self.num_outputs)

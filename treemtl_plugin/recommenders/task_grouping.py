@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..checks import is_number
 from ..core.cost import CostModel
 from ..core.estimator import resolve_task_weights
 from ..core.search.task_grouping import (GroupingCandidates, Network, budget_units,
@@ -112,6 +113,14 @@ class TaskGroupingRecommender(BaseRecommender):
                  measured_groups=None, half_width_backbone: Mapping | None = None):
         super().__init__(topk, budget)
         self.task_weights = task_weights
+        if half_width is not None and not (isinstance(half_width, Mapping) and all(
+                isinstance(k, str) and is_number(v) for k, v in half_width.items())):
+            raise ConfigError(f'recommender.half_width={half_width!r}: give the relative '
+                              'performance (%) of half-width single-task networks as '
+                              "{task: number}, e.g. dict(depth_zbuffer=-1.5)")
+        if half_width_backbone is not None and not isinstance(half_width_backbone, Mapping):
+            raise ConfigError(f'recommender.half_width_backbone={half_width_backbone!r}: give '
+                              "a backbone config dict, e.g. dict(type='TimmBlockBackbone', ...)")
         self.half_width = half_width
         self.measured_groups = _measured_groups(measured_groups)
         self.half_width_backbone = half_width_backbone
