@@ -331,3 +331,14 @@ def test_real_trainings_are_identical_with_one_or_two_workers_at_the_same_thread
         {k: r['metrics'] for k, r in second.items()}
     assert {r['threads'] for r in first.values()} == {r['threads'] for r in second.values()} \
         == {1}
+
+
+def test_a_claim_that_cannot_be_written_is_a_sweep_error(tmp_path, monkeypatch):
+    from treemtl_plugin.errors import SweepError
+    from treemtl_plugin.sweep import claims
+
+    def denied(*args, **kwargs):
+        raise PermissionError(13, 'Permission denied', str(tmp_path / 'claim.json'))
+    monkeypatch.setattr(claims, '_create', denied)
+    with pytest.raises(SweepError, match='Permission denied .*claim.json.*--work-dir'):
+        claims.try_claim(str(tmp_path))

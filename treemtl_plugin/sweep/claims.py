@@ -104,6 +104,16 @@ def _create(path: str, info: dict) -> bool:
 
 def try_claim(run_dir: str, stale_after: float = STALE_AFTER_S) -> Claim | None:
     """Claim the run in ``run_dir`` for this process, or None if a live process holds it."""
+    try:
+        return _try_claim(run_dir, stale_after)
+    except PermissionError as err:
+        from ..errors import SweepError
+        raise SweepError(f'cannot claim the sweep run in {run_dir}: {err.strerror} '
+                         f'({err.filename}); make the work dir writable, or choose another '
+                         '--work-dir') from None
+
+
+def _try_claim(run_dir: str, stale_after: float) -> Claim | None:
     os.makedirs(run_dir, exist_ok=True)
     path = osp.join(run_dir, CLAIM_FILE)
     info = dict(host=socket.gethostname(), pid=os.getpid(), token=uuid.uuid4().hex,
