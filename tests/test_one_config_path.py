@@ -148,3 +148,10 @@ def test_an_exported_config_trains_and_resumes_through_the_standard_entry(tmp_pa
     assert proc.stdout.split()[-2:] == ['iter', '3']
     assert 'Advance dataloader 2 steps' in proc.stdout + proc.stderr   # resumed at iter 2
     assert (tmp_path / 'std' / 'iter_3.pth').is_file()
+
+
+def test_switching_strategy_says_which_options_it_leaves_out():
+    with pytest.warns(UserWarning, match=r"--strategy task_grouping: the TreeRecommender "
+                                         r"options \['csv_rows', 'max_layouts', 'prefer'"):
+        cfg = load_config(str(PAPER_CFG), None, {'recommender.type': 'task_grouping'})
+    assert set(cfg.recommender) == {'type', 'topk', 'budget'}

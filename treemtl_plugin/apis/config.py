@@ -18,6 +18,7 @@ import inspect
 import os
 import os.path as osp
 import tempfile
+import warnings
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -69,7 +70,7 @@ def load_config(path: str, cfg_options: Mapping | None = None,
     flags = {k: v for k, v in (flags or {}).items() if v is not None}
     strategy = flags.pop('recommender.type', None)
     if strategy is not None:
-        cfg.recommender = recommender_spec(cfg, strategy)
+        cfg.recommender = recommender_spec(cfg, strategy, warn=True)
     if cfg_options:
         check_config_keys({str(k).split('.')[0] for k in cfg_options}, '--cfg-options')
         _check_size_options(cfg, cfg_options)
@@ -321,7 +322,7 @@ def strategy_names() -> dict[str, str]:
     return {cls.name: key for key, cls in RECOMMENDERS.module_dict.items()}
 
 
-def recommender_spec(cfg: Mapping, strategy: str | None = None) -> dict:
+def recommender_spec(cfg: Mapping, strategy: str | None = None, warn: bool = False) -> dict:
     """A copy of ``cfg.recommender``; switched to ``strategy`` (a ``--strategy`` name or a
     registered type) it keeps only the options every strategy takes (``topk``, ``budget``)."""
     given = cfg.get('recommender')
@@ -340,6 +341,11 @@ def recommender_spec(cfg: Mapping, strategy: str | None = None) -> dict:
     if kind == spec['type']:
         return spec
     common = RECOMMENDERS.get(kind).common_options
+    dropped = sorted(k for k in spec if k not in common and k != 'type')
+    if dropped and warn:              # the user switched: say what does not carry over
+        warnings.warn(f'--strategy {strategy}: the {spec["type"]} options {dropped} do not '
+                      f'apply to {kind} and are left out (its own options can be set with '
+                      '--cfg-options recommender.<option>=...)', UserWarning, stacklevel=3)
     return dict(type=kind, **{k: v for k, v in spec.items() if k in common})
 
 
