@@ -15,6 +15,7 @@ of an iteration, a backward pass as 2/3) and in seconds. A new method is a new
 from __future__ import annotations
 
 import inspect
+from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 
 import numpy as np
@@ -35,7 +36,7 @@ __all__ = ['TableMethod', 'PairwiseTable', 'LookaheadTable', 'SimilarityTable',
            'table_methods', 'build_table_method']
 
 
-class TableMethod:
+class TableMethod(ABC):
     """One way to get the two-task table: the runs it trains and how their records become
     the ``(T, T, B+1)`` values. Subclasses set ``name`` and register in ``TABLE_METHODS``."""
 
@@ -46,15 +47,15 @@ class TableMethod:
         """The method's own options as used (recorded in the table info); {} when none."""
         return {}
 
+    @abstractmethod
     def plan(self, tasks: Sequence[str], num_blocks: int,
              seeds: list[int] | None) -> list[SweepRun]:
         """The runs the method needs (one set per seed; seeds None: the config's seed)."""
-        raise NotImplementedError
 
+    @abstractmethod
     def values(self, runs: list[SweepRun], records: Mapping[str, dict],
                tasks: Sequence[str], num_blocks: int) -> np.ndarray:
         """The (T, T, B+1) table values (mean over seeds), rows in ``tasks`` order."""
-        raise NotImplementedError
 
     def source(self, runs_dir: str) -> str:
         """Where the table comes from, as the table's ``source`` says it."""

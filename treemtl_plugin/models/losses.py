@@ -7,6 +7,8 @@ optimizers see every parameter used). A shape mismatch raises ValueError naming 
 """
 from __future__ import annotations
 
+from abc import ABCMeta, abstractmethod
+
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -144,7 +146,7 @@ class NormalCosineLoss(nn.Module):
         return loss * self.loss_weight
 
 
-class _MaskedElementwiseLoss(nn.Module):
+class _MaskedElementwiseLoss(nn.Module, metaclass=ABCMeta):
     """Mean of an element-wise error, optionally over ``mask`` only.
 
     ``pred`` / ``target``: same shape, e.g. (N, 1, H, W) or (N, C, H, W); a single channel may
@@ -156,8 +158,9 @@ class _MaskedElementwiseLoss(nn.Module):
         self.loss_weight = float(loss_weight)
 
     @staticmethod
+    @abstractmethod
     def error(diff: torch.Tensor) -> torch.Tensor:
-        raise NotImplementedError
+        """The per-element error of ``pred - target`` (absolute, squared, ...)."""
 
     def forward(self, pred: torch.Tensor, target: torch.Tensor,
                 mask: torch.Tensor | None = None) -> torch.Tensor:
