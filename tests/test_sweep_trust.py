@@ -120,6 +120,37 @@ def test_old_results_without_fingerprint_are_stale(tmp_path):
     assert report.reused == 3
 
 
+def test_a_result_whose_metric_names_were_edited_is_stale_and_kept(tmp_path):
+    execute(small_cfg(), tmp_path)
+    run_id = 'pair__depth_zbuffer__segment_semantic__b1'
+    path = Path(tmp_path, 'runs', run_id, METRICS_FILE)
+    record = json.loads(path.read_text())
+    record['metrics']['depth_zbuffer/renamed'] = record['metrics'].pop('depth_zbuffer/score')
+    path.write_text(json.dumps(record))
+    calls, logs = [], []
+    _, report = execute(small_cfg(), tmp_path, calls, logs)
+    assert calls == [run_id] and report.reused == 3
+    assert "reports other metrics for task 'depth_zbuffer' than the evaluator (lacks " \
+           "['score'], has ['renamed'] instead)" in report.stale[run_id]
+    assert any(f'retraining {run_id}: {path}' in m for m in logs)
+    assert len(list(Path(tmp_path, 'superseded').glob(f'{run_id}__*/metrics.json'))) == 1
+
+
+def test_the_evaluators_metric_names_decide_a_tie():
+    from treemtl_plugin.evaluation.relative_performance import reported_metric_names
+    from treemtl_plugin.sweep.results import usual_metric_names
+    known = reported_metric_names(dict(type='MultiTaskMetric', tasks=dict(a='regression')),
+                                  ['a', 'normal', 'b'])
+    assert known == {'a': ('mse',), 'normal': ('mean_angle', 'median_angle', 'within_11.25',
+                                               'within_22.5', 'within_30')}
+    assert reported_metric_names(dict(type='OtherMetric'), ['a']) == {}
+    edited = {'tasks': ['a'], 'metrics': {'a/mse_renamed': 1.0}}
+    right = {'tasks': ['a', 'b'], 'metrics': {'a/mse': 1.0, 'a/delta': 3.0, 'b/top1': 2.0}}
+    assert usual_metric_names([edited, right], known) == {'a': {'mse'}, 'b': {'top1'}}
+    assert usual_metric_names([edited, edited, right]) == {'a': {'mse_renamed'},
+                                                            'b': {'top1'}}
+
+
 # -- corrupt results ------------------------------------------------------------------------
 def _corrupt(path: Path, how: str) -> None:
     record = json.loads(path.read_text())

@@ -74,6 +74,24 @@ def default_task_metrics(task: str, kind: str | None = None) -> list[str]:
     return [f'{task}/{name}' for name in KIND_METRICS[kind]]
 
 
+def reported_metric_names(evaluator, tasks: Iterable[str]) -> dict[str, tuple[str, ...]]:
+    """The metric names a ``MultiTaskMetric`` config reports for each of ``tasks`` whose kind
+    is known without data (named in its ``tasks`` or in ``TASK_KINDS``); {} for any other
+    evaluator, whose names only its results tell."""
+    metrics = evaluator if isinstance(evaluator, (list, tuple)) else [evaluator]
+    specs = [m for m in metrics if isinstance(m, Mapping) and m.get('type') == 'MultiTaskMetric']
+    if len(specs) != 1:
+        return {}
+    kinds = specs[0].get('tasks')
+    kinds = kinds if isinstance(kinds, Mapping) else {}
+    out = {}
+    for task in tasks:
+        kind = kinds.get(task) or TASK_KINDS.get(task)
+        if kind in KIND_METRICS:
+            out[task] = KIND_METRICS[kind]
+    return out
+
+
 def metric_direction(key: str, directions: Mapping[str, int] | None = None) -> int:
     """+1 / -1 for ``key``: from ``directions`` (full key or metric name), then
     ``METRIC_DIRECTIONS``, then the metric name (``METRIC_NAME_DIRECTIONS``)."""

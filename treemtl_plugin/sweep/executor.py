@@ -26,11 +26,12 @@ from mmengine.config import Config
 from ..checks import check_int
 from ..engine.runner import EXTRAS_KEY, train_and_evaluate
 from ..errors import SweepError
+from ..evaluation.relative_performance import reported_metric_names
 from ..io.atomic import write_json
 from .claims import CLAIM_FILE, claim_owner, try_claim
 from .fingerprint import run_fingerprint
 from .plan import SweepRun, shard_runs
-from .results import METRICS_FILE, run_statuses
+from .results import METRICS_FILE, run_statuses, usual_metric_names
 from .run_config import run_config
 from .workers import run_in_workers
 
@@ -102,20 +103,34 @@ class SweepExecutor:
                                              hooks=r.hooks, **extra) for r in runs}
         self.fingerprints = {rid: run_fingerprint(c, c.model.tasks)
                              for rid, c in self.configs.items()}
+        self.known_metric_names = reported_metric_names(
+            cfg.get('val_evaluator'), sorted({t for r in runs for t in r.tasks}))
+        self.metric_names = None      # per task, set by statuses() from every planned run
 
     def run_dir(self, run: SweepRun) -> str:
         return osp.join(self.runs_dir, run.run_id)
 
+    def statuses(self, runs: list[SweepRun]) -> list:
+        """:func:`run_statuses` of ``runs``, with the metric names each task must report
+        taken from the evaluator where known, else from every planned run (all shards), so
+        that a shard or a single run is judged like the whole sweep."""
+        if self.metric_names is None:
+            finished = [s.record for s in run_statuses(self.runs_dir, self.all_runs,
+                                                       self.fingerprints, {})
+                        if s.state == 'finished']
+            self.metric_names = usual_metric_names(finished, self.known_metric_names)
+        return run_statuses(self.runs_dir, runs, self.fingerprints, self.metric_names)
+
     def results(self) -> dict[str, dict]:
         """Valid, current results of every planned run (all shards), by run id."""
-        return {s.run.run_id: s.record for s in
-                run_statuses(self.runs_dir, self.all_runs, self.fingerprints)
+        self.metric_names = None      # runs may have finished since the last look
+        return {s.run.run_id: s.record for s in self.statuses(self.all_runs)
                 if s.state == 'finished'}
 
     def execute(self) -> SweepReport:
         """Train every run of this shard without a valid, current result."""
         os.makedirs(self.runs_dir, exist_ok=True)
-        statuses = run_statuses(self.runs_dir, self.runs, self.fingerprints)
+        statuses = self.statuses(self.runs)
         report = SweepReport(planned=len(self.all_runs), in_shard=len(self.runs),
                              reused=sum(s.state == 'finished' for s in statuses))
         report.stale = {s.run.run_id: s.reason for s in statuses if s.state == 'stale'}
@@ -155,8 +170,7 @@ class SweepExecutor:
                     claimed_elsewhere[run.run_id] = claim_owner(self.run_dir(run)) or '?'
                 continue
             try:
-                if run_statuses(self.runs_dir, [run], self.fingerprints)[0].state == \
-                        'finished':              # finished by another process meanwhile
+                if self.statuses([run])[0].state == 'finished':   # by another process meanwhile
                     continue
                 self._clear(run)
                 eta = ''
@@ -186,7 +200,7 @@ class SweepExecutor:
                  + (f' ({len(report.stale)} stale, {len(report.corrupt)} corrupt)'
                     if report.stale or report.corrupt else ''))
         for run_id, why in report.stale.items():
-            self.log(f'[sweep] retraining {run_id}: {why} since it ran')
+            self.log(f'[sweep] retraining {run_id}: {why}')
         for run_id, why in report.corrupt.items():
             self.log(f'[sweep] retraining {run_id}: {why}')
 

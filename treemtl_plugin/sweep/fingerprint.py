@@ -72,4 +72,4 @@ def stale_reason(recorded, current: Mapping) -> str:
     old, new = recorded['parts'], current['parts']
     names = {'code': "the plugin's training code"}
     changed = [names.get(p, f'its {p}') for p in new if old.get(p) != new[p]]
-    return (' and '.join(changed) if changed else 'its fingerprint') + ' changed'
+    return (' and '.join(changed) if changed else 'its fingerprint') + ' changed since it ran'

@@ -1,14 +1,16 @@
 """Sweep results on disk: ``runs/<run_id>/metrics.json``, checked before anything uses them.
 
 A result is used only if it is strict JSON with every field, finite metrics for every task of
-its run, the run's own tasks and layout, and the fingerprint of the current config. Anything
-else is reported (with its path and the reason) and the run is trained again.
+its run, the run's own tasks and layout, the fingerprint of the current config, and for each
+task the metric names the sweep's evaluator reports. Anything else is reported (with its path
+and the reason) and the run is trained again.
 """
 from __future__ import annotations
 
 import json
 import math
 import os.path as osp
+from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
@@ -18,7 +20,7 @@ from .fingerprint import stale_reason
 from .plan import SweepRun
 
 __all__ = ['METRICS_FILE', 'RunStatus', 'result_path', 'check_result', 'read_result',
-           'run_statuses']
+           'run_statuses', 'metric_names', 'usual_metric_names']
 
 METRICS_FILE = 'metrics.json'
 REQUIRED = ('run_id', 'tasks', 'branch', 'num_blocks', 'layout', 'metrics')
@@ -85,10 +87,39 @@ def read_result(runs_dir: str, run: SweepRun) -> tuple[dict | None, str | None]:
     return (None, problem) if problem else (record, None)
 
 
-def run_statuses(runs_dir: str, runs: Iterable[SweepRun],
-                 fingerprints: Mapping[str, dict]) -> list[RunStatus]:
+def metric_names(metrics: Mapping, task: str) -> frozenset[str]:
+    """The names of ``task``'s metrics in a run's ``metrics`` (``'a/mse'`` -> ``'mse'``),
+    without the derived ``delta``."""
+    prefix = f'{task}/'
+    return frozenset(str(k)[len(prefix):] for k in metrics
+                     if str(k).startswith(prefix) and k != f'{task}/delta')
+
+
+def usual_metric_names(records: Iterable[Mapping],
+                       known: Mapping[str, Iterable[str]] | None = None
+                       ) -> dict[str, frozenset[str]]:
+    """Per task, the metric names a run of this sweep must report: ``known`` (what the
+    config's evaluator reports, where that can be told without data) if any finished
+    ``records`` report it, else the names most of them report (a tie keeps the larger set)."""
+    counts: dict[str, Counter] = {}
+    for record in records:
+        for task in record['tasks']:
+            counts.setdefault(str(task), Counter())[metric_names(record['metrics'], task)] += 1
+    known = {task: frozenset(names) for task, names in (known or {}).items()}
+    return {task: max(c.items(), key=lambda item: (item[0] == known.get(task), item[1],
+                                                   len(item[0])))[0]
+            for task, c in counts.items()}
+
+
+def run_statuses(runs_dir: str, runs: Iterable[SweepRun], fingerprints: Mapping[str, dict],
+                 expected_names: Mapping[str, frozenset[str]] | None = None
+                 ) -> list[RunStatus]:
     """The state of every run: finished (valid and current), missing, stale (made with
-    another config: says which parts changed) or corrupt (says which file and why)."""
+    another config: says which parts changed) or corrupt (says which file and why).
+
+    A finished run whose metric names for a task differ from ``expected_names`` (default:
+    :func:`usual_metric_names` of these runs) is stale too: its file was edited, or another
+    evaluator wrote it, and its relative performance would silently use other metrics."""
     out = []
     for run in runs:
         path = result_path(runs_dir, run)
@@ -104,7 +135,28 @@ def run_statuses(runs_dir: str, runs: Iterable[SweepRun],
             out.append(RunStatus(run, 'corrupt', f'{path} {problem}'))
         else:
             out.append(RunStatus(run, 'finished', record=record))
+    if expected_names is None:
+        expected_names = usual_metric_names(s.record for s in out if s.state == 'finished')
+    for status in out:
+        if status.state == 'finished':
+            reason = _other_metric_names(status.record, expected_names)
+            if reason:
+                status.state, status.reason = 'stale', f'{result_path(runs_dir, status.run)} ' \
+                                                       f'{reason}'
     return out
+
+
+def _other_metric_names(record: Mapping, expected: Mapping[str, frozenset[str]]) -> str | None:
+    for task in record['tasks']:
+        names = metric_names(record['metrics'], task)
+        want = expected.get(str(task))
+        if want is not None and names != want:
+            missing, extra = sorted(want - names), sorted(names - want)
+            return (f'reports other metrics for task {task!r} than the evaluator'
+                    + (f' (lacks {missing}' if missing else ' (')
+                    + (', ' if missing and extra else '')
+                    + (f'has {extra} instead' if extra else '') + ')')
+    return None
 
 
 def _key(record: Mapping) -> str | None:
