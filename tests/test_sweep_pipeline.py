@@ -162,7 +162,7 @@ def test_failed_run_raises_sweep_error_and_keeps_finished(tmp_path):
 
 
 # -- the real job on mmengine -----------------------------------------------------------------
-def test_full_pipeline_exports_a_config_that_trains(tmp_path, monkeypatch, tool):
+def test_full_pipeline_exports_a_config_that_trains(tmp_path, monkeypatch, capsys, tool):
     monkeypatch.chdir(tmp_path)
     cfg = tiny_config(TASKS)
     work = str(tmp_path / 'job')
@@ -195,6 +195,21 @@ def test_full_pipeline_exports_a_config_that_trains(tmp_path, monkeypatch, tool)
     assert train.main([exported[0], '--work-dir', str(tmp_path / 'train'), '--cfg-options',
                        'train_cfg.max_iters=2', 'log_level=WARNING']) == 0
     assert (tmp_path / 'train' / 'iter_2.pth').is_file()
+    # ... and compares it with the sweep's single-task models, saying the schedule differs
+    out = capsys.readouterr().out
+    assert 'relative performance (%) vs the single-task models' in out
+    assert 'not like for like' in out and 'its schedule' in out
+    compared = json.loads((tmp_path / 'train' / 'relative_performance_val.json').read_text())
+    assert set(compared['tasks']) == set(TASKS) and compared['tasks'][TASKS[0]]['differ'] \
+        == ['schedule'] and compared['rank'] == 1
+    # tools/test.py compares on the test split: the sweep tested its single-task runs
+    single = json.loads(Path(work, 'sweep', 'runs', f'single__{TASKS[0]}',
+                             METRICS_FILE).read_text())
+    assert set(single['test_metrics']) == set(single['metrics'])
+    assert tool('test').main([exported[0], str(tmp_path / 'train' / 'iter_2.pth'),
+                              '--work-dir', str(tmp_path / 'test')]) == 0
+    assert '(test split)' in capsys.readouterr().out
+    assert (tmp_path / 'test' / 'relative_performance_test.json').is_file()
     # --resume continues from the checkpoint under torch>=2.6 (trusted work dir)
     assert train.main([exported[0], '--work-dir', str(tmp_path / 'train'), '--resume',
                        '--cfg-options', 'train_cfg.max_iters=4', 'log_level=WARNING']) == 0

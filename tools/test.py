@@ -15,6 +15,7 @@ import sys
 
 from treemtl_plugin.apis.config import load_config, require_model, setup_work_dir
 from treemtl_plugin.apis.cli import ConfigOptions, add_launcher_args, parse_tool_args, run_tool
+from treemtl_plugin.apis.single_task import report_against_single_task
 from treemtl_plugin.apis.training import run_test
 
 
@@ -54,6 +55,7 @@ def test(args) -> None:
         print(f'  {key:<{width}}  {value:.4f}' if isinstance(value, float)
               else f'  {key:<{width}}  {value}')
     print(f'metrics written to {osp.join(cfg.work_dir, "test_metrics.json")}')
+    report_against_single_task(cfg, metrics, 'test')
     if args.show_dir is not None:
         pngs = sorted(osp.join(root, f) for root, _, files in os.walk(args.show_dir)
                       for f in files if f.endswith('.png'))

@@ -2,6 +2,8 @@
 
     python tools/train.py CONFIG [--work-dir DIR] [--resume [CKPT]] [--amp]
                           [--cfg-options k=v ...] [--launcher none|pytorch|slurm|mpi]
+
+A config exported by tools/recommend.py is then compared with the sweep's single-task models.
 """
 from __future__ import annotations
 
@@ -13,6 +15,7 @@ from mmengine.config import Config
 
 from treemtl_plugin.apis.config import load_config, require_model, setup_work_dir
 from treemtl_plugin.apis.cli import ConfigOptions, add_launcher_args, parse_tool_args, run_tool
+from treemtl_plugin.apis.single_task import report_against_single_task
 from treemtl_plugin.apis.training import build_runner
 from treemtl_plugin.errors import ConfigError
 
@@ -61,7 +64,15 @@ def main(argv=None) -> int:
 
 
 def train(args) -> None:
-    build_runner(build_config(args)).train()
+    """Train; an exported recommendation's final validation is then compared with the
+    sweep's single-task models and the estimate."""
+    from treemtl_plugin.engine.runner import KeepLastMetrics
+    cfg = build_config(args)
+    runner = build_runner(cfg)
+    last_val = KeepLastMetrics()
+    runner.register_hook(last_val)
+    runner.train()
+    report_against_single_task(cfg, last_val.metrics, 'val')
 
 
 if __name__ == '__main__':

@@ -42,12 +42,15 @@ def _header(rec: Recommendation, candidate: Candidate, source: str) -> str:
 
 
 def export_configs(rec: Recommendation, recommender: BaseRecommender, base_config: str,
-                   base_model: Mapping, export_dir: str, train_root: str) -> list[str]:
+                   base_model: Mapping, export_dir: str, train_root: str,
+                   sweep_dir: str | None = None) -> list[str]:
     """Write one config per candidate of ``rec`` into ``export_dir``; returns their paths.
 
     ``base_config`` is the config file to inherit (the run's saved config); each model trains
     into ``<train_root>/<name>`` (derived from the recommendation's work dir, so two
-    recommendations never share checkpoints).
+    recommendations never share checkpoints). ``sweep_dir`` (recorded in ``recommendation``)
+    holds the single-task models that ``tools/train.py`` and ``tools/test.py`` compare the
+    trained model with.
     """
     os.makedirs(export_dir, exist_ok=True)
     config_name = osp.splitext(osp.basename(base_config))[0]
@@ -63,7 +66,9 @@ def export_configs(rec: Recommendation, recommender: BaseRecommender, base_confi
                 + _assign('recommendation', dict(strategy=rec.strategy, rank=candidate.rank,
                                                  score=candidate.score,
                                                  estimates=candidate.estimates,
-                                                 **candidate.structure())))
+                                                 **candidate.structure(),
+                                                 **({} if sweep_dir is None else dict(
+                                                     sweep_dir=osp.abspath(sweep_dir))))))
         path = osp.join(export_dir, f'{name}.py')
         atomic_write(path, lambda f, text=text: f.write(text))
         paths.append(path)

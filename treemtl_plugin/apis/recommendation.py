@@ -125,7 +125,8 @@ def _recommend_and_write(cfg, recommender, table, cost, table_info, work_dir, fu
     if full:
         run.exported = export_configs(rec, recommender, config_copy, cfg.model,
                                       osp.join(work_dir, 'exported'),
-                                      osp.join(work_dir, 'train'))
+                                      osp.join(work_dir, 'train'),
+                                      sweep_dir=osp.join(work_dir, 'sweep'))
         if train_top:
             run.train_top = train_exported(run.exported[:train_top], rec, cfg, work_dir,
                                            log=log, train_fn=train_fn)

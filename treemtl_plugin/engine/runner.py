@@ -33,8 +33,9 @@ from ..registry import RUNNERS
 from .checkpoint import check_belongs, read_state_dict, trusted_loading
 from .img_size import apply_img_size
 
-__all__ = ['TreeMTLRunner', 'SweepRunner', 'train_and_evaluate', 'load_weights',
-           'EXTRAS_KEY']
+__all__ = ['TreeMTLRunner', 'SweepRunner', 'KeepLastMetrics', 'train_and_evaluate',
+           'load_weights',
+           'EXTRAS_KEY', 'TEST_METRICS_KEY', 'TEST_AFTER_TRAIN']
 
 
 class QuickTextConfig(Config):
@@ -46,14 +47,15 @@ class QuickTextConfig(Config):
         return config_text(self)
 
 
-class _KeepLastMetrics(Hook):
+class KeepLastMetrics(Hook):
+    """Keeps the metrics of the runner's last validation in ``metrics`` (None before one)."""
     priority = 'LOWEST'
 
-    def __init__(self, runner: 'SweepRunner'):
-        self.owner = runner
+    def __init__(self):
+        self.metrics: dict[str, float] | None = None
 
     def after_val_epoch(self, runner, metrics=None) -> None:
-        self.owner.last_metrics = {k: float(v) for k, v in (metrics or {}).items()}
+        self.metrics = {k: float(v) for k, v in (metrics or {}).items()}
 
 
 @RUNNERS.register_module()
@@ -124,17 +126,20 @@ def load_weights(runner: Runner, filename: str) -> None:
 class SweepRunner(TreeMTLRunner):
     """A quiet, lean Runner for short sweep runs; ``last_metrics`` holds the final validation."""
 
-    last_metrics: dict[str, float] | None = None
-
     @classmethod
     def from_cfg(cls, cfg) -> 'SweepRunner':
         if not isinstance(cfg, QuickTextConfig):
             cfg = QuickTextConfig(cfg.to_dict() if isinstance(cfg, Config) else dict(cfg),
                                   filename=getattr(cfg, 'filename', None))
         runner = super().from_cfg(cfg)
-        runner.register_hook(_KeepLastMetrics(runner))
+        runner._last_val = KeepLastMetrics()
+        runner.register_hook(runner._last_val)
         runner.message_hub.update_info('extras', {})   # filled by measuring hooks
         return runner
+
+    @property
+    def last_metrics(self) -> dict[str, float] | None:
+        return self._last_val.metrics
 
     def build_logger(self, log_level='INFO', log_file=None, **kwargs):
         logger = super().build_logger(log_level=log_level, log_file=log_file, **kwargs)
@@ -157,19 +162,30 @@ class SweepRunner(TreeMTLRunner):
 
 #: key of the metrics dict under which a training returns what measuring hooks found
 EXTRAS_KEY = '__extras__'
+#: ... and its test-split metrics, when its config sets ``TEST_AFTER_TRAIN``
+TEST_METRICS_KEY = '__test_metrics__'
+#: config key: also score the trained model on the test split (the sweep's single-task runs,
+#: the baselines ``tools/test.py`` compares a model's test metrics with)
+TEST_AFTER_TRAIN = 'test_after_train'
 
 
 def train_and_evaluate(cfg: Config) -> dict:
     """Train one sweep run with :class:`SweepRunner`; returns the final validation metrics
-    (and, under ``EXTRAS_KEY``, what measuring hooks attached to the run)."""
+    (and, under ``EXTRAS_KEY``, what measuring hooks attached to the run; under
+    ``TEST_METRICS_KEY`` its test metrics if the config asks for them)."""
     runner = SweepRunner.from_cfg(cfg)
+    test_metrics = None
     try:
         runner.train()
         if runner.last_metrics is None:
             runner.val()   # a loop without a final validation (e.g. a custom train_cfg)
+        if cfg.get(TEST_AFTER_TRAIN):
+            test_metrics = dict(runner.test())
     finally:
         runner.close_log()
     metrics = dict(runner.last_metrics or {})
+    if test_metrics is not None:
+        metrics[TEST_METRICS_KEY] = test_metrics
     extras = runner.message_hub.get_info('extras')
     if extras:
         metrics[EXTRAS_KEY] = extras

@@ -24,7 +24,7 @@ import torch
 from mmengine.config import Config
 
 from ..checks import check_int
-from ..engine.runner import EXTRAS_KEY, train_and_evaluate
+from ..engine.runner import EXTRAS_KEY, TEST_AFTER_TRAIN, TEST_METRICS_KEY, train_and_evaluate
 from ..errors import SweepError
 from ..evaluation.relative_performance import reported_metric_names
 from ..io.atomic import write_json
@@ -103,6 +103,14 @@ class SweepExecutor:
                                              hooks=r.hooks, **extra) for r in runs}
         self.fingerprints = {rid: run_fingerprint(c, c.model.tasks)
                              for rid, c in self.configs.items()}
+        # single-task runs are also scored on a separate test split: the baselines that
+        # tools/test.py compares a trained model with (never read by the recommendation)
+        for run in runs:
+            run_cfg = self.configs[run.run_id]
+            if run.is_single and run_cfg.get('test_dataloader') and \
+                    run_cfg.get('test_evaluator') and \
+                    run_cfg.test_dataloader != run_cfg.get('val_dataloader'):
+                run_cfg[TEST_AFTER_TRAIN] = True
         self.known_metric_names = reported_metric_names(
             cfg.get('val_evaluator'), sorted({t for r in runs for t in r.tasks}))
         self.metric_names = None      # per task, set by statuses() from every planned run
@@ -232,6 +240,7 @@ class SweepExecutor:
         try:
             metrics = dict((self.train_fn or train_and_evaluate)(self.configs[run.run_id]))
             extras = metrics.pop(EXTRAS_KEY, None)
+            test_metrics = metrics.pop(TEST_METRICS_KEY, None)
         except Exception as err:
             raise SweepError(f'sweep run {run.run_id} failed ({type(err).__name__}: {err}). '
                              'Finished runs are kept; run the sweep again to retry this one.'
@@ -242,6 +251,7 @@ class SweepExecutor:
                 run_id=run.run_id, tasks=list(run.tasks), branch=run.branch,
                 num_blocks=run.num_blocks, layout=run.layout().to_list(), metrics=metrics,
                 fingerprint=self.fingerprints[run.run_id], seconds=seconds,
-                threads=torch.get_num_threads(), **({} if extras is None else
-                                                    dict(extras=extras))))
+                threads=torch.get_num_threads(),
+                **({} if extras is None else dict(extras=extras)),
+                **({} if test_metrics is None else dict(test_metrics=test_metrics))))
         return seconds, metrics
