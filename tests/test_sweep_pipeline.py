@@ -236,6 +236,8 @@ def test_recommend_tool_full_mode_with_train_top(tmp_path, monkeypatch, capsys, 
     assert len(out.splitlines()) < 120
     rows = json.loads((work / 'train_top.json').read_text())
     assert rows[0]['rank'] == 1 and set(rows[0]['measured']) == set(TASKS)
+    assert rows[0]['like_for_like'] and rows[0]['single_task_runs'] == {
+        t: [f'single__{t}'] for t in TASKS}              # the sweep's schedule and seed
     assert (work / 'top_layouts.json').is_file() and (work / 'pareto.png').is_file()
     # a shard of a fresh sweep stops after its runs, without recommending
     assert recommend.main([str(cfg_path), '--work-dir', str(tmp_path / 'shard'),

@@ -19,7 +19,7 @@ from mmengine.config import Config
 
 from ..core.cost import CostModel
 from ..core.table import TwoTaskTable
-from ..errors import ConfigError
+from ..errors import ConfigError, SweepError
 from ..io.atomic import write_json
 from ..io.config_file import dump_config
 from .export import export_configs
@@ -177,18 +177,11 @@ def _full_mode_inputs(cfg: Config, tasks: list[str], recommender, work_dir: str,
 def train_exported(paths: list[str], rec: Recommendation, cfg: Config, work_dir: str,
                    log: Callable[[str], None] = print, train_fn: Callable | None = None
                    ) -> list[dict]:
-    """Train exported configs with the sweep's schedule; measured vs estimated Δ per task."""
+    """Train exported configs with the sweep's schedule; measured vs estimated Δ per task,
+    against the sweep's single-task runs of the same seed (:mod:`.single_task`)."""
     from ..engine.runner import train_and_evaluate
-    from ..evaluation.relative_performance import relative_performance
-    from ..sweep.executor import SweepExecutor
-    from ..sweep.plan import plan_sweep, sweep_seeds
+    from .single_task import compare_with_single_task
     train_fn = train_fn or train_and_evaluate
-    seeds = sweep_seeds((cfg.get('sweep') or {}).get('seeds'))
-    seed = (cfg.get('randomness') or {}).get('seed', 0)
-    plan = [r for r in plan_sweep(rec.tasks, rec.cost_model.num_blocks, seeds) if r.is_single
-            and (seeds is None or r.seed == (seed if seed in seeds else seeds[0]))]
-    records = SweepExecutor(cfg, plan, osp.join(work_dir, 'sweep')).results()
-    singles = {r['tasks'][0]: r['metrics'] for r in records.values()}
     overrides = (cfg.get('sweep') or {}).get('overrides') or {}
     rows = []
     for path, item in zip(paths, rec.top):
@@ -200,11 +193,18 @@ def train_exported(paths: list[str], rec: Recommendation, cfg: Config, work_dir:
             run_cfg.merge_from_dict(dict(overrides))
         log(f'[train-top] training rank {item.rank} ({path})')
         metrics = train_fn(run_cfg)
-        measured = {t: relative_performance(metrics, singles[t], t) for t in item.estimates}
+        compared = compare_with_single_task(run_cfg, metrics, 'val')
+        if compared['problems']:
+            raise SweepError(f'rank {item.rank} cannot be compared with the single-task '
+                             f'models: {"; ".join(compared["problems"])}')
+        measured = {t: compared['tasks'][t]['measured'] for t in item.estimates}
         rows.append(dict(rank=item.rank, **item.structure(), metrics=metrics,
                          estimated=item.estimates, measured=measured,
                          estimated_mean=sum(item.estimates.values()) / len(item.estimates),
-                         measured_mean=sum(measured.values()) / len(measured)))
+                         measured_mean=sum(measured.values()) / len(measured),
+                         single_task_runs={t: r['runs'] for t, r in compared['tasks'].items()},
+                         like_for_like=all(r['like_for_like']
+                                           for r in compared['tasks'].values())))
     write_json(osp.join(work_dir, 'train_top.json'), rows)
     for row in rows:
         tasks = ', '.join(f'{t}: est {row["estimated"][t]:+.2f} / measured '

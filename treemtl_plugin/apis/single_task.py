@@ -17,6 +17,7 @@ import os.path as osp
 from collections.abc import Mapping
 
 from ..core.layout import Layout
+from ..engine.img_size import apply_img_size
 from ..evaluation.relative_performance import relative_performance
 from ..sweep.fingerprint import run_fingerprint
 from ..sweep.results import METRICS_FILE, check_result
@@ -85,6 +86,7 @@ def compare_with_single_task(cfg, metrics: Mapping[str, float], split: str) -> d
             continue
         single_cfg = run_config(cfg, [task], Layout.all_shared([task], tested[0]['num_blocks']),
                                 work_dir='', experiment_name='', overrides=None)
+        apply_img_size(single_cfg)      # as the sweep's runs were (a config read as a file)
         expected = run_fingerprint(single_cfg, [task])
         same = [r for r in tested if not _differences(r, expected)]
         if not same:   # other seeds, schedule or data: use those closest to this training
