@@ -13,6 +13,7 @@ import pytest
 from helpers import DEFAULT_CFG, ROOT, tiny_config
 from mmengine.config import Config
 
+from treemtl_plugin.errors import SweepError
 from treemtl_plugin.sweep.claims import CLAIM_FILE, try_claim
 from treemtl_plugin.sweep.executor import METRICS_FILE, SweepExecutor
 from treemtl_plugin.sweep.fingerprint import run_fingerprint
@@ -347,6 +348,23 @@ def test_two_workers_give_the_same_results_as_one(tmp_path):
                      for k, r in one.results().items()}
 
 
+def worker_fails(cfg):
+    """A picklable training that fails in its worker process."""
+    raise RuntimeError('out of memory')
+
+
+def test_a_failing_worker_is_one_sweep_error_sentence(tmp_path):
+    cfg = small_cfg()
+    cfg.merge_from_dict({'sweep.workers': 2})
+    ex = SweepExecutor(cfg, plan_sweep(TASKS, 2), str(tmp_path), train_fn=worker_fails,
+                       log=lambda m: None)
+    with pytest.raises(SweepError) as err:
+        ex.execute()
+    text = str(err.value)
+    assert 'failed (RuntimeError: out of memory)' in text
+    assert text.count('Finished runs are kept') == 1 and '..' not in text
+
+
 def test_real_trainings_are_identical_with_one_or_two_workers_at_the_same_threads(tmp_path):
     """With sweep.threads fixed, a run's result does not depend on how the sweep is split."""
     def micro(workers):
@@ -365,7 +383,6 @@ def test_real_trainings_are_identical_with_one_or_two_workers_at_the_same_thread
 
 
 def test_a_claim_that_cannot_be_written_is_a_sweep_error(tmp_path, monkeypatch):
-    from treemtl_plugin.errors import SweepError
     from treemtl_plugin.sweep import claims
 
     def denied(*args, **kwargs):

@@ -41,11 +41,11 @@ def no_training(monkeypatch):
 
 
 # -- config files --------------------------------------------------------------------------
-@pytest.mark.parametrize('tool', ['recommend', 'train'])
-def test_syntax_error_names_file_and_line(tool, tmp_path, capsys):
+@pytest.mark.parametrize('tool_name', ['recommend', 'train'])
+def test_syntax_error_names_file_and_line(tool_name, tmp_path, capsys):
     bad = tmp_path / 'bad.py'
     bad.write_text("_base_ = ['x.py']\nmodel = dict(a=1\ntasks = []\n")
-    line = error_of(RECOMMEND if tool == 'recommend' else TRAIN, [bad], capsys)
+    line = error_of(RECOMMEND if tool_name == 'recommend' else TRAIN, [bad], capsys)
     assert 'bad.py' in line and 'line 2' in line and 'syntax error' in line
 
 
@@ -73,10 +73,15 @@ def test_top_level_typo_in_config_is_an_error(tmp_path, capsys, no_training):
     ('block_flops=[0,0,0,0,0]', 'add up to 0'),
     ('recommender.budget.max_flops.x=1', "max_flops must be a positive number, got {'x': 1}"),
     ('recommender.topk.x=1', 'cannot be applied'),
+    ('block_flops=[1,2] block_params=None', 'block_flops has 2 value(s), one per branching '
+                                            'point, but the two_task_table'),
+    ('flops_unit=5', "flops_unit must be a string (a label for reports), got 5"),
+    ('two_task_table=/', "two_task_table='/' is a folder"),
+    ('sweep.more_seeds=2', '--more-seeds (sweep.more_seeds) need(s) a config with a `model`'),
 ])
 def test_bad_cfg_options(option, expected, tmp_path, capsys):
     line = error_of(RECOMMEND, [PAPER_CFG, '--work-dir', tmp_path / 'w', '--cfg-options',
-                                option], capsys)
+                                *option.split()], capsys)
     assert expected in line
 
 
@@ -90,12 +95,12 @@ def test_task_weights_dict_works_with_the_default_recommender_base(tmp_path, cap
                                            depth_zbuffer=0.5)
 
 
-@pytest.mark.parametrize('tool', ['recommend', 'train'])
-def test_work_dir_that_is_a_file(tool, tmp_path, capsys, no_training):
+@pytest.mark.parametrize('tool_name', ['recommend', 'train'])
+def test_work_dir_that_is_a_file(tool_name, tmp_path, capsys, no_training):
     afile = tmp_path / 'file'
     afile.write_text('x')
-    cfg = PAPER_CFG if tool == 'recommend' else tiny_config_file(tmp_path)
-    line = error_of(RECOMMEND if tool == 'recommend' else TRAIN,
+    cfg = PAPER_CFG if tool_name == 'recommend' else tiny_config_file(tmp_path)
+    line = error_of(RECOMMEND if tool_name == 'recommend' else TRAIN,
                     [cfg, '--work-dir', afile], capsys)
     assert 'is a file, not a folder' in line
 
@@ -111,12 +116,63 @@ def test_work_dir_that_is_a_file(tool, tmp_path, capsys, no_training):
     ({'sweep.overides': {}}, "'overides' (did you mean 'overrides'?)"),
     ({'model.layout': [[['segment_semantic']], [['depth_zbuffer']]]}, 'invalid model.layout'),
     ({'two_task_table': 'no_such_table.csv'}, 'two_task_table file not found'),
+    ({'model.tasks.depth_zbuffer.loss': None}, "model.tasks['depth_zbuffer'] needs a `head` "
+                                               "and a `loss`"),
+    ({'model.backbone.model_name': 5}, 'model_name must be a timm model name (a string), got 5'),
+    ({'model.backbone.num_branch_points': None, 'model.backbone.block_groups': 'x'},
+     'block_groups must be a list of lists'),
+    ({'optim_wrapper.optimizer.type': 'Adamw'}, "optim_wrapper.optimizer.type='Adamw' is not "
+                                                "a registered optimizer (did you mean 'AdamW'?)"),
+    ({'param_scheduler': [dict(type='CosineLR')]}, "param_scheduler[0].type='CosineLR' is not "
+                                                   'a registered parameter scheduler'),
+    ({'val_evaluator.type': 'MultiTaskMetrik'}, "(did you mean 'MultiTaskMetric'?)"),
+    ({'val_evaluator.tasks': {'depth_zbuffer': 'nope'}}, "unknown kind 'nope'"),
+    ({'randomness.seed': -1}, 'randomness.seed must be an integer in [0, 4294967295], got -1'),
+    ({'sweep.method': 'lookahead', 'sweep.lookahead.interval': 0},
+     'sweep.lookahead.interval must be a positive integer, got 0'),
 ])
 def test_full_mode_mistakes_fail_before_training(changes, expected, tmp_path, capsys,
                                                  no_training):
     line = error_of(RECOMMEND, [tiny_config_file(tmp_path, **changes), '--work-dir',
                                 tmp_path / 'w'], capsys)
     assert expected in line
+
+
+def test_flags_onto_a_key_that_is_not_a_dict(tmp_path, capsys, no_training):
+    line = error_of(RECOMMEND, [tiny_config_file(tmp_path), '--work-dir', tmp_path / 'w',
+                                '--workers', '1', '--cfg-options', 'sweep=5'], capsys)
+    assert line == 'error: `sweep` must be a dict, got 5; the command line sets sweep.workers in it'
+
+
+def test_train_checks_heads_and_components_too(tmp_path, capsys, no_training):
+    cfg = tiny_config_file(tmp_path, **{'optim_wrapper.optimizer.type': 'NopeOpt'})
+    line = error_of(TRAIN, [cfg, '--work-dir', tmp_path / 'w'], capsys)
+    assert "optim_wrapper.optimizer.type='NopeOpt' is not a registered optimizer" in line
+    cfg = tiny_config_file(tmp_path, **{'model.tasks.depth_zbuffer.head': None})
+    assert 'needs a `head` and a `loss`' in error_of(TRAIN, [cfg, '--work-dir', tmp_path / 'w'],
+                                                     capsys)
+
+
+def test_folders_given_for_files(tmp_path, capsys):
+    code = RECOMMEND.main([str(tmp_path)])
+    assert code == 2 and f'error: {tmp_path} is a folder; give a config file' in \
+        capsys.readouterr().err
+    test = load_tool('test')
+    line = error_of(test, [tiny_config_file(tmp_path), tmp_path, '--work-dir', tmp_path / 'w'],
+                    capsys)
+    assert f'checkpoint {tmp_path} is a folder' in line
+
+
+def test_a_failed_sweep_run_is_one_sentence(tmp_path, capsys, monkeypatch):
+    from treemtl_plugin.engine import runner
+
+    def fails(self):
+        raise RuntimeError('out of memory')
+    monkeypatch.setattr(runner.SweepRunner, 'train', fails)     # one worker: this process
+    line = error_of(RECOMMEND, [tiny_config_file(tmp_path), '--work-dir', tmp_path / 'w',
+                                '--workers', '1'], capsys)
+    assert line.count('Finished runs are kept') == 1 and '..' not in line
+    assert 'RuntimeError: out of memory' in line
 
 
 def test_dataset_without_a_task_fails_before_training(tmp_path, capsys, no_training):

@@ -58,9 +58,11 @@ class CheckpointError(TreeMTLError, RuntimeError):
 
 
 def did_you_mean(name: str, choices: Iterable[str]) -> str:
-    """`` (did you mean 'x'?)`` for the closest choice, by similarity or containment; else ''."""
+    """`` (did you mean 'x'?)`` for the closest choice: the same name in another case, else by
+    similarity or containment; else ''."""
     choices = [str(c) for c in choices]
-    close = difflib.get_close_matches(name, choices, n=1)
+    close = [c for c in choices if c.lower() == str(name).lower()][:1]     # only the case
+    close = close or difflib.get_close_matches(name, choices, n=1)
     if not close:
         low = name.lower()
         close = [c for c in choices if low and (low in c.lower() or c.lower() in low)][:1]

@@ -20,7 +20,7 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-from ..checks import check_bool, check_int, check_number
+from ..checks import check_bool, check_choice, check_int, check_number
 from ..core.design_space import count_layouts, iter_layout_chunks
 from ..core.encoding import pair_index
 from ..core.estimator import TaskAccuracyEstimator, svde_task_weights
@@ -150,10 +150,10 @@ class LookaheadTable(TableMethod):
 
     def __init__(self, interval: int = 10, lr: float | None = None, normalize: bool = False,
                  on: str = 'train'):
-        self.interval = interval
-        self.lr = lr
+        self.interval = check_int('sweep.lookahead.interval', interval, low=1)
+        self.lr = None if lr is None else check_number('sweep.lookahead.lr', lr, above=0)
         self.normalize = check_bool('sweep.lookahead.normalize', normalize)
-        self.on = on
+        self.on = check_choice('sweep.lookahead.on', on, ('train', 'val'))
 
     def options(self):
         return dict(interval=self.interval, lr=self.lr, normalize=self.normalize, on=self.on)

@@ -100,6 +100,10 @@ def parse_tool_args(parser, argv=None):
 
 def run_tool(config: str, job: Callable[[], int | None]) -> int:
     """Run ``job()`` under the tools' exit rule; returns the exit status."""
+    if osp.isdir(config):
+        print(f'error: {config} is a folder; give a config file, e.g. '
+              f'{osp.join(config, "<name>.py")}', file=sys.stderr)
+        return 2
     if not osp.isfile(find_config(config)):
         root = shipped_dir('configs')
         where = f' (nor among the shipped configs in {root})' if root else ''

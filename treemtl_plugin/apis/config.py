@@ -79,6 +79,11 @@ def load_config(path: str, cfg_options: Mapping | None = None,
             (cfg.get('recommender') or {}).get('type', 'TreeRecommender') != 'TreeRecommender':
         raise ConfigError(f"--search {flags['recommender.search']!r} chooses how tree layouts are "
                           f"searched; the {cfg.recommender.type} strategy has no such option")
+    for key in sorted({str(k).split('.')[0] for k in flags if '.' in str(k)}):
+        if cfg.get(key) is not None and not isinstance(cfg[key], Mapping):
+            given = [k for k in flags if str(k).startswith(f'{key}.')]
+            raise ConfigError(f'`{key}` must be a dict, got {cfg[key]!r}; the command line '
+                              f'sets {", ".join(given)} in it')
     _merge(cfg, flags, 'the command line')
     apply_img_size(cfg)
     check_config_keys(cfg.keys())
@@ -215,6 +220,9 @@ def check_schedule(cfg: Mapping) -> None:
             for key in ('max_iters', 'max_epochs', 'val_interval', 'val_begin'):
                 if schedule.get(key) is not None:
                     check_int(f'{where}.{key}', schedule[key], low=0 if key == 'val_begin' else 1)
+    randomness = cfg.get('randomness')
+    if isinstance(randomness, Mapping) and randomness.get('seed') is not None:
+        check_int('randomness.seed', randomness['seed'], low=0, high=2 ** 32 - 1)
     for key in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
         loader = cfg.get(key)
         if isinstance(loader, Mapping) and loader.get('batch_size') is not None:
@@ -227,11 +235,15 @@ def is_full_mode(cfg: Mapping) -> bool:
 
 
 def require_model(cfg: Mapping, tool: str) -> None:
-    """A tool that trains or tests needs a full-mode config: say so for a table-mode one."""
+    """A tool that trains or tests needs a full-mode config (say so for a table-mode one)
+    whose tasks have a head and a loss, and whose optimiser, schedulers and metrics exist."""
     if not is_full_mode(cfg):
         raise ConfigError(f'{tool} needs a config with a `model` to train (full mode); this '
                           'config only has a two-task table (table mode): run tools/recommend.py '
                           'on it, or give a full-mode config such as an exported one')
+    config_tasks(cfg)
+    from .preflight import check_component_types
+    check_component_types(cfg)
 
 
 def config_tasks(cfg: Mapping) -> list[str]:
@@ -249,10 +261,11 @@ def config_tasks(cfg: Mapping) -> list[str]:
             raise ConfigError('model.tasks must be a dict {task: dict(head=..., loss=...)} with '
                               'one entry per task (see configs/_base_/models/)')
         for task, spec in heads.items():
-            if not isinstance(spec, Mapping) or 'head' not in spec or 'loss' not in spec:
+            if not isinstance(spec, Mapping) or not isinstance(spec.get('head'), Mapping) \
+                    or not isinstance(spec.get('loss'), Mapping):
                 raise ConfigError(f'model.tasks[{task!r}] needs a `head` and a `loss`, e.g. '
                                   "dict(head=dict(type='LightConvHead', num_outputs=1), "
-                                  "loss=dict(type='DepthL1Loss')); got {spec!r}")
+                                  f"loss=dict(type='DepthL1Loss')); got {spec!r}")
         if tasks is None:
             tasks = list(heads)
         elif set(tasks) != set(heads):
@@ -281,7 +294,8 @@ def resolve_path(path: str, cfg_dir: str | None) -> str:
 
 def load_table(cfg: Mapping, cfg_dir: str | None = None,
                num_blocks: int | None = None) -> TwoTaskTable:
-    """The two-task table named by ``cfg.two_task_table``, restricted to the config's tasks."""
+    """The two-task table named by ``cfg.two_task_table``, restricted to the config's tasks;
+    ``num_blocks`` default: one per ``block_flops`` value, 0: as many as the table has."""
     tasks = config_tasks(cfg)
     path = cfg.get('two_task_table')
     if path is not None and not isinstance(path, str):
@@ -291,12 +305,15 @@ def load_table(cfg: Mapping, cfg_dir: str | None = None,
         raise ConfigError('the config has no `two_task_table`: give the path of a two-task '
                           'CSV (header task_a,task_b,branch,perf_a,perf_b; see README)')
     path = resolve_path(path, cfg_dir)
+    if osp.isdir(path):
+        raise ConfigError(f'two_task_table={path!r} is a folder; give the path of a two-task '
+                          'CSV file in it')
     if not osp.isfile(path):
         raise ConfigError(f'two_task_table file not found: {path!r} (relative paths are looked '
                           "up from the working directory, then from the config file's folder)")
     if num_blocks is None:
         num_blocks = len(cfg.get('block_flops') or []) or None
-    return TwoTaskTable.from_csv(path, tasks=tasks, num_blocks=num_blocks)
+    return TwoTaskTable.from_csv(path, tasks=tasks, num_blocks=num_blocks or None)
 
 
 def build_cost_model(cfg: Mapping) -> CostModel:

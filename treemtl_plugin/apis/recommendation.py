@@ -54,9 +54,19 @@ def recommend_from_config(cfg: Mapping, cfg_dir: str | None = None,
 
 
 def _table_mode_inputs(cfg: Config, cfg_dir: str | None = None):
+    """The table and the cost model of a table-mode config; their numbers of branching
+    points must agree (the table's own count, read from its branches, is the reference)."""
     if cfg_dir is None and cfg.filename:
         cfg_dir = osp.dirname(osp.abspath(cfg.filename))
-    return load_table(cfg, cfg_dir), build_cost_model(cfg)
+    cost = build_cost_model(cfg)
+    table = load_table(cfg, cfg_dir, num_blocks=0)
+    if table.num_blocks != cost.num_blocks:
+        raise ConfigError(
+            f'block_flops has {cost.num_blocks} value(s), one per branching point, but the '
+            f'two_task_table {table.source} has branches 0..{table.num_blocks}: give '
+            f'{table.num_blocks} block_flops values (the blocks of the backbone the table was '
+            'measured on), or use the table of this backbone')
+    return table, cost
 
 
 def run_recommendation(cfg: Config, work_dir: str,
@@ -72,9 +82,13 @@ def run_recommendation(cfg: Config, work_dir: str,
     with a progress bar for the sweep).
     """
     full = is_full_mode(cfg)
-    if not full and (shard or train_top):
-        raise ConfigError('--shard and --train-top need a config with a `model` to train (full '
-                          'mode); this config only has a two-task table')
+    more_seeds = (cfg.get('sweep') or {}).get('more_seeds')
+    if not full and (shard or train_top or more_seeds):
+        given = [flag for flag, value in (('--shard', shard), ('--train-top', train_top),
+                                          ('--more-seeds (sweep.more_seeds)', more_seeds))
+                 if value]
+        raise ConfigError(f'{" and ".join(given)} need(s) a config with a `model` to train '
+                          '(full mode); this config only has a two-task table')
     if osp.exists(work_dir) and not osp.isdir(work_dir):
         raise ConfigError(f'--work-dir {work_dir!r} is a file, not a folder; choose a folder')
     tasks = config_tasks(cfg)

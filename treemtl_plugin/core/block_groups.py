@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from ..checks import is_int
 from ..errors import ConfigError
 
 
@@ -49,6 +50,11 @@ def balanced_groups(block_flops: Sequence[float], num_groups: int) -> list[list[
 
 def check_block_groups(groups: Sequence[Sequence[int]], num_blocks: int) -> list[list[int]]:
     """Validate ``block_groups``: contiguous, in order, covering ``0..num_blocks-1`` once."""
+    if isinstance(groups, (str, bytes)) or not isinstance(groups, Sequence) or not all(
+            isinstance(g, Sequence) and not isinstance(g, (str, bytes))
+            and all(is_int(i) for i in g) for g in groups):
+        raise ConfigError(f'block_groups must be a list of lists of detected block indices, '
+                          f'e.g. [[0], [1, 2], [3]], got {groups!r}')
     flat = [int(i) for group in groups for i in group]
     if any(len(group) == 0 for group in groups):
         raise ConfigError(f'block_groups {list(map(list, groups))} has an empty group')

@@ -87,6 +87,11 @@ class CostModel:
     _params: np.ndarray | None = field(init=False, repr=False, compare=False)
 
     def __post_init__(self):
+        for name, example in (('flops_unit', 'GFLOPs'), ('params_unit', 'M'),
+                              ('flops_convention', 'fvcore, one image')):
+            if not isinstance(getattr(self, name), str):
+                raise ConfigError(f'{name} must be a string (a label for reports), got '
+                                  f'{getattr(self, name)!r}; e.g. {name}={example!r}')
         flops = _cost_vector('block_flops', self.block_flops)
         params = (None if self.block_params is None else
                   _cost_vector('block_params', self.block_params, flops.size))

@@ -30,6 +30,9 @@ def _under(path: str, roots) -> bool:
 def read_checkpoint(filename: str, map_location='cpu', trusted: bool = False):
     """``torch.load`` a local checkpoint: weights only, or a full unpickle when ``trusted``.
     A missing, corrupt or non-checkpoint file raises CheckpointError naming it."""
+    if osp.isdir(filename):
+        raise CheckpointError(f'checkpoint {filename} is a folder; give a checkpoint file in '
+                              'it (e.g. iter_300.pth)')
     if not osp.isfile(filename):
         raise CheckpointError(f'checkpoint {filename} not found')
     if not zipfile.is_zipfile(filename):   # torch.save has written zip archives since 1.6

@@ -78,7 +78,10 @@ class TimmBlockBackbone(BaseModule):
         checkpoint_cfg, other_init = _split_pretrained_init(init_cfg)
         super().__init__(init_cfg=other_init)
         if num_branch_points is not None and block_groups is not None:
-            raise ConfigError('give either num_branch_points or block_groups, not both')
+            raise ConfigError(f'give either num_branch_points ({num_branch_points!r}) or '
+                              f'block_groups ({block_groups!r}), not both: to set one, set the '
+                              'other to None (e.g. --cfg-options model.backbone.block_groups=None '
+                              f'model.backbone.num_branch_points={num_branch_points!r})')
         self.model_name = model_name
         self.input_size = check_input_size(input_size)
         if checkpoint_cfg is not None and pretrained:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import importlib
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from urllib.parse import urlparse
 
 import torch
@@ -68,6 +68,12 @@ def build_timm_model(model_name: str, pretrained: bool = False,
     (an int for a square size). Models that do not take it are built without it. The size used
     is kept in ``model.treemtl_img_size`` (``None``: not passed by us).
     """
+    if not isinstance(model_name, str) or not model_name:
+        raise ConfigError(f'model.backbone.model_name must be a timm model name (a string), '
+                          f"got {model_name!r}; e.g. model_name='resnet18'")
+    if model_kwargs is not None and not isinstance(model_kwargs, Mapping):
+        raise ConfigError(f'model.backbone.model_kwargs must be a dict of timm.create_model '
+                          f'arguments, got {model_kwargs!r}')
     kwargs = dict(model_kwargs or {})
     auto = None
     if input_size is not None and 'img_size' not in kwargs:

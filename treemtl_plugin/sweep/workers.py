@@ -103,7 +103,9 @@ def _worker(executor_cls, cfg_dict: dict, filename: str | None, runs, sweep_dir:
         executor.train_runs(runs, trained=trained, events=_Events(messages))
         messages.put(('done', trained))
     except BaseException as err:   # report it to the parent, which raises it
-        messages.put(('error', f'{type(err).__name__}: {err}'))
+        messages.put(('error', str(err) if isinstance(err, SweepError) else   # says it all
+                      f'a sweep worker failed: {type(err).__name__}: {err}. Finished runs '
+                      'are kept; run the sweep again to retry.'))
 
 
 def run_in_workers(executor, todo, report, events=None) -> None:
@@ -169,8 +171,7 @@ def run_in_workers(executor, todo, report, events=None) -> None:
             if proc.is_alive():
                 proc.terminate()
     if errors:
-        raise SweepError(f'a sweep worker failed: {errors[0]}. Finished runs are kept; run '
-                         'the sweep again to retry.')
+        raise SweepError(errors[0])
     for run in todo:                     # held by processes outside this sweep
         owner = None if run.run_id in report.trained else claim_owner(executor.run_dir(run))
         if owner is not None:
