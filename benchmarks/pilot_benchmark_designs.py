@@ -20,6 +20,7 @@ independent seeds).
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import os.path as osp
 import sys
@@ -141,9 +142,10 @@ def plot(results: dict, reference: dict | None, path: str) -> None:
     ax.axhline(1, color='0.3', lw=0.8)
     for bar, f in zip(bars, fs):
         ax.text(bar.get_x() + bar.get_width() / 2, f * 1.1, f'{f:.1f}', ha='center', fontsize=7)
+    ax.set_ylim(top=max(fs) * 12)          # room for the labels above the bars and the legend
     ax.set_xticks(range(len(fs)), labels, fontsize=6.5)
     ax.set_title('layouts\' F over seeds (two-way ANOVA)', fontsize=8)
-    ax.legend(fontsize=7)
+    ax.legend(fontsize=7, loc='upper left')
     for ax, name in zip(axes[0][1:], names):
         res = results[name]
         rows = res['layouts']
@@ -174,8 +176,16 @@ def main(argv=None) -> int:
     parser.add_argument('--seeds', type=int, default=3)
     parser.add_argument('--work-dir', default=osp.join(ROOT, 'work_dirs', 'pilot'))
     parser.add_argument('--out', default=osp.join(ROOT, 'benchmarks', 'results', 'pilot_designs'))
+    parser.add_argument('--replot', action='store_true',
+                        help='only redraw OUT.png from the rows in OUT.json (no training)')
     args = parser.parse_args(argv)
     os.makedirs(osp.dirname(args.out), exist_ok=True)
+    if args.replot:
+        with open(args.out + '.json', encoding='utf-8') as f:
+            saved = json.load(f)
+        plot(saved['designs'], saved['scenes_study'], args.out + '.png')
+        print(f'redrew {args.out}.png from {args.out}.json')
+        return 0
     results = {}
     for name in args.designs:
         config, options, _ = DESIGNS[name]

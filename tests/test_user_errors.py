@@ -49,6 +49,15 @@ def test_syntax_error_names_file_and_line(tool_name, tmp_path, capsys):
     assert 'bad.py' in line and 'line 2' in line and 'syntax error' in line
 
 
+def test_a_lazy_import_config_on_a_base_list_config_is_one_line(tmp_path, capsys):
+    lazy = tmp_path / 'lazy.py'
+    (tmp_path / 'plain_base.py').write_text(f"_base_ = ['{PAPER_CFG}']\n")
+    lazy.write_text('from mmengine.config import read_base\nwith read_base():\n'
+                    '    from .plain_base import *\n')
+    line = error_of(RECOMMEND, [lazy, '--work-dir', tmp_path / 'w'], capsys)
+    assert line.startswith(f'error: config {lazy} cannot be loaded') and 'lazy_import' in line
+
+
 def test_missing_base_file(tmp_path, capsys):
     bad = tmp_path / 'bad.py'
     bad.write_text("_base_ = ['no_such_base.py']\n")
