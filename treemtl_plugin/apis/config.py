@@ -32,6 +32,7 @@ from ..engine.img_size import SIZE_KEYS, apply_img_size
 from ..errors import ConfigError, did_you_mean
 from ..registry import RECOMMENDERS
 from .cli import find_config
+from .components import check_component_types
 
 __all__ = ['KNOWN_KEYS', 'load_config', 'apply_img_size', 'setup_work_dir',
            'check_config_keys', 'check_sweep_settings', 'is_full_mode', 'require_model',
@@ -242,7 +243,6 @@ def require_model(cfg: Mapping, tool: str) -> None:
                           'config only has a two-task table (table mode): run tools/recommend.py '
                           'on it, or give a full-mode config such as an exported one')
     config_tasks(cfg)
-    from .preflight import check_component_types
     check_component_types(cfg)
 
 
