@@ -183,6 +183,7 @@ def test_full_pipeline_exports_a_config_that_trains(tmp_path, monkeypatch, capsy
     assert exp_cfg.recommendation['rank'] == 1
     text = Path(exported[0]).read_text()                  # short: inherits the run's config
     assert text.startswith('# TreeRecommender rank 1 of 2') and '_base_' in text
+    assert '\n# backbone resnet18, ' in text          # a backbone swap shows in the header
     assert 'train_dataloader' not in text and len(text.splitlines()) < 40
     assert exp_cfg.work_dir == os.path.join(work, 'train', 'rank1_tree_resnet18_synthetic_3task')
     # a plain mmengine Runner builds and trains it (no plugin tool involved)

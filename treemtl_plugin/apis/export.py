@@ -29,16 +29,25 @@ def _assign(name: str, value) -> str:
     return f'{name} = {pprint.pformat(value, width=96, sort_dicts=False)}\n'
 
 
-def _header(rec: Recommendation, candidate: Candidate, source: str) -> str:
+def _header(rec: Recommendation, candidate: Candidate, source: str,
+            backbone: str | None = None) -> str:
     est = ', '.join(f'{t} {v:+.2f}%' for t, v in candidate.estimates.items())
     lines = [f'{rec.strategy} rank {candidate.rank} of {len(rec.top)}: estimated score '
              f'{candidate.score:.4f}',
              f'estimated relative performance vs single-task models: {est}',
-             f'backbone {candidate.flops:.4g} {rec.cost_model.flops_unit} '
+             f'backbone {backbone + ", " if backbone else ""}'
+             f'{candidate.flops:.4g} {rec.cost_model.flops_unit} '
              f'({100 * candidate.flops_ratio:.1f}% of independent models, '
              f'{candidate.models:.2f} backbones)',
              f'recommended from {source}', ''] + candidate.draw().splitlines()
     return ''.join(f'# {line}'.rstrip() + '\n' for line in lines)
+
+
+def _backbone_name(model: Mapping) -> str | None:
+    """The timm name of the model's backbone, for the header (None if it has none)."""
+    backbone = model.get('backbone') if isinstance(model, Mapping) else None
+    name = backbone.get('model_name') if isinstance(backbone, Mapping) else None
+    return str(name) if name else None
 
 
 def export_configs(rec: Recommendation, recommender: BaseRecommender, base_config: str,
@@ -58,7 +67,7 @@ def export_configs(rec: Recommendation, recommender: BaseRecommender, base_confi
     paths = []
     for candidate in rec.top:
         name = exported_name(rec, candidate, config_name)
-        text = (_header(rec, candidate, base_config)
+        text = (_header(rec, candidate, base_config, _backbone_name(base_model))
                 + '# train: python tools/train.py <this file>\n\n'
                 + _assign('_base_', [base_rel])
                 + _assign('model', recommender.model_override(base_model, candidate))
