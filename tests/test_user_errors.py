@@ -137,6 +137,10 @@ def test_work_dir_that_is_a_file(tool_name, tmp_path, capsys, no_training):
     ({'val_evaluator.type': 'MultiTaskMetrik'}, "(did you mean 'MultiTaskMetric'?)"),
     ({'val_evaluator.tasks': {'depth_zbuffer': 'nope'}}, "unknown kind 'nope'"),
     ({'randomness.seed': -1}, 'randomness.seed must be an integer in [0, 4294967295], got -1'),
+    ({'optim_wrapper.optimizer.lr': 'x'}, "optim_wrapper.optimizer.lr must be a finite number "
+                                          ">= 0, got 'x'"),
+    ({'optim_wrapper.optimizer.nope': 1}, "unexpected keyword argument 'nope'"),
+    ({'optim_wrapper.clip_grad': 5}, 'optim_wrapper: AssertionError: If `clip_grad` is not'),
     ({'sweep.method': 'lookahead', 'sweep.lookahead.interval': 0},
      'sweep.lookahead.interval must be a positive integer, got 0'),
 ])
@@ -157,6 +161,9 @@ def test_train_checks_heads_and_components_too(tmp_path, capsys, no_training):
     cfg = tiny_config_file(tmp_path, **{'optim_wrapper.optimizer.type': 'NopeOpt'})
     line = error_of(TRAIN, [cfg, '--work-dir', tmp_path / 'w'], capsys)
     assert "optim_wrapper.optimizer.type='NopeOpt' is not a registered optimizer" in line
+    cfg = tiny_config_file(tmp_path, **{'optim_wrapper.optimizer.betas': 'x'})
+    line = error_of(TRAIN, [cfg, '--work-dir', tmp_path / 'w'], capsys)
+    assert line.startswith('error: optim_wrapper: TypeError')
     cfg = tiny_config_file(tmp_path, **{'model.tasks.depth_zbuffer.head': None})
     assert 'needs a `head` and a `loss`' in error_of(TRAIN, [cfg, '--work-dir', tmp_path / 'w'],
                                                      capsys)

@@ -15,6 +15,7 @@ from mmengine.config import Config
 
 from treemtl_plugin.apis.config import load_config, require_model, setup_work_dir
 from treemtl_plugin.apis.cli import ConfigOptions, add_launcher_args, parse_tool_args, run_tool
+from treemtl_plugin.apis.preflight import check_optimizer
 from treemtl_plugin.apis.single_task import report_against_single_task
 from treemtl_plugin.apis.training import build_runner
 from treemtl_plugin.errors import ConfigError
@@ -69,6 +70,7 @@ def train(args) -> None:
     from treemtl_plugin.engine.runner import KeepLastMetrics
     cfg = build_config(args)
     runner = build_runner(cfg)
+    check_optimizer(cfg, runner.model)      # a bad lr fails now, not at the first step
     last_val = KeepLastMetrics()
     runner.register_hook(last_val)
     runner.train()

@@ -14,12 +14,12 @@ from collections.abc import Mapping, Sequence
 
 from mmengine.config import Config
 
-from ..checks import is_int
+from ..checks import check_number, is_int
 from ..errors import ConfigError, did_you_mean
 from .components import check_component_types
 from .config import check_data_root, resolve_path
 
-__all__ = ['check_before_training', 'registry_error', 'signature_error']
+__all__ = ['check_before_training', 'check_optimizer', 'registry_error', 'signature_error']
 
 
 def registry_error(err: KeyError, what: str) -> ConfigError | None:
@@ -63,6 +63,24 @@ def _build_model(cfg: Config):
         if converted is None:
             raise
         raise converted from None
+
+
+def check_optimizer(cfg: Config, model) -> None:
+    """Build the optimiser once on the model: a learning rate or weight decay torch refuses
+    (a string, a negative number) fails here, not at the first step of the first run."""
+    if not isinstance(cfg.get('optim_wrapper'), Mapping):
+        return
+    optimizer = cfg.optim_wrapper.get('optimizer')
+    for key in ('lr', 'weight_decay', 'momentum', 'eps'):
+        if isinstance(optimizer, Mapping) and key in optimizer:
+            check_number(f'optim_wrapper.optimizer.{key}', optimizer[key], low=0)
+    from mmengine.optim import build_optim_wrapper
+    try:
+        build_optim_wrapper(model, copy.deepcopy(cfg.optim_wrapper))
+    except (ValueError, TypeError, KeyError, AssertionError) as err:   # mmengine asserts too
+        converted = _converted(err, 'optim_wrapper')
+        raise (converted or ConfigError(f'optim_wrapper: {type(err).__name__}: {err}')) \
+            from None
 
 
 def _image_size(dataset: Mapping):
@@ -126,6 +144,6 @@ def check_before_training(cfg: Config, tasks: Sequence[str], recommender, train_
                               "looked up from the working directory, then from the config "
                               "file's folder)")
     check_component_types(cfg)
-    _build_model(cfg)
+    check_optimizer(cfg, _build_model(cfg))
     if sweep or train_top:
         _check_data(cfg, tasks)
