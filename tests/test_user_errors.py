@@ -383,17 +383,24 @@ def test_an_unwritable_work_dir_and_bad_compare_budgets_are_refused_first(tmp_pa
         capsys.readouterr().err
 
 
-def test_a_second_process_is_told_who_holds_the_remaining_runs(tmp_path):
-    import json
-    from treemtl_plugin.apis.recommendation import _still_running
-    runs = tmp_path / 'runs'
-    (runs / 'pair__a__b__b1').mkdir(parents=True)
-    (runs / 'pair__a__b__b1' / 'claim.json').write_text(json.dumps(dict(host='node7', pid=4242)))
-    (runs / 'single__a').mkdir()
-    (runs / 'single__a' / 'metrics.json').write_text('{}')          # finished: not held
-    text = _still_running(str(runs), None)
-    assert 'held by 1 other process(es) (node7:4242)' in text and 'shard' not in text
-    assert 'this shard is done' in _still_running(str(runs), (1, 2))
+def test_a_second_process_is_told_who_holds_the_remaining_runs(tmp_path, monkeypatch):
+    import time
+    from treemtl_plugin.engine import runner
+    monkeypatch.setattr(runner, 'train_and_evaluate', lambda cfg: {
+        f'{t}/{m}': 1.0 for t in cfg.model.tasks
+        for m in (('mIoU', 'pixel_acc') if t == 'segment_semantic' else ('abs_err', 'rel_err'))})
+    held = tmp_path / 'w' / 'sweep' / 'runs' / 'pair__depth_zbuffer__segment_semantic__b1'
+    held.mkdir(parents=True)        # another machine's process is training this run now
+    (held / 'claim.json').write_text(json.dumps(dict(host='node7', pid=4242, token='t',
+                                                     started=time.time(),
+                                                     heartbeat=time.time())))
+    assert RECOMMEND.main([str(tiny_config_file(tmp_path)), '--work-dir', str(tmp_path / 'w'),
+                           '--workers', '1']) == 0
+    log = (tmp_path / 'w' / 'recommend.log').read_text()    # whole lines (the console wraps)
+    assert '1 run(s) are being trained by other processes (node7:4242)' in log
+    assert 'not recommending yet: the remaining runs are held by the processes named above' \
+        in log and 'shard' not in log
+    assert not (tmp_path / 'w' / 'top_layouts.json').exists()
 
 
 @pytest.mark.parametrize('config_text, options, message', [

@@ -110,7 +110,7 @@ def run_recommendation(cfg: Config, work_dir: str,
             table, cost, table_info = _full_mode_inputs(cfg, tasks, recommender, work_dir,
                                                         shard, log, train_fn)
             if table is None:
-                log(_still_running(osp.join(work_dir, 'sweep', 'runs'), shard))
+                log(_still_running(shard))
                 return RecommendationRun(status='shard_done')
         else:
             table, cost = _table_mode_inputs(cfg)
@@ -147,19 +147,13 @@ def _recommend_and_write(cfg, recommender, table, cost, table_info, work_dir, fu
     return run
 
 
-def _still_running(runs_dir: str, shard) -> str:
-    """Why the job stops before recommending: other shards, or other processes holding
-    runs of this sweep (named by host:pid from their claims)."""
-    from ..sweep.claims import claim_owner
-    from ..sweep.results import METRICS_FILE
-    owners = sorted({claim_owner(osp.join(runs_dir, name)) for name in
-                     (os.listdir(runs_dir) if osp.isdir(runs_dir) else [])
-                     if not osp.isfile(osp.join(runs_dir, name, METRICS_FILE))} - {None})
-    if shard is None and owners:
-        return (f'[sweep] this job has trained what it could; the other runs are held by '
-                f'{len(owners)} other process(es) ({", ".join(owners[:3])}'
-                f'{", ..." if len(owners) > 3 else ""}). Run the same command again when they '
-                'finish to merge and recommend.')
+def _still_running(shard) -> str:
+    """Why the job stops before recommending: other shards, or other processes holding runs
+    of this sweep (the sweep has just named them, host:pid, from their claims)."""
+    if shard is None:
+        return ('[sweep] not recommending yet: the remaining runs are held by the processes '
+                'named above. Run the same command again when they finish to merge and '
+                'recommend.')
     return ('[sweep] this shard is done; other shards still have runs to finish. Run the same '
             'command without --shard (or after all shards) to merge and recommend.')
 
