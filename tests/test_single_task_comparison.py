@@ -104,3 +104,19 @@ def test_report_writes_the_comparison_beside_the_checkpoints(tmp_path, capsys):
     assert saved['split'] == 'val' and round(saved['tasks']['c']['measured'], 6) == -10.0
     assert saved['metrics']['c/mse'] == 1.1
     assert 'relative_performance_val.json' in capsys.readouterr().out
+
+
+def test_only_the_sweeps_single_task_baselines_are_tested(tmp_path):
+    from treemtl_plugin.affinity.methods import build_table_method
+    from treemtl_plugin.sweep.executor import SweepExecutor
+    from treemtl_plugin.sweep.plan import plan_sweep
+    cfg = Config.fromfile(str(TEACHER_CFG))
+    runs = plan_sweep(TASKS, 4) + build_table_method(dict(method='similarity')).plan(
+        TASKS, 4, None)
+    executor = SweepExecutor(cfg, runs, str(tmp_path))
+    tested = sorted(r for r, c in executor.configs.items() if c.get('test_after_train'))
+    assert tested == ['single__a1', 'single__a2', 'single__c']    # not pairs nor probes
+    same = Config.fromfile(str(TEACHER_CFG))
+    same.test_dataloader = same.val_dataloader                     # no separate test split
+    assert not any(c.get('test_after_train') for c in
+                   SweepExecutor(same, runs, str(tmp_path)).configs.values())

@@ -104,10 +104,12 @@ class SweepExecutor:
         self.fingerprints = {rid: run_fingerprint(c, c.model.tasks)
                              for rid, c in self.configs.items()}
         # single-task runs are also scored on a separate test split: the baselines that
-        # tools/test.py compares a trained model with (never read by the recommendation)
+        # tools/test.py compares a trained model with (never read by the recommendation);
+        # not the runs that only measure (hooks) or train a given layout (the study's)
         for run in runs:
             run_cfg = self.configs[run.run_id]
-            if run.is_single and run_cfg.get('test_dataloader') and \
+            if run.is_single and not run.hooks and run.blocks is None and \
+                    run_cfg.get('test_dataloader') and \
                     run_cfg.get('test_evaluator') and \
                     run_cfg.test_dataloader != run_cfg.get('val_dataloader'):
                 run_cfg[TEST_AFTER_TRAIN] = True
