@@ -120,3 +120,35 @@ def test_only_the_sweeps_single_task_baselines_are_tested(tmp_path):
     same.test_dataloader = same.val_dataloader                     # no separate test split
     assert not any(c.get('test_after_train') for c in
                    SweepExecutor(same, runs, str(tmp_path)).configs.values())
+
+
+def test_a_baseline_recorded_without_test_metrics_is_retrained_once(tmp_path, monkeypatch):
+    from treemtl_plugin.engine.runner import TEST_AFTER_TRAIN, TEST_METRICS_KEY
+    from treemtl_plugin.sweep import executor as executor_module
+    from treemtl_plugin.sweep.executor import SweepExecutor
+    from treemtl_plugin.sweep.plan import plan_sweep
+    trained = []
+
+    def training(tests):          # the plugin's training, with or without the test split
+        def train(cfg):
+            trained.append(cfg.experiment_name)
+            out = {f'{t}/mse': 1.0 for t in cfg.model.tasks}
+            if tests and cfg.get(TEST_AFTER_TRAIN):
+                out[TEST_METRICS_KEY] = {f'{t}/mse': 2.0 for t in cfg.model.tasks}
+            return out
+        return train
+    cfg = Config.fromfile(str(TEACHER_CFG))
+    cfg.merge_from_dict({'sweep.workers': 1})
+    runs = plan_sweep(['a1', 'a2'], 4)
+    monkeypatch.setattr(executor_module, 'train_and_evaluate', training(tests=False))
+    SweepExecutor(cfg, runs, str(tmp_path), log=lambda m: None).execute()   # an older version
+    trained.clear()
+    monkeypatch.setattr(executor_module, 'train_and_evaluate', training(tests=True))
+    report = SweepExecutor(cfg, runs, str(tmp_path), log=lambda m: None).execute()
+    assert sorted(trained) == ['single__a1', 'single__a2'] and report.reused == 4
+    assert 'no test-split metrics' in report.stale['single__a1']
+    record = json.loads((tmp_path / 'runs' / 'single__a1' / 'metrics.json').read_text())
+    assert record['test_metrics'] == {'a1/mse': 2.0}
+    trained.clear()
+    SweepExecutor(cfg, runs, str(tmp_path), log=lambda m: None).execute()
+    assert trained == []                                           # once

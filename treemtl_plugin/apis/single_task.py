@@ -80,9 +80,10 @@ def compare_with_single_task(cfg, metrics: Mapping[str, float], split: str) -> d
         tested = [r for r in records if isinstance(r.get(field), Mapping)]
         if not tested:
             out['problems'].append(
-                f'{task}: its single-task runs have no {_SPLIT_NAMES[split]} metrics (they '
-                'were trained before single-task runs were tested, or the config has no '
-                'separate test split); run tools/recommend.py again to test them')
+                f'{task}: its single-task runs have no {_SPLIT_NAMES[split]} metrics (the '
+                "sweep's config has no separate test split, or they were trained before "
+                'single-task runs were tested: tools/recommend.py on the same config and work '
+                'dir retrains them)')
             continue
         single_cfg = run_config(cfg, [task], Layout.all_shared([task], tested[0]['num_blocks']),
                                 work_dir='', experiment_name='', overrides=None)

@@ -123,13 +123,22 @@ class SweepExecutor:
     def statuses(self, runs: list[SweepRun]) -> list:
         """:func:`run_statuses` of ``runs``, with the metric names each task must report
         taken from the evaluator where known, else from every planned run (all shards), so
-        that a shard or a single run is judged like the whole sweep."""
+        that a shard or a single run is judged like the whole sweep. With the plugin's own
+        training, a single-task baseline without its test-split metrics is stale too."""
         if self.metric_names is None:
             finished = [s.record for s in run_statuses(self.runs_dir, self.all_runs,
                                                        self.fingerprints, {})
                         if s.state == 'finished']
             self.metric_names = usual_metric_names(finished, self.known_metric_names)
-        return run_statuses(self.runs_dir, runs, self.fingerprints, self.metric_names)
+        statuses = run_statuses(self.runs_dir, runs, self.fingerprints, self.metric_names)
+        for status in statuses:      # a baseline recorded before baselines were also tested
+            if self.train_fn is None and status.state == 'finished' and \
+                    self.configs[status.run.run_id].get(TEST_AFTER_TRAIN) and \
+                    not isinstance(status.record.get('test_metrics'), dict):
+                status.state, status.reason = 'stale', (
+                    'it has no test-split metrics (recorded before single-task runs were '
+                    'also tested)')
+        return statuses
 
     def results(self) -> dict[str, dict]:
         """Valid, current results of every planned run (all shards), by run id."""
