@@ -123,15 +123,19 @@ class SweepExecutor:
     def statuses(self, runs: list[SweepRun]) -> list:
         """:func:`run_statuses` of ``runs``, with the metric names each task must report
         taken from the evaluator where known, else from every planned run (all shards), so
-        that a shard or a single run is judged like the whole sweep. With the plugin's own
-        training, a single-task baseline without its test-split metrics is stale too."""
+        that a shard or a single run is judged like the whole sweep."""
         if self.metric_names is None:
             finished = [s.record for s in run_statuses(self.runs_dir, self.all_runs,
                                                        self.fingerprints, {})
                         if s.state == 'finished']
             self.metric_names = usual_metric_names(finished, self.known_metric_names)
-        statuses = run_statuses(self.runs_dir, runs, self.fingerprints, self.metric_names)
-        for status in statuses:      # a baseline recorded before baselines were also tested
+        return run_statuses(self.runs_dir, runs, self.fingerprints, self.metric_names)
+
+    def _to_retest(self, statuses: list) -> list:
+        """With the plugin's own training, a finished single-task baseline recorded before
+        baselines were also tested (no test-split metrics) is trained again, once: the table
+        can use it, ``tools/test.py``'s comparison cannot."""
+        for status in statuses:
             if self.train_fn is None and status.state == 'finished' and \
                     self.configs[status.run.run_id].get(TEST_AFTER_TRAIN) and \
                     not isinstance(status.record.get('test_metrics'), dict):
@@ -149,7 +153,7 @@ class SweepExecutor:
     def execute(self) -> SweepReport:
         """Train every run of this shard without a valid, current result."""
         os.makedirs(self.runs_dir, exist_ok=True)
-        statuses = self.statuses(self.runs)
+        statuses = self._to_retest(self.statuses(self.runs))
         report = SweepReport(planned=len(self.all_runs), in_shard=len(self.runs),
                              reused=sum(s.state == 'finished' for s in statuses))
         report.stale = {s.run.run_id: s.reason for s in statuses if s.state == 'stale'}
@@ -189,8 +193,8 @@ class SweepExecutor:
                     claimed_elsewhere[run.run_id] = claim_owner(self.run_dir(run)) or '?'
                 continue
             try:
-                if self.statuses([run])[0].state == 'finished':   # by another process meanwhile
-                    continue
+                if self._to_retest(self.statuses([run]))[0].state == 'finished':
+                    continue                       # finished by another process meanwhile
                 self._clear(run)
                 eta = ''
                 if durations:    # runs left (shared by `parallel` processes) x mean duration
