@@ -142,7 +142,7 @@ def test_a_baseline_recorded_without_test_metrics_is_retrained_once(tmp_path, mo
     runs = plan_sweep(['a1', 'a2'], 4)
     monkeypatch.setattr(executor_module, 'train_and_evaluate', training(tests=False))
     SweepExecutor(cfg, runs, str(tmp_path), log=lambda m: None).execute()   # an older version
-    assert len(SweepExecutor(cfg, runs, str(tmp_path)).results()) == 5   # the table can use it
+    assert len(SweepExecutor(cfg, runs, str(tmp_path)).results()) == 6   # the table can use it
     trained.clear()
     monkeypatch.setattr(executor_module, 'train_and_evaluate', training(tests=True))
     report = SweepExecutor(cfg, runs, str(tmp_path), log=lambda m: None).execute()
