@@ -125,6 +125,8 @@ def test_work_dir_that_is_a_file(tool_name, tmp_path, capsys, no_training):
     ({'sweep.overides': {}}, "'overides' (did you mean 'overrides'?)"),
     ({'model.layout': [[['segment_semantic']], [['depth_zbuffer']]]}, 'invalid model.layout'),
     ({'two_task_table': 'no_such_table.csv'}, 'two_task_table file not found'),
+    ({'two_task_table': str(ROOT / 'configs' / 'paper' / 'data' / 'nyuv2_mobilenetv2.csv')},
+     'the backbone has 2 branching point(s), but the two_task_table '),
     ({'model.tasks.depth_zbuffer.loss': None}, "model.tasks['depth_zbuffer'] needs a `head` "
                                                "and a `loss`"),
     ({'model.backbone.model_name': 5}, 'model_name must be a timm model name (a string), got 5'),

@@ -292,10 +292,9 @@ def resolve_path(path: str, cfg_dir: str | None) -> str:
     return candidate if osp.exists(candidate) else path
 
 
-def load_table(cfg: Mapping, cfg_dir: str | None = None,
-               num_blocks: int | None = None) -> TwoTaskTable:
-    """The two-task table named by ``cfg.two_task_table``, restricted to the config's tasks;
-    ``num_blocks`` default: one per ``block_flops`` value, 0: as many as the table has."""
+def load_table(cfg: Mapping, cfg_dir: str | None = None) -> TwoTaskTable:
+    """The two-task table named by ``cfg.two_task_table``, restricted to the config's tasks,
+    with as many branching points as its branches give."""
     tasks = config_tasks(cfg)
     path = cfg.get('two_task_table')
     if path is not None and not isinstance(path, str):
@@ -311,9 +310,7 @@ def load_table(cfg: Mapping, cfg_dir: str | None = None,
     if not osp.isfile(path):
         raise ConfigError(f'two_task_table file not found: {path!r} (relative paths are looked '
                           "up from the working directory, then from the config file's folder)")
-    if num_blocks is None:
-        num_blocks = len(cfg.get('block_flops') or []) or None
-    return TwoTaskTable.from_csv(path, tasks=tasks, num_blocks=num_blocks or None)
+    return TwoTaskTable.from_csv(path, tasks=tasks)
 
 
 def build_cost_model(cfg: Mapping) -> CostModel:

@@ -54,19 +54,28 @@ def recommend_from_config(cfg: Mapping, cfg_dir: str | None = None,
 
 
 def _table_mode_inputs(cfg: Config, cfg_dir: str | None = None):
-    """The table and the cost model of a table-mode config; their numbers of branching
-    points must agree (the table's own count, read from its branches, is the reference)."""
+    """The table and the cost model of a table-mode config."""
     if cfg_dir is None and cfg.filename:
         cfg_dir = osp.dirname(osp.abspath(cfg.filename))
     cost = build_cost_model(cfg)
-    table = load_table(cfg, cfg_dir, num_blocks=0)
-    if table.num_blocks != cost.num_blocks:
-        raise ConfigError(
-            f'block_flops has {cost.num_blocks} value(s), one per branching point, but the '
-            f'two_task_table {table.source} has branches 0..{table.num_blocks}: give '
-            f'{table.num_blocks} block_flops values (the blocks of the backbone the table was '
-            'measured on), or use the table of this backbone')
+    table = _table_of(cfg, cfg_dir, cost, f'block_flops has {cost.num_blocks} value(s), one '
+                                          'per branching point', 'give {B} block_flops values '
+                                          '(the blocks of the backbone the table was measured '
+                                          'on)')
     return table, cost
+
+
+def _table_of(cfg: Config, cfg_dir: str | None, cost: CostModel, counted: str,
+              fix: str) -> TwoTaskTable:
+    """The config's ``two_task_table``, whose branching points (read from its branches) must
+    be those the costs count: ``counted`` says who counts them, ``fix`` (with ``{B}``, the
+    table's count) how to make them agree."""
+    table = load_table(cfg, cfg_dir)
+    if table.num_blocks != cost.num_blocks:
+        raise ConfigError(f'{counted}, but the two_task_table {table.source} has branches '
+                          f'0..{table.num_blocks}: {fix.format(B=table.num_blocks)}, or use the '
+                          'table of this backbone')
+    return table
 
 
 def run_recommendation(cfg: Config, work_dir: str,
@@ -173,7 +182,9 @@ def _full_mode_inputs(cfg: Config, tasks: list[str], recommender, work_dir: str,
                json.loads(json.dumps(backbone_info, default=str)))
     if cfg.get('two_task_table'):
         cfg_dir = osp.dirname(osp.abspath(cfg.filename)) if cfg.filename else None
-        table = load_table(cfg, cfg_dir, num_blocks=num_blocks)
+        table = _table_of(cfg, cfg_dir, cost, f'the backbone has {num_blocks} branching '
+                          'point(s)', 'set model.backbone.num_branch_points (or block_groups) '
+                          'to give {B}')
         return table, cost, dict(method='table', source=table.source)
     found = sweep_table(cfg, tasks, num_blocks, osp.join(work_dir, 'sweep'), shard=shard,
                         log=log, train_fn=train_fn)

@@ -34,8 +34,7 @@ from .checkpoint import check_belongs, read_state_dict, trusted_loading
 from .img_size import apply_img_size
 
 __all__ = ['TreeMTLRunner', 'SweepRunner', 'KeepLastMetrics', 'train_and_evaluate',
-           'load_weights',
-           'EXTRAS_KEY', 'TEST_METRICS_KEY', 'TEST_AFTER_TRAIN']
+           'load_weights', 'EXTRAS_KEY', 'TEST_METRICS_KEY', 'TEST_AFTER_TRAIN']
 
 
 class QuickTextConfig(Config):

@@ -141,8 +141,8 @@ def run_statuses(runs_dir: str, runs: Iterable[SweepRun], fingerprints: Mapping[
         if status.state == 'finished':
             reason = _other_metric_names(status.record, expected_names)
             if reason:
-                status.state, status.reason = 'stale', f'{result_path(runs_dir, status.run)} ' \
-                                                       f'{reason}'
+                status.state = 'stale'
+                status.reason = f'{result_path(runs_dir, status.run)} {reason}'
     return out
 
 
@@ -152,10 +152,10 @@ def _other_metric_names(record: Mapping, expected: Mapping[str, frozenset[str]])
         want = expected.get(str(task))
         if want is not None and names != want:
             missing, extra = sorted(want - names), sorted(names - want)
-            return (f'reports other metrics for task {task!r} than the evaluator'
-                    + (f' (lacks {missing}' if missing else ' (')
-                    + (', ' if missing and extra else '')
-                    + (f'has {extra} instead' if extra else '') + ')')
+            what = ([f'lacks {missing}'] if missing else []) + \
+                ([f'has {extra} instead'] if extra else [])
+            return (f'reports other metrics for task {task!r} than the evaluator '
+                    f'({", ".join(what)})')
     return None
 
 
