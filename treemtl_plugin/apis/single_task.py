@@ -89,15 +89,14 @@ def compare_with_single_task(cfg, metrics: Mapping[str, float], split: str) -> d
                                 work_dir='', experiment_name='', overrides=None)
         apply_img_size(single_cfg)      # as the sweep's runs were (a config read as a file)
         expected = run_fingerprint(single_cfg, [task])
-        same = [r for r in tested if not _differences(r, expected)]
-        if not same:   # other seeds, schedule or data: use those closest to this training
-            fewest = min(len(_differences(r, expected)) for r in tested)
-            same = [r for r in tested if len(_differences(r, expected)) == fewest]
-        deltas = [relative_performance(metrics, r[field], task) for r in same]
+        differ = [_differences(r, expected) for r in tested]
+        fewest = min(map(len, differ))       # 0: like for like; else the closest runs
+        same = [k for k, parts in enumerate(differ) if len(parts) == fewest]
+        deltas = [relative_performance(metrics, tested[k][field], task) for k in same]
         out['tasks'][task] = dict(
             measured=sum(deltas) / len(deltas), estimated=estimates.get(task),
-            runs=[r['run_id'] for r in same], like_for_like=not _differences(same[0], expected),
-            differ=_differences(same[0], expected))
+            runs=[tested[k]['run_id'] for k in same], like_for_like=fewest == 0,
+            differ=differ[same[0]])
     if out['tasks'] and len(out['tasks']) == len(cfg.model.tasks):
         rows = out['tasks'].values()
         out['mean'] = dict(measured=sum(r['measured'] for r in rows) / len(rows),
