@@ -48,8 +48,8 @@ warnings.filterwarnings("ignore")
 
 INPUT_SIZES = {"Taskonomy": 224, "NYUv2": 321}
 
-# Per-block GMac the project's /work/shared/reference/README.md gives for the
-# authors' Deeplab-ResNet34 (used as a sanity check of the counting method).
+# Per-block GMac the authors' README gives for their Deeplab-ResNet34
+# (used as a sanity check of the counting method).
 README_RESNET34 = {
     224: [0.121225216, 0.722369664, 0.93976704, 5.740221952, 11.03176704],
     321: [0.250500544, 1.458746496, 1.87841664, 11.473618432, 22.05041664],
