@@ -133,14 +133,17 @@ def comparison_lines(result: Mapping) -> list[str]:
 
 
 def report_against_single_task(cfg, metrics: Mapping[str, float] | None, split: str,
-                               log=print) -> dict | None:
-    """Print the comparison of an exported recommendation's trained model and write it to
-    ``<work_dir>/relative_performance_<split>.json``; nothing for other configs."""
+                               log=None) -> dict | None:
+    """Print the comparison of an exported recommendation's trained model (``log``, default:
+    the console at its width) and write it to ``<work_dir>/relative_performance_<split>.json``;
+    nothing for other configs."""
     from mmengine.dist import is_main_process
 
+    from ..engine.job_log import console_printer
     from ..io.atomic import write_json
     if not is_main_process() or not isinstance(cfg.get('recommendation'), Mapping):
         return None
+    log = log or console_printer()
     if not metrics:
         log('relative performance vs the single-task models: not measured, the training '
             'ended without a validation (make train_cfg.max_iters a multiple of '

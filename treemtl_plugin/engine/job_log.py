@@ -18,20 +18,31 @@ import time
 from mmengine.dist import get_rank
 from mmengine.logging import MMLogger
 
-__all__ = ['JobLog']
+__all__ = ['JobLog', 'console_printer']
+
+
+def console_printer(console=None):
+    """``print(line)`` onto a rich console at its width (the terminal's, $COLUMNS, else 80):
+    a long line wraps with its continuation lines indented."""
+    if console is None:
+        from ..visualization.report import make_console
+        console = make_console()
+
+    def print_line(line: str) -> None:
+        text = textwrap.fill(line, width=max(console.width, 40), subsequent_indent='    ',
+                             break_on_hyphens=False, break_long_words=False)
+        console.print(text, markup=False, highlight=False, soft_wrap=True)
+    return print_line
 
 
 class _ConsoleHandler(logging.Handler):
     def __init__(self, console):
         super().__init__(logging.INFO)
-        self.console = console
+        self.print_line = console_printer(console)
 
     def emit(self, record: logging.LogRecord) -> None:
-        # at the terminal's width, continuation lines indented (the log file keeps one line)
-        text = textwrap.fill(record.getMessage(), width=max(self.console.width, 40),
-                             subsequent_indent='    ', break_on_hyphens=False,
-                             break_long_words=False)
-        self.console.print(text, markup=False, highlight=False, soft_wrap=True)
+        # at the terminal's width (the log file keeps one line)
+        self.print_line(record.getMessage())
 
 
 class JobLog:
