@@ -79,6 +79,7 @@ def main(argv=None) -> int:
     bp = np.stack([Layout(item['layout']).with_tasks(tasks).branch_points()
                    for item in study['layouts']])
     rows = np.stack([matrix_to_row(m) for m in bp])
+    coef = TaskAccuracyEstimator(per_seed[seeds[0]], np.ones(len(tasks))).coefficients(rows)
     trained = np.stack([np.mean([[item['measured'][str(s)][t] for t in tasks]
                                  for s in study['seeds']], axis=0) for item in study['layouts']])
     out = dict(config=osp.relpath(args.config, ROOT), study=osp.relpath(args.study, ROOT),
@@ -120,7 +121,7 @@ def main(argv=None) -> int:
         values = np.mean([per_seed[s] for s in subset], axis=0)
         noise = noise_from_seed_tables(np.stack([per_seed[s] for s in subset]))
         raw = evaluate(values, bp, rows, trained)
-        cov = score_covariance(bp, raw['weights'], noise)
+        cov = score_covariance(coef, raw['weights'], noise)
         var = np.diag(cov)
         diff = raw['score'][:, None] - raw['score'][None, :]
         se = np.sqrt(np.clip(var[:, None] + var[None, :] - 2 * cov, 0, None))
@@ -140,7 +141,7 @@ def main(argv=None) -> int:
             values_b = np.mean([per_seed[s] for s in other], axis=0)
             noise_b = noise_from_seed_tables(np.stack([per_seed[s] for s in other]))
             score_b = TaskAccuracyEstimator(values_b, raw['weights']).scores(rows)
-            var_b = np.diag(score_covariance(bp, raw['weights'], noise_b))
+            var_b = np.diag(score_covariance(coef, raw['weights'], noise_b))
             both = np.sqrt(var + var_b)
             ok = both > 0
             cover_independent.append(float(np.mean(np.abs(raw['score'] - score_b)[ok]
@@ -173,7 +174,7 @@ def main(argv=None) -> int:
                     new[r, c, b] = (values[r, c, b] + per_seed[extra][r, c, b]) / 2
             return evaluate(new, bp, rows, trained)['spearman']
 
-        named = runs_to_train_next(bp, base['score'], base['weights'], noise, args.runs)
+        named = runs_to_train_next(coef, base['score'], base['weights'], noise, args.runs)
         random_rho = [added([all_runs[m] for m in rng.choice(len(all_runs), args.runs,
                                                               replace=False)])
                       for _ in range(args.draws)]

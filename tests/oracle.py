@@ -36,6 +36,7 @@ __all__ = [
     "svd_entropy",
     "task_weights",
     "estimates",
+    "blockwise_estimates",
     "score",
     "flops",
     "rank_layouts",
@@ -312,6 +313,26 @@ def estimates(layout, values):
     for i in range(T):
         picked = [values[i, j, branch_point(layout, i, j)] for j in range(T) if j != i]
         result.append(sum(picked) / len(picked))
+    return np.array(result)
+
+
+def blockwise_estimates(layout, values):
+    """The blockwise estimate of every task in ``layout`` (``docs/method.md``, "Estimate and
+    score"): at every block ``k`` (1-based) task ``i`` adds the mean, over the other tasks in
+    its set of block ``k``, of ``values[i, j, k] - values[i, j, k-1]``; nothing when it is
+    alone there."""
+    values = np.asarray(values, dtype=float)
+    T = values.shape[0]
+    result = []
+    for i in range(T):
+        total = 0.0
+        for k, partition in enumerate(layout, start=1):
+            own = next(s for s in partition if i in s)
+            partners = sorted(own - {i})
+            if partners:
+                total += sum(values[i, j, k] - values[i, j, k - 1] for j in partners) / len(
+                    partners)
+        result.append(total)
     return np.array(result)
 
 

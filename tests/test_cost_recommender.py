@@ -624,3 +624,39 @@ def test_recommend_with_too_few_blocks_for_svde_warns_and_uses_uniform():
     assert sorted(item.score for item in rec.top) == pytest.approx(
         sorted(r[0] for r in ranking), abs=1e-12)
     assert rec.num_layouts == 12
+
+
+# ------------------------------------------------------------------ the blockwise estimator
+
+@pytest.mark.parametrize('name', ['taskonomy_mobilenetv2', 'nyuv2_deeplab_resnet34'])
+def test_blockwise_recommender_ranks_every_layout_by_the_oracles_blockwise_score(name):
+    table = reference_table(name)
+    cost = CostModel(list(REFERENCE[name]))
+    total = count_layouts(table.num_tasks, table.num_blocks)
+    rec = recommend(table, cost, topk=total, estimator='blockwise')
+    assert rec.estimator.name == 'blockwise' and len(rec.top) == total
+    weights = oracle.task_weights(table.values)
+    for item in rec.top:
+        est = oracle.blockwise_estimates(to_oracle(item.layout, table.tasks), table.values)
+        np.testing.assert_allclose(list(item.estimates.values()), est, atol=1e-12)
+        assert item.score == pytest.approx(float(np.dot(weights, est)), abs=1e-12)
+    scores = [item.score for item in rec.top]
+    assert scores == sorted(scores, reverse=True)
+    # the error bars follow the estimator's own coefficients
+    from treemtl_plugin.core.uncertainty import TableNoise
+    noise = TableNoise(np.where(table.values != 0, 4.0, 0.0), np.full(table.num_tasks, 1.0),
+                       seeds=2)
+    noisy = TwoTaskTable(table.tasks, table.num_blocks, table.values, noise=noise)
+    with_se = recommend(noisy, cost, topk=3, estimator='blockwise')
+    assert all(c.score_se > 0 for c in with_se.top)
+
+
+def test_the_exact_search_refuses_the_blockwise_estimator_and_says_what_to_do():
+    table = reference_table('taskonomy_mobilenetv2')
+    cost = CostModel(list(REFERENCE['taskonomy_mobilenetv2']))
+    with pytest.raises(SpaceTooLargeError, match=r"exact search needs an estimator that adds up "
+                                                 r"over pairs: use estimator='paper' here"):
+        recommend(table, cost, estimator='blockwise', search='branch_and_bound')
+    from treemtl_plugin.errors import ConfigError
+    with pytest.raises(ConfigError, match=r"recommender.estimator='mean'"):
+        recommend(table, cost, estimator='mean')

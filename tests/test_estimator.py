@@ -16,8 +16,10 @@ import pytest
 
 from treemtl_plugin.core.design_space import iter_layout_chunks
 from treemtl_plugin.core.encoding import matrix_to_row, pair_index
-from treemtl_plugin.core.estimator import (TaskAccuracyEstimator, resolve_task_weights,
-                                           svd_entropy, svde_task_weights)
+from treemtl_plugin.core.estimator import (ESTIMATORS, BlockwiseEstimator,
+                                           TaskAccuracyEstimator, build_estimator,
+                                           resolve_task_weights, svd_entropy,
+                                           svde_task_weights)
 from treemtl_plugin.core.table import TwoTaskTable
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -323,3 +325,77 @@ def test_estimator_rejects_bad_shapes():
         TaskAccuracyEstimator(np.zeros((3, 2, 4)), np.ones(3) / 3)
     with pytest.raises(ValueError, match=r'two-task values must have shape'):
         TaskAccuracyEstimator(np.zeros((3, 3)), np.ones(3) / 3)
+
+
+# -- the blockwise estimator -------------------------------------------------------------
+
+@pytest.mark.parametrize('seed, num_tasks, num_blocks', [(30, 2, 4), (31, 3, 4), (32, 4, 3),
+                                                         (33, 3, 1), (34, 5, 2)])
+def test_blockwise_estimator_matches_oracle_on_every_layout(seed, num_tasks, num_blocks):
+    values = random_values(seed, num_tasks, num_blocks)
+    weights = np.random.default_rng(seed).random(num_tasks)
+    weights /= weights.sum()
+    estimator = BlockwiseEstimator(values, weights)
+    olayouts = oracle_space(num_tasks, num_blocks)
+    rows = oracle_rows(olayouts, num_tasks)
+    expected = np.array([oracle.blockwise_estimates(lay, values) for lay in olayouts])
+    np.testing.assert_allclose(estimator.estimates_matrix(rows), expected, atol=1e-11)
+    np.testing.assert_allclose(estimator.scores(rows), expected @ weights, atol=1e-11)
+
+
+@pytest.mark.parametrize('name', sorted(ESTIMATORS))
+def test_estimates_are_linear_in_the_table_through_their_coefficients(name):
+    values = random_values(40, 4, 3)
+    estimator = build_estimator(name, values, np.full(4, 0.25))
+    rows = np.concatenate([c.branch_points for c in iter_layout_chunks(4, 3)])
+    coef = estimator.coefficients(rows)
+    assert coef.shape == (len(rows), 4, 4, 4)
+    np.testing.assert_allclose(np.einsum('nijb,ijb->ni', coef, values),
+                               estimator.estimates_matrix(rows), atol=1e-11)
+    assert np.all(coef[:, np.arange(4), np.arange(4)] == 0)     # the diagonal is never read
+
+
+def test_blockwise_estimator_hand_example():
+    # the paper's hand example: all share block 1, {0,1} | {2} at block 2
+    values = np.zeros((3, 3, 3))
+    values[0, 1] = [0, 1, 2]
+    values[0, 2] = [0, 3, 4]
+    values[1, 0] = [0, 5, 6]
+    values[1, 2] = [0, 7, 8]
+    values[2, 0] = [0, 9, 10]
+    values[2, 1] = [0, 11, 12]
+    estimator = BlockwiseEstimator(values, np.array([0.5, 0.25, 0.25]))
+    bp = np.array([[2, 2, 1], [2, 2, 1], [1, 1, 2]])
+    # task 0: block 1 with {1, 2}: mean(1 - 0, 3 - 0) = 2; block 2 with {1}: 2 - 1 = 1 -> 3
+    # task 1: block 1: mean(5, 7) = 6; block 2 with {0}: 6 - 5 = 1 -> 7
+    # task 2: block 1: mean(9, 11) = 10; block 2 alone -> 10
+    np.testing.assert_allclose(estimator.estimate(bp), [3.0, 7.0, 10.0])
+    assert estimator.score(bp) == pytest.approx(0.5 * 3 + 0.25 * 7 + 0.25 * 10, abs=1e-12)
+    assert estimator.score(np.diag([2, 2, 2])) == 0.0
+
+
+def test_blockwise_estimator_is_the_table_for_a_pair_and_the_group_mean_for_a_group():
+    values = random_values(41, 4, 3)
+    blockwise = BlockwiseEstimator(values, np.full(4, 0.25))
+    paper = TaskAccuracyEstimator(values, np.full(4, 0.25))
+    # tasks 0 and 1 share b blocks, 2 and 3 alone: task 0 gets its whole pair value
+    for b in range(4):
+        bp = np.diag([3, 3, 3, 3])
+        bp[0, 1] = bp[1, 0] = b
+        np.testing.assert_allclose(blockwise.estimate(bp)[:2], [values[0, 1, b], values[1, 0, b]])
+        np.testing.assert_allclose(paper.estimate(bp)[:2],
+                                   [values[0, 1, b] / 3, values[1, 0, b] / 3])
+    # the grouping {0, 1, 2} {3}: each member gets the mean of its pair values in the group
+    # (Standley et al.'s higher-order approximation); all shared: the paper's estimate
+    bp = np.full((4, 4), 3)
+    bp[3, :3] = bp[:3, 3] = 0
+    expected = [np.mean([values[i, j, 3] for j in range(3) if j != i]) for i in range(3)]
+    np.testing.assert_allclose(blockwise.estimate(bp)[:3], expected)
+    np.testing.assert_allclose(blockwise.estimate(np.full((4, 4), 3)),
+                               paper.estimate(np.full((4, 4), 3)))
+
+
+def test_an_unknown_estimator_names_the_known_ones():
+    with pytest.raises(ValueError, match=r"recommender.estimator='mean' is not known; use one "
+                                         r"of \['paper', 'blockwise'\]"):
+        build_estimator('mean', np.zeros((2, 2, 3)), np.ones(2) / 2)

@@ -6,7 +6,7 @@ import pytest
 
 from treemtl_plugin.core.design_space import enumerate_layouts
 from treemtl_plugin.core.encoding import matrix_to_row
-from treemtl_plugin.core.estimator import TaskAccuracyEstimator
+from treemtl_plugin.core.estimator import ESTIMATORS
 from treemtl_plugin.core.uncertainty import (TableNoise, noise_from_seed_tables,
                                              probability_best, runs_to_train_next,
                                              score_covariance, shrink_table, tied_with_best)
@@ -21,9 +21,17 @@ def _layouts():
     return np.stack([layout.branch_points() for layout in layouts])
 
 
-def _scores(values, bp) -> np.ndarray:
-    rows = np.stack([matrix_to_row(m) for m in bp])
-    return TaskAccuracyEstimator(values, WEIGHTS).scores(rows)
+def _rows(bp) -> np.ndarray:
+    return np.stack([matrix_to_row(m) for m in bp])
+
+
+def _scores(values, bp, estimator: str = 'paper') -> np.ndarray:
+    return ESTIMATORS[estimator](values, WEIGHTS).scores(_rows(bp))
+
+
+def _coefficients(bp, estimator: str = 'paper') -> np.ndarray:
+    """The layouts' estimator coefficients (they do not depend on the table's values)."""
+    return ESTIMATORS[estimator](np.zeros((T, T, B + 1)), WEIGHTS).coefficients(_rows(bp))
 
 
 def _signal(rng) -> np.ndarray:
@@ -48,25 +56,27 @@ def test_zero_noise_gives_zero_se_and_the_raw_best():
     values = _signal(np.random.default_rng(0))
     scores = _scores(values, bp)
     zero = TableNoise(np.zeros((T, T, B + 1)), np.zeros(T))
-    cov = score_covariance(bp, WEIGHTS, zero)
+    cov = score_covariance(_coefficients(bp), WEIGHTS, zero)
     assert np.allclose(cov, 0)
     p = probability_best(scores, cov)
     assert p[np.argmax(scores)] == pytest.approx(1.0)
     assert tied_with_best(scores, cov).sum() == 1       # only the best itself
 
 
-def test_a_table_without_signal_ties_every_layout():
+@pytest.mark.parametrize('estimator', sorted(ESTIMATORS))
+def test_a_table_without_signal_ties_every_layout(estimator):
     bp = _layouts()
     noise = TableNoise(np.full((T, T, B + 1), 4.0), np.full(T, 1.0))
-    scores = _scores(np.zeros((T, T, B + 1)), bp)
-    cov = score_covariance(bp, WEIGHTS, noise)
+    scores = _scores(np.zeros((T, T, B + 1)), bp, estimator)
+    cov = score_covariance(_coefficients(bp, estimator), WEIGHTS, noise)
     assert tied_with_best(scores, cov).all()
     # the independent layout (no shared entry) is exact: its variance is 0
     independent = np.where(~(bp > 0).any(axis=(1, 2)))[0]
     assert cov[independent, independent] == pytest.approx(0.0)
 
 
-def test_closed_form_covariance_matches_sampling_within_5_percent():
+@pytest.mark.parametrize('estimator', sorted(ESTIMATORS))
+def test_closed_form_covariance_matches_sampling_within_5_percent(estimator):
     rng = np.random.default_rng(1)
     bp = _layouts()
     mean = _signal(rng)
@@ -74,8 +84,8 @@ def test_closed_form_covariance_matches_sampling_within_5_percent():
     entry_var = np.full((T, T, B + 1), entry_sd ** 2 / seeds)
     entry_var[:, :, 0] = 0
     noise = TableNoise(entry_var, baseline_sd ** 2 / seeds, seeds=seeds)
-    cov = score_covariance(bp, WEIGHTS, noise)
-    scores = np.stack([_scores(t.mean(axis=0), bp)
+    cov = score_covariance(_coefficients(bp, estimator), WEIGHTS, noise)
+    scores = np.stack([_scores(t.mean(axis=0), bp, estimator)
                        for t in (_draw_seed_tables(rng, mean, seeds, entry_sd, baseline_sd)
                                  for _ in range(6000))])
     sampled = np.cov(scores, rowvar=False)
@@ -141,7 +151,7 @@ def test_runs_to_train_next_pick_the_runs_that_decide_the_top1():
     var = np.zeros((T, T, B + 1))
     var[:, :, 1:] = 1.0
     noise = TableNoise(var, np.zeros(T), seeds=1)
-    runs = runs_to_train_next(bp, scores, WEIGHTS, noise, 3)
+    runs = runs_to_train_next(_coefficients(bp), scores, WEIGHTS, noise, 3)
     assert len(runs) == 3 and len(set(runs)) == 3
     assert all(i < j and 1 <= b <= B for i, j, b in runs)
     # a run that neither the best layout nor any other uses at its branch point moves nothing;
@@ -152,11 +162,13 @@ def test_runs_to_train_next_pick_the_runs_that_decide_the_top1():
         for j in range(T):
             if i != j and best[i, j] >= 1:
                 exact_best[i, j, best[i, j]] = 0.0
-    picked = runs_to_train_next(bp, scores, WEIGHTS, TableNoise(exact_best, np.zeros(T)), 2)
+    picked = runs_to_train_next(_coefficients(bp), scores, WEIGHTS,
+                                TableNoise(exact_best, np.zeros(T)), 2)
     assert all(best[i, j] != b for i, j, b in picked)
 
 
-def test_prefer_cheapest_tied_recommends_the_cheaper_of_two_tied_layouts():
+@pytest.mark.parametrize('estimator', sorted(ESTIMATORS))
+def test_prefer_cheapest_tied_recommends_the_cheaper_of_two_tied_layouts(estimator):
     from treemtl_plugin.core.cost import CostModel
     from treemtl_plugin.core.table import TwoTaskTable
     from treemtl_plugin.recommenders import TreeRecommender
@@ -167,9 +179,10 @@ def test_prefer_cheapest_tied_recommends_the_cheaper_of_two_tied_layouts():
     noise = TableNoise(np.where(values != 0, 25.0, 0.0), np.zeros(T))
     table = TwoTaskTable(('a', 'b', 'c'), B, values, noise=noise)
     cost = CostModel([1.0, 2.0, 3.0, 4.0])
-    plain = TreeRecommender(topk=5, task_weights='uniform').recommend(table, cost)
-    cheap = TreeRecommender(topk=5, task_weights='uniform',
-                            prefer='cheapest_tied').recommend(table, cost)
+    plain = TreeRecommender(topk=5, task_weights='uniform',
+                            estimator=estimator).recommend(table, cost)
+    cheap = TreeRecommender(topk=5, task_weights='uniform', prefer='cheapest_tied',
+                            estimator=estimator).recommend(table, cost)
     assert all(c.tied_with_best for c in plain.top)
     assert cheap.top[0].flops == min(c.flops for c in plain.top)
     assert cheap.top[0].flops < plain.top[0].flops or plain.top[0].flops == cheap.top[0].flops

@@ -13,6 +13,7 @@ import numpy as np
 from mmengine.config import Config
 
 from ..core.cost import CostModel
+from ..core.estimator import DEFAULT_ESTIMATOR
 from ..core.table import TwoTaskTable
 from ..core.uncertainty import TableNoise, runs_to_train_next
 from ..errors import ConfigError
@@ -177,9 +178,10 @@ def _name_runs(cfg: Config, table: TwoTaskTable, seed: int, count: int) -> dict:
     options = dict((cfg.get('recommender') or {}))
     weights = options.get('task_weights', 'svde')
     rec = TreeRecommender(topk=MORE_SEEDS_CANDIDATES, csv_rows=0, task_weights=weights,
-                          search=options.get('search', 'auto')).recommend(
+                          search=options.get('search', 'auto'),
+                          estimator=options.get('estimator', DEFAULT_ESTIMATOR)).recommend(
         dataclasses.replace(table, noise=None), CostModel([1.0] * table.num_blocks))
-    bp = np.stack([c.layout.branch_points() for c in rec.top])
-    picks = runs_to_train_next(bp, [c.score for c in rec.top], rec.weights, table.noise, count)
+    picks = runs_to_train_next(rec.coefficients(rec.top), [c.score for c in rec.top],
+                               rec.weights, table.noise, count)
     names = table.tasks
     return dict(seed=seed, runs=[sorted([names[i], names[j]]) + [b] for i, j, b in picks])

@@ -1,8 +1,9 @@
 """How sure the estimate is: the table's seed noise carried to every layout's score.
 
 A layout's score is linear in the two-task table (``docs/method.md``, "Estimate and score"):
-with fixed task weights ``w``, entry ``A[i, j, b]`` enters with coefficient ``w_i / (T-1)``
-when the layout gives the pair ``(i, j)`` branch point ``b``. The noise of a (mean) table has
+with fixed task weights ``w``, entry ``A[i, j, b]`` enters with coefficient ``w_i C[i, j, b]``,
+``C`` the estimator's coefficients for that layout (the paper's: ``1 / (T-1)`` when the layout
+gives the pair ``(i, j)`` branch point ``b``). The noise of a (mean) table has
 two parts (``docs/method.md``, "Score uncertainty"):
 
 * entry noise ``entry_var[i, j, b]``: independent per entry (b >= 1; ``b = 0`` is exact);
@@ -73,21 +74,18 @@ def noise_from_seed_tables(tables) -> TableNoise:
     return TableNoise(entry_var, baseline / num_seeds, seeds=num_seeds)
 
 
-def score_covariance(branch_points: np.ndarray, weights, noise: TableNoise) -> np.ndarray:
-    """(N, N) covariance of the scores of N layouts given as (N, T, T) branch-point matrices."""
-    bp = np.asarray(branch_points, dtype=np.int64)
-    num_tasks = bp.shape[1]
-    if num_tasks < 2:
-        return np.zeros((len(bp), len(bp)))
-    scale = np.asarray(weights, dtype=np.float64) / (num_tasks - 1)        # (T,)
-    rows = np.arange(num_tasks)[:, None]
-    cols = np.arange(num_tasks)[None, :]
-    var = noise.entry_var[rows, cols, bp] * ~np.eye(num_tasks, dtype=bool)  # (N, T, T)
-    same = bp[:, None] == bp[None, :]                                        # (N, N, T, T)
-    entry = np.einsum('nij,nmij,i->nm', var, same, scale ** 2)
-    shares = ((bp >= 1) & ~np.eye(num_tasks, dtype=bool)).sum(axis=2)        # (N, T)
-    base = np.einsum('ni,mi,i->nm', shares, shares, scale ** 2 * noise.baseline_var)
-    return entry + base
+def score_covariance(coefficients: np.ndarray, weights, noise: TableNoise) -> np.ndarray:
+    """(N, N) covariance of the scores of N layouts, given each layout's estimator
+    coefficients (N, T, T, B+1) (``estimator.coefficients``: ``estimate_i = sum_{j,b}
+    C[i, j, b] A[i, j, b]``). Entry noise is independent per entry; a task's baseline error
+    shifts every ``b >= 1`` entry of its row alike."""
+    coef = np.asarray(coefficients, dtype=np.float64)
+    if coef.shape[1] < 2:
+        return np.zeros((len(coef), len(coef)))
+    weighted = coef * np.asarray(weights, dtype=np.float64)[None, :, None, None]
+    entry = np.einsum('nijb,mijb,ijb->nm', weighted, weighted, noise.entry_var)
+    shift = weighted[..., 1:].sum(axis=(2, 3))                              # (N, T)
+    return entry + np.einsum('ni,mi,i->nm', shift, shift, noise.baseline_var)
 
 
 def probability_best(scores, cov, draws: int = 20000, seed: int = 0) -> np.ndarray:
@@ -145,38 +143,38 @@ def _normal_cdf(x: np.ndarray) -> np.ndarray:
     return 0.5 * np.vectorize(math.erfc, otypes=[float])(-np.asarray(x, dtype=float) / math.sqrt(2))
 
 
-def runs_to_train_next(branch_points: np.ndarray, scores, weights, noise: TableNoise,
+def runs_to_train_next(coefficients: np.ndarray, scores, weights, noise: TableNoise,
                        count: int) -> list[tuple[int, int, int]]:
     """The ``count`` pair runs ``(i, j, b)`` (``i < j``) whose next seed most raises the
     expected number of candidates that overtake the current best.
 
+    ``coefficients``: the candidates' estimator coefficients (see :func:`score_covariance`).
     A run's next seed moves the mean of its two entries by a normal shift whose variance is
     the drop of their variance (``entry_var / (S+1)``); candidate ``k`` overtakes the best
     with probability ``Phi(-gap_k / sd_k)``, ``sd_k`` the SD of the shift of the score
     difference. Runs are picked greedily, each given those already picked."""
-    bp = np.asarray(branch_points, dtype=np.int64)
+    coef = np.asarray(coefficients, dtype=np.float64)
     scores = np.asarray(scores, dtype=np.float64)
-    num_tasks = bp.shape[1]
+    num_tasks = coef.shape[1]
     best = int(np.argmax(scores))
     gap = scores[best] - scores
-    scale = np.asarray(weights, dtype=np.float64) / max(num_tasks - 1, 1)
+    weights = np.asarray(weights, dtype=np.float64)
     drop = noise.entry_var / (noise.seeds + 1)                    # per entry
     runs = [(i, j, b) for i in range(num_tasks) for j in range(i + 1, num_tasks)
             for b in range(1, noise.entry_var.shape[2])]
 
     def shift_var(run) -> np.ndarray:
         i, j, b = run
-        out = np.zeros(len(bp))
+        out = np.zeros(len(coef))
         for row, col in ((i, j), (j, i)):
-            coef = scale[row] * ((bp[best, row, col] == b).astype(float)
-                                 - (bp[:, row, col] == b))
-            out += coef ** 2 * drop[row, col, b]
+            diff = weights[row] * (coef[best, row, col, b] - coef[:, row, col, b])
+            out += diff ** 2 * drop[row, col, b]
         return out
 
     per_run = {run: shift_var(run) for run in runs}
     chosen: list[tuple[int, int, int]] = []
-    total = np.zeros(len(bp))
-    others = np.arange(len(bp)) != best
+    total = np.zeros(len(coef))
+    others = np.arange(len(coef)) != best
     for _ in range(min(count, len(runs))):
         def gain(run):
             sd = np.sqrt(total + per_run[run])[others]

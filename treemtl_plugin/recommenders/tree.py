@@ -16,8 +16,9 @@ import numpy as np
 from ..checks import check_bool, check_choice, check_int
 from ..core.cost import CostModel
 from ..core.design_space import count_layouts
-from ..core.encoding import DEFAULT_CHUNK_ROWS, full_matrix
-from ..core.estimator import TaskAccuracyEstimator, resolve_task_weights
+from ..core.encoding import DEFAULT_CHUNK_ROWS, full_matrix, matrix_to_row
+from ..core.estimator import (DEFAULT_ESTIMATOR, ESTIMATORS, TaskAccuracyEstimator,
+                              build_estimator, resolve_task_weights)
 from ..core.layout import Layout, blocks_from_branch_points
 from ..core.ranking import Rows, rank_order
 from ..core.search.branch_and_bound import search_pareto_front, search_top_layouts
@@ -116,6 +117,12 @@ class TreeRecommendation(Recommendation):
                     search_nodes=self.search_nodes,
                     evaluated_csv_complete=self.evaluated_is_complete)
 
+    def coefficients(self, candidates: list[TreeCandidate]) -> np.ndarray:
+        """The estimator's coefficients (N, T, T, B+1) of ``candidates``' layouts."""
+        rows = np.stack([matrix_to_row(c.layout.with_tasks(self.tasks).branch_points())
+                         for c in candidates])
+        return self.estimator.coefficients(rows)
+
     def candidates_from_rows(self, rows: Rows, start_rank: int = 1) -> list[TreeCandidate]:
         return _candidates(rows, self.tasks, self.num_blocks, self.estimator, self.cost_model,
                            start_rank)
@@ -165,6 +172,10 @@ class TreeRecommender(BaseRecommender):
             the top-k candidates tied with it (needs a table with measured noise).
         shrink: score an empirical-Bayes table (noisy entries pulled toward a structured
             fit; needs measured noise) instead of the raw one.
+        estimator: ``'paper'`` (the mean of a task's two-task values over every other task,
+            as published) or ``'blockwise'`` (sharing block ``k`` adds the mean of the pairwise
+            marginal effects over the tasks that share it; ``core/estimator.py``). The exact
+            search needs ``'paper'``.
     """
 
     name = 'tree'
@@ -175,8 +186,10 @@ class TreeRecommender(BaseRecommender):
                  csv_rows: int = DEFAULT_CSV_ROWS, max_layouts: int = DEFAULT_MAX_LAYOUTS,
                  chunk_rows: int = DEFAULT_CHUNK_ROWS,
                  progress: Callable[[int, int], None] | None = None,
-                 prefer: str = 'best', shrink: bool = False):
+                 prefer: str = 'best', shrink: bool = False,
+                 estimator: str = DEFAULT_ESTIMATOR):
         super().__init__(topk, budget)
+        self.estimator = check_choice('recommender.estimator', estimator, tuple(ESTIMATORS))
         check_choice('recommender.search', search, SEARCHES)
         self.prefer = check_choice('recommender.prefer', prefer, self.PREFER)
         self.shrink = check_bool('recommender.shrink', shrink)
@@ -205,13 +218,20 @@ class TreeRecommender(BaseRecommender):
         total = count_layouts(len(tasks), num_blocks)
         search = self.search == 'branch_and_bound' or (self.search == 'auto'
                                                        and total > self.search_threshold)
+        if search and not ESTIMATORS[self.estimator].additive:
+            raise SpaceTooLargeError(
+                f'{len(tasks)} tasks over {num_blocks} blocks give {total:,} layouts, above '
+                f'what is enumerated (search_threshold={self.search_threshold:,}), and the '
+                f'exact search needs an estimator that adds up over pairs: use '
+                f"estimator='paper' here, or fewer tasks or coarser branching points, or raise "
+                f'search_threshold (enumeration: about 1 s per million layouts).')
         if not search and total > self.max_layouts:
             raise SpaceTooLargeError(
                 f'{len(tasks)} tasks over {num_blocks} blocks give {total:,} layouts, above the '
                 f'enumeration limit max_layouts={self.max_layouts:,}. Use search=\'branch_and_bound\' '
                 "(or 'auto'), fewer tasks or coarser branching points, or raise the limit.")
         weights, note = resolve_task_weights(table.values, tasks, self.task_weights)
-        estimator = TaskAccuracyEstimator(table.values, weights)
+        estimator = build_estimator(self.estimator, table.values, weights)
         common = dict(strategy=type(self).__name__, tasks=tasks, weights=weights,
                       weights_note=note, budget=self.budget, cost_model=cost,
                       num_blocks=num_blocks, num_layouts=total, estimator=estimator)
@@ -235,7 +255,9 @@ class TreeRecommender(BaseRecommender):
         rec.pareto = rec.candidates_from_rows(front_rows, start_rank=0)
         for item in rec.pareto:
             item.rank = 0   # the front is ordered by cost, not by score
-        rec.uncertainty_note = attach_uncertainty(rec.top, weights, table.noise)
+        rec.uncertainty_note = attach_uncertainty(
+            rec.top, weights, table.noise,
+            None if table.noise is None or not rec.top else rec.coefficients(rec.top))
         if self.shrink:
             rec.uncertainty_note += ('; scored on the shrunk (empirical-Bayes) table'
                                      if table.noise is not None else
@@ -249,16 +271,16 @@ class TreeRecommender(BaseRecommender):
         return dict(layout=candidate.layout.to_list())
 
 
-def attach_uncertainty(top: list[TreeCandidate], weights, noise) -> str:
+def attach_uncertainty(top: list[TreeCandidate], weights, noise, coefficients) -> str:
     """Give each candidate its score's SE, P(best among the top-k) and whether it is tied
-    with the best (``core/uncertainty.py``); returns what the report says about it."""
+    with the best (``core/uncertainty.py``; ``coefficients``: the candidates' estimator
+    coefficients); returns what the report says about it."""
     if noise is None:
         return ('no error bars: the two-task table has one seed per entry; sweep.seeds=2 (or '
                 'more) measures its noise and gives every score an SE')
     if not top:
         return ''
-    bp = np.stack([c.layout.branch_points() for c in top])
-    cov = score_covariance(bp, weights, noise)
+    cov = score_covariance(coefficients, weights, noise)
     scores = [c.score for c in top]
     p_best = probability_best(scores, cov)
     tied = tied_with_best(scores, cov)

@@ -16,6 +16,8 @@ recommender = dict(
     max_layouts=50_000_000,   # refuse to enumerate larger spaces (search='enumerate')
     prefer='best',            # or 'cheapest_tied' (needs sweep.seeds >= 2: error bars)
     shrink=False,             # empirical-Bayes table; off: it did not help on the benchmark
+    estimator='paper',        # 'paper' (mean over every partner, as published) or 'blockwise'
+                              # (per block, the mean over the partners sharing it); docs/method.md
 )
 flops_unit = 'GFLOPs'
 params_unit = 'M'
