@@ -26,6 +26,9 @@ def test_items_follow_the_data_contract_and_are_deterministic():
     assert torch.equal(again[3]['data_samples']['c'], item['data_samples']['c'])
     other = TeacherTaskDataset(TREE, num_samples=8, split='test')
     assert not torch.allclose(other[3]['inputs'], item['inputs'])   # splits are independent
+    pilot = TeacherTaskDataset(TREE, num_samples=8, split='pilot')   # a pilot's own images
+    assert not torch.allclose(pilot[3]['inputs'], item['inputs'])
+    assert not torch.allclose(pilot[3]['inputs'], other[3]['inputs'])
     assert ds[-1]['inputs'].shape == (3, 32, 32)
     with pytest.raises(IndexError):
         ds[8]
@@ -54,7 +57,30 @@ def test_label_noise_is_added_to_the_training_split_only():
     assert torch.equal(val.targets['a1'], TeacherTaskDataset(TREE, 64, split='val').targets['a1'])
 
 
+def test_scarce_labels_mask_a_task_on_all_but_the_first_training_images():
+    from treemtl_plugin.models.losses import MaskedMSELoss
+    ds = TeacherTaskDataset(TREE, num_samples=64, split='train', labelled=dict(a2=0.1))
+    assert ds.labelled == {'a2': 7}                       # ceil(0.1 * 64)
+    masks = torch.stack([ds[i]['data_samples']['a2_mask'] for i in range(64)])
+    assert masks.shape == (64, 1, 32, 32) and masks.dtype == torch.bool
+    assert masks[:7].all() and not masks[7:].any()
+    assert 'a1_mask' not in ds[0]['data_samples']          # a1 keeps every label
+    # the loss reads only the labelled images of a batch
+    pred = torch.zeros(64, 1, 32, 32)
+    target = torch.stack([ds[i]['data_samples']['a2'] for i in range(64)])
+    expected = float(target[:7].square().mean())
+    assert float(MaskedMSELoss()(pred, target, mask=masks)) == pytest.approx(expected)
+    # evaluation splits keep every label; a subset of tasks keeps only its own masks
+    assert 'a2_mask' not in TeacherTaskDataset(TREE, 8, split='val', labelled=dict(a2=0.1))[0][
+        'data_samples']
+    assert 'a2_mask' not in TeacherTaskDataset(TREE, 8, split='train', tasks=['c'],
+                                               labelled=dict(a2=0.1))[0]['data_samples']
+
+
 @pytest.mark.parametrize('kwargs, match', [
+    (dict(teacher=TREE, labelled=dict(b=0.5)), r"labelled names task\(s\) \['b'\]"),
+    (dict(teacher=TREE, labelled=dict(a2=0)), r"labelled fraction of 'a2' must be in \(0, 1\]"),
+    (dict(teacher=TREE, labelled=0.5), 'labelled must be a {task: fraction} dict'),
     (dict(teacher=[[['a1'], ['a1', 'c']]]), 'teacher must be a tree'),
     (dict(teacher=TREE, image_size=36), 'multiple of the teacher'),
     (dict(teacher=TREE, strides=(2, 2)), 'one stride'),
@@ -119,3 +145,37 @@ def test_a_real_teacher_sweep_runs_end_to_end(tmp_path):
     assert 0.5 < rec.cost_model.backbone_flops < 2.0       # about 1 MFLOP at 32 px
     table = (tmp_path / 'sweep' / 'two_task_table.csv').read_text().splitlines()
     assert len(table) == 1 + 5 and table[0] == 'task_a,task_b,branch,perf_a,perf_b'
+
+
+def test_the_suite_members_build_the_teachers_their_docs_describe():
+    """Each member's teacher tree and noise, as docs/benchmark_suite.md describes them."""
+    from mmengine.config import Config
+    from helpers import ROOT
+    from treemtl_plugin.core.layout import Layout
+    from treemtl_plugin.registry import DATASETS
+    teacher = ROOT / 'configs' / 'teacher'
+
+    def train_set(name):
+        cfg = Config.fromfile(str(teacher / name))
+        return cfg, cfg.train_dataloader.dataset
+    cfg, mid = train_set('tree_resnet10t_narrow_teacher_middepth_3task.py')
+    tree = Layout(mid['teacher'])
+    assert tree.branch_point('a1', 'a2') == 1 and tree.branch_point('a1', 'c') == 0
+    assert cfg.model.backbone.model_kwargs.channels == (16, 16, 4, 4)
+    assert mid['label_noise'] == dict(a1=1.4, a2=1.4) and cfg.validation.seeds == 4
+    cfg, mix = train_set('tree_resnet10t_narrow_teacher_mix_5task.py')
+    tree = Layout(mix['teacher'])
+    assert tree.branch_point('a1', 'a2') == 1 and tree.branch_point('b1', 'b2') == 2
+    assert all(tree.branch_point('c', t) == 0 for t in ('a1', 'a2', 'b1', 'b2'))
+    assert list(cfg.model.tasks) == ['a1', 'a2', 'b1', 'b2', 'c']
+    cfg, reuse = train_set('tree_resnet10t_teacher_feature_reuse_3task.py')
+    assert reuse['labelled'] == dict(a2=0.0625)
+    assert not any((reuse.get('label_noise') or {}).values())
+    for name in ('tree_resnet10t_teacher_3task.py', 'tree_resnet10t_narrow_teacher_middepth_3task.py',
+                 'tree_resnet10t_narrow_teacher_mix_5task.py',
+                 'tree_resnet10t_teacher_feature_reuse_3task.py'):
+        cfg = Config.fromfile(str(teacher / name))
+        for split in ('train', 'val', 'test'):       # every split reads the same teacher
+            assert cfg[f'{split}_dataloader'].dataset.teacher == cfg.train_dataloader.dataset.teacher
+        built = DATASETS.build(dict(cfg.val_dataloader.dataset, num_samples=2))
+        assert set(built.tasks) == set(cfg.model.tasks)

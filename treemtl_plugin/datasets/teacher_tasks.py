@@ -21,6 +21,10 @@ al., ICML 2020, made per pixel):
   of that SD (drawn on the output grid) to the *training* targets only. Two noisy tasks that
   share a teacher gain from sharing a student trunk (it averages their independent noise); a
   clean task with a teacher of its own needs the student's capacity and loses from sharing it.
+* **Scarce labels.** ``labelled`` (``{task: fraction}``) keeps a task's *training* labels on the
+  first ``ceil(fraction * num_samples)`` images only (the samples are i.i.d., so that is a
+  random subset); the others carry ``{task}_mask`` = 0 and the losses skip them. A task with
+  few labels gains from a trunk trained on a related task's labels (feature reuse).
 
 Deterministic: the teacher and the readouts depend on ``seed`` only, so every split and every
 task subset sees the same functions; sample ``i`` of a split is drawn from
@@ -50,7 +54,9 @@ from .transforms_common import check_tasks, parse_image_size
 
 __all__ = ['TeacherTaskDataset']
 
-SPLITS = {'train': 0, 'val': 1, 'test': 2}
+#: ``pilot``: images of their own for choosing a benchmark design, so that a pilot never
+#: scores on the validation study's ``test`` images
+SPLITS = {'train': 0, 'val': 1, 'test': 2, 'pilot': 3}
 #: reference images for the target standardisation (its own random stream)
 _REFERENCE_IMAGES = 1024
 _REFERENCE_SPLIT = 99
@@ -76,10 +82,13 @@ class TeacherTaskDataset(Dataset):
         num_samples: samples in the split.
         image_size: ``int`` or ``(H, W)``; each side a multiple of the teacher's total stride.
         seed: the teacher's and the samples' seed.
-        split: ``'train'``, ``'val'`` or ``'test'`` (independent samples of the same tasks).
+        split: ``'train'``, ``'val'``, ``'test'`` or ``'pilot'`` (independent samples of the
+            same tasks; ``'pilot'`` is for choosing a design without touching ``'test'``).
         tasks: the tasks to return, in order (default: all of the teacher's).
         label_noise: SD of the noise added to training targets (unit-variance targets): one
             number for every task, or ``{task: SD}`` (missing tasks: 0).
+        labelled: ``{task: fraction}`` of the training images that carry the task's label
+            (missing tasks: all); the other images carry ``{task}_mask`` = 0.
         readout_correlation: correlation of the readout vectors of tasks in one leaf set.
         width: channels of every teacher layer.
         strides: stride of each teacher layer (one per layer).
@@ -90,6 +99,7 @@ class TeacherTaskDataset(Dataset):
                  image_size: int | Sequence[int] = 32, seed: int = 0, split: str = 'train',
                  tasks: Sequence[str] | None = None,
                  label_noise: float | Mapping[str, float] = 0.0,
+                 labelled: Mapping[str, float] | None = None,
                  readout_correlation: float = 0.9, width: int = 16,
                  strides: Sequence[int] = (2, 2, 2, 1), latent_size: int = 4):
         try:
@@ -123,9 +133,10 @@ class TeacherTaskDataset(Dataset):
         self.all_tasks = tuple(self.teacher.tasks)
         self.tasks = check_tasks(tasks, self.all_tasks)
         self.label_noise = self._noise_levels(label_noise)
+        self.labelled = self._labelled_counts(labelled)
         self.metainfo = dict(tasks=self.tasks, teacher=self.teacher.to_list(), split=split,
                              image_size=self.image_size, target_grid=self.grid,
-                             label_noise=self.label_noise)
+                             label_noise=self.label_noise, labelled=self.labelled)
         self._weights = self._teacher_weights()
         self._readouts = self._readout_vectors()
         self._scale = self._reference_scale()
@@ -151,6 +162,28 @@ class TeacherTaskDataset(Dataset):
             levels = {t: label_noise for t in self.all_tasks}
         return {t: check_number(f'TeacherTaskDataset: label_noise of {t!r}', v, low=0)
                 for t, v in levels.items()}
+
+    def _labelled_counts(self, labelled) -> dict[str, int]:
+        """Per task with scarce labels, how many training images keep them (split 'train')."""
+        if labelled is None:
+            return {}
+        if not isinstance(labelled, Mapping):
+            raise ConfigError('TeacherTaskDataset: labelled must be a {task: fraction} dict, '
+                              f'e.g. dict(a2=0.0625), got {labelled!r}')
+        unknown = sorted(set(labelled) - set(self.all_tasks))
+        if unknown:
+            raise ConfigError(f'TeacherTaskDataset: labelled names task(s) {unknown} that the '
+                              f'teacher does not have ({list(self.all_tasks)})')
+        counts = {}
+        for task, fraction in labelled.items():
+            fraction = check_number(f'TeacherTaskDataset: labelled fraction of {task!r}',
+                                    fraction, low=0)
+            if not 0 < fraction <= 1:
+                raise ConfigError(f'TeacherTaskDataset: labelled fraction of {task!r} must be '
+                                  f'in (0, 1], got {fraction!r}')
+            if self.split == 'train' and task in self.tasks:
+                counts[task] = max(1, math.ceil(fraction * self.num_samples))
+        return counts
 
     def _teacher_weights(self) -> dict[tuple[int, tuple[str, ...]], torch.Tensor]:
         """One conv weight per layer and task set, from a stream named by both."""
@@ -238,8 +271,10 @@ class TeacherTaskDataset(Dataset):
             index += self.num_samples
         if not 0 <= index < self.num_samples:
             raise IndexError(f'index {index} out of range for {self.num_samples} samples')
-        return dict(inputs=self.inputs[index],
-                    data_samples={t: self.targets[t][index] for t in self.tasks})
+        samples = {t: self.targets[t][index] for t in self.tasks}
+        for task, count in self.labelled.items():
+            samples[f'{task}_mask'] = torch.full(self.targets[task].shape[1:], index < count)
+        return dict(inputs=self.inputs[index], data_samples=samples)
 
     def __repr__(self) -> str:
         return (f'{type(self).__name__}(num_samples={self.num_samples}, image_size='
