@@ -234,3 +234,97 @@ def test_a_study_without_a_test_split_says_it_is_scored_on_val(tmp_path):
     assert study['scored_on'].startswith('val_dataloader (the config has no separate test')
     right = study['summary']['weighted']['right_tree']
     assert right['estimated_rank'] == 3 and right['trained_rank'] == 3 and right['layouts'] == 3
+
+
+# -- the tree against task grouping ---------------------------------------------------------
+def fake_train3(calls):
+    """Three tasks: segment_semantic and depth_zbuffer gain 2 points per block they share,
+    normal loses 1 degree per block it shares with anyone; a small seed effect."""
+    def train(cfg):
+        calls.append((cfg.experiment_name, tuple(cfg.model.tasks), cfg.randomness.seed))
+        layout = Layout(cfg.model.layout)
+        tasks = list(cfg.model.tasks)
+
+        def shared(a, b):
+            return layout.branch_point(a, b) if a in tasks and b in tasks else 0
+        noise = 0.01 * (cfg.randomness.seed % 7)
+        sd = shared('segment_semantic', 'depth_zbuffer')
+        out = {}
+        if 'segment_semantic' in tasks:
+            out.update({'segment_semantic/mIoU': 40.0 + 2.0 * sd + noise,
+                        'segment_semantic/pixel_acc': 80.0})
+        if 'depth_zbuffer' in tasks:
+            out.update({'depth_zbuffer/abs_err': 1.0 - 0.05 * sd + noise,
+                        'depth_zbuffer/rel_err': 0.5})
+        if 'normal' in tasks:
+            hurt = max(shared('normal', 'segment_semantic'), shared('normal', 'depth_zbuffer'))
+            out.update({'normal/mean_angle': 20.0 + hurt + noise, 'normal/median_angle': 15.0,
+                        'normal/within_11.25': 30.0, 'normal/within_22.5': 60.0,
+                        'normal/within_30': 70.0})
+        return out
+    return train
+
+
+def test_study_trains_the_grouping_recommended_at_each_budget_beside_the_tree(tmp_path):
+    from helpers import DEFAULT_TASKS
+    from treemtl_plugin.apis.validation import rescore_study, run_validation
+    calls = []
+    cfg = tiny_config(tasks=DEFAULT_TASKS, validation=dict(train_cfg=dict(max_iters=3),
+                                                            seeds=2))
+    study = run_validation(cfg, str(tmp_path), train_fn=fake_train3(calls),
+                           log=lambda m: None)
+    assert len(study['budgets']) == 10
+    assert study['estimator'] == 'paper' and np.asarray(study['table']).shape == (3, 3, 3)
+    # a grouping's network of two tasks is trained as an all-shared model of those two, once
+    # per study seed; a network of every task is the all-shared layout the study trains anyway
+    groups = {c[1] for c in calls if c[0].startswith('group_')}
+    picked = {tuple(sorted(g)) for b in study['budgets'] for p in b['grouping'].values()
+              if p for g in p['groups'] if 1 < len(g) < 3}
+    assert groups == picked and groups
+    assert sum(c[0].startswith('group_') for c in calls) == 2 * len(groups)
+    # every estimator's tree pick at every budget is among the studied layouts
+    studied = [Layout(item['layout']) for item in study['layouts']]
+    for budget in study['budgets']:
+        assert set(budget['tree']) == {'paper', 'blockwise'}
+        for layout in budget['tree'].values():
+            assert Layout(layout) in studied
+            assert Layout(layout).sets_per_block().sum() <= 3 * 2
+    summary = study['summary']
+    assert set(summary['estimators']) == {'paper', 'blockwise'}
+    result = summary['tree_vs_grouping']['weighted']
+    assert len(result['budgets']) == 10
+    # where the tree is the grouping {seg, depth} {normal} itself, both train the same
+    target = Layout([[['depth_zbuffer', 'segment_semantic'], ['normal']]] * 2)
+    for row, budget in zip(result['budgets'], study['budgets']):
+        pick = budget['grouping']['weighted']
+        for name, entry in row['tree'].items():
+            if Layout(entry['layout']) == target and pick and \
+                    sorted(map(sorted, pick['groups'])) == [['depth_zbuffer',
+                                                              'segment_semantic'], ['normal']]:
+                assert entry['minus_grouping'] == pytest.approx(0.0, abs=1e-9)
+        assert row['best_trained'] >= max(e['mean'] for e in row['tree'].values()) - 1e-9
+    tally = result['better']['paper']
+    assert sum(tally.values()) == 10
+    # every figure is recomputed from the rows
+    saved = json.loads((tmp_path / 'validation.json').read_text())
+    again = rescore_study(saved)
+    assert again['summary']['tree_vs_grouping'] == saved['summary']['tree_vs_grouping']
+    assert again['summary']['estimators'] == saved['summary']['estimators']
+
+
+def test_the_grouping_gets_the_trees_backbone_budget_whatever_the_heads_cost():
+    """A budget of exactly two backbones admits a two-network grouping, heads or not (the
+    trees' budgets count backbone FLOPs only)."""
+    from treemtl_plugin.apis.validation import grouping_picks
+    from treemtl_plugin.core.cost import CostModel
+    from treemtl_plugin.core.table import TwoTaskTable
+    values = np.zeros((3, 3, 3))
+    values[0, 1, 1:] = values[1, 0, 1:] = 10.0        # a and b gain from sharing
+    values[2, :2, 1:] = values[:2, 2, 1:] = -20.0      # c loses from sharing
+    table = TwoTaskTable(('a', 'b', 'c'), 2, values)
+    cost = CostModel([1.0, 1.0], head_flops=0.5)
+    picks = grouping_picks(table, cost, dict(weighted=np.full(3, 1 / 3)), [4.0, 2.0])
+    assert sorted(map(sorted, picks[0]['weighted']['groups'])) == [['a', 'b'], ['c']]
+    assert picks[0]['weighted']['models'] == 2.0
+    assert picks[1]['weighted']['groups'] == [['a', 'b', 'c']]          # one backbone
+    assert picks[0]['weighted']['chosen'] == {'a': ['a', 'b'], 'b': ['a', 'b'], 'c': ['c']}

@@ -18,7 +18,8 @@ from treemtl_plugin.apis.config import load_config, require_model, setup_work_di
 from treemtl_plugin.apis.cli import ConfigOptions, run_tool
 from treemtl_plugin.apis.validation import run_validation
 from treemtl_plugin.evaluation.agreement import stored
-from treemtl_plugin.visualization.report import validation_summary_lines as summary_lines
+from treemtl_plugin.visualization.report import (estimator_lines, tree_vs_grouping_lines,
+                                                 validation_summary_lines as summary_lines)
 from treemtl_plugin.sweep.plan import parse_shard
 
 
@@ -61,6 +62,13 @@ def validate(args) -> None:
     print('per task Spearman: ' + ', '.join(
         f'{t} {stored(v["spearman"]):.2f}'
         for t, v in study['summary']['per_task'].items()))
+    print('every estimator on the same table (weighted):')
+    for line in estimator_lines(study['summary']):
+        print('  ' + line)
+    print('tree vs task grouping, both recommended and trained, at the FLOPs-decile budgets '
+          '(weighted):')
+    for line in tree_vs_grouping_lines(study['summary']):
+        print('  ' + line)
     print(f'wrote {osp.join(work_dir, "validation.json")} and validation.png')
 
 if __name__ == '__main__':

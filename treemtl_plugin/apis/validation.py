@@ -29,8 +29,10 @@ from mmengine.config import Config
 from ..checks import check_int, check_int_list, is_int
 from ..core.design_space import iter_layout_chunks
 from ..core.encoding import full_matrix, matrix_to_row
+from ..core.estimator import ESTIMATORS, build_estimator
 from ..core.layout import Layout, as_layout
-from ..errors import ConfigError, LayoutError
+from ..core.ranking import rank_order
+from ..errors import BudgetError, ConfigError, LayoutError
 from ..evaluation.agreement import agreement, anova, budget_regrets, difference_se, reliability
 from ..io.atomic import write_json
 from ..sweep.executor import SweepExecutor
@@ -38,7 +40,8 @@ from ..sweep.plan import SweepRun, sweep_seeds
 from .recommendation import run_recommendation
 
 __all__ = ['VALIDATION_KEYS', 'FIRST_SEED', 'validation_settings', 'select_layouts',
-           'plan_validation', 'run_validation', 'summarise', 'rescore_study']
+           'plan_validation', 'run_validation', 'summarise', 'summarise_study',
+           'tree_vs_grouping', 'rescore_study']
 
 VALIDATION_KEYS = ('train_cfg', 'seeds', 'layouts', 'overrides', 'right_tree')
 #: the study's seeds start here by default, far from the sweep's (0, or 0..N-1)
@@ -108,13 +111,75 @@ def validation_settings(cfg: Mapping) -> dict:
                 right_tree=right_tree)
 
 
+def space_rows(rec) -> tuple[np.ndarray, np.ndarray]:
+    """Every layout of the recommendation's design space as compact rows, and their FLOPs."""
+    tasks, num_blocks = rec.tasks, rec.num_blocks
+    chunks = list(iter_layout_chunks(len(tasks), num_blocks))
+    bp = np.concatenate([c.branch_points for c in chunks])
+    flops = np.concatenate([rec.cost_model.flops_of(c.sets_per_block(num_blocks))
+                            for c in chunks])
+    return bp, flops
+
+
+def decile_budgets(flops: np.ndarray) -> list[float]:
+    """The budgets a study compares at: the 10 deciles of the design space's FLOPs."""
+    return [float(np.quantile(flops, q, method='inverted_cdf')) for q in np.arange(1, 11) / 10]
+
+
+def tree_picks(rec, budgets: list[float]) -> list[dict[str, Layout]]:
+    """Per budget, the layout each estimator recommends within it (the recommender's order:
+    score, then FLOPs, then branch points), over the whole design space."""
+    bp, flops = space_rows(rec)
+    values = rec.estimator.values
+    scores = {name: build_estimator(name, values, rec.weights).scores(bp) for name in ESTIMATORS}
+    out = []
+    for limit in budgets:
+        inside = np.flatnonzero(flops <= limit * (1 + 1e-9))
+        picks = {}
+        for name, score in scores.items():
+            k = inside[rank_order(score[inside], flops[inside], bp[inside])[0]]
+            picks[name] = Layout.from_branch_points(
+                rec.tasks, full_matrix(bp[k:k + 1], len(rec.tasks), rec.num_blocks)[0],
+                rec.num_blocks)
+        out.append(picks)
+    return out
+
+
+def grouping_picks(table, cost, weights: Mapping[str, np.ndarray],
+                   budgets: list[float]) -> list[dict[str, dict]]:
+    """Per budget and weighting, the task grouping (Standley et al.) recommended within it:
+    its groups and the group that serves each task (``None`` where no grouping fits)."""
+    from ..recommenders.task_grouping import TaskGroupingRecommender
+    out = []
+    for limit in budgets:
+        picks = {}
+        for name, w in weights.items():
+            try:        # the same backbone FLOPs as the trees' budget (heads excluded)
+                best = TaskGroupingRecommender(
+                    topk=1, budget=dict(max_models=limit / cost.backbone_flops * (1 + 1e-9)),
+                    task_weights=[float(v) for v in w]).recommend(table, cost).top[0]
+            except BudgetError:
+                picks[name] = None
+                continue
+            picks[name] = dict(groups=[sorted(g) for g in best.groups],
+                               chosen={t: sorted(best.groups[k]) for t, k in
+                                       best.chosen.items()},
+                               models=float(best.models))
+        out.append(picks)
+    return out
+
+
+def _group_id(group) -> str:
+    return hashlib.sha256(json.dumps(sorted(group)).encode()).hexdigest()[:10]
+
+
 def select_layouts(rec, layouts: str | int, include: tuple[Layout, ...] = ()) -> list[dict]:
     """Every layout (``'all'``) or a stratified sample of ``layouts`` of them -- the
     estimated top-5, the all-shared and the independent layout and ``include``, the rest evenly
     spaced over the estimated ranking down to its bottom -- best estimated first, with their
     estimated score, per-task estimates, estimated rank and backbone FLOPs."""
     tasks, num_blocks = rec.tasks, rec.num_blocks
-    bp = np.concatenate([c.branch_points for c in iter_layout_chunks(len(tasks), num_blocks)])
+    bp, _ = space_rows(rec)
     score = rec.estimator.scores(bp)
     order = np.lexsort((np.arange(len(score)), -score))          # best estimated first
     rank = np.empty(len(order), dtype=np.int64)
@@ -127,6 +192,7 @@ def select_layouts(rec, layouts: str | int, include: tuple[Layout, ...] = ()) ->
         for layout in include:
             row = matrix_to_row(layout.with_tasks(tasks).branch_points())
             extremes.add(int(np.flatnonzero((bp == row).all(axis=1))[0]))
+        layouts = max(layouts, len(extremes))
         keep = set(order[:max(0, min(5, layouts - len(extremes)))]) | extremes
         spread = np.linspace(0, len(order) - 1, layouts).round().astype(int)
         for k in [order[spread[-1]]] + [order[p] for p in spread[1:-1]] + list(order):
@@ -152,9 +218,11 @@ def _layout_id(layout: Layout) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()[:10]
 
 
-def plan_validation(tasks, num_blocks: int, layouts: list[dict], seeds: list[int]
-                    ) -> list[SweepRun]:
-    """Single-task baselines and layout runs, one per seed, in a fixed order."""
+def plan_validation(tasks, num_blocks: int, layouts: list[dict], seeds: list[int],
+                    groups=()) -> list[SweepRun]:
+    """Single-task baselines, layout runs and the networks of task groupings (``groups``:
+    every group of two or more tasks, trained as an all-shared model of its own), one per
+    seed, in a fixed order."""
     names = tuple(sorted(tasks))
     runs = [SweepRun(f'single__{t}__s{s}', (t,), None, num_blocks, seed=s)
             for s in seeds for t in names]
@@ -162,6 +230,11 @@ def plan_validation(tasks, num_blocks: int, layouts: list[dict], seeds: list[int
         layout = item['layout'].with_tasks(names)
         blocks = tuple(tuple(tuple(ts) for ts in block) for block in layout.to_list())
         runs += [SweepRun(f'layout_{_layout_id(layout)}__s{s}', names, None, num_blocks,
+                          seed=s, blocks=blocks) for s in seeds]
+    for group in groups:
+        members = tuple(sorted(group))
+        blocks = ((members,),) * num_blocks
+        runs += [SweepRun(f'group_{_group_id(members)}__s{s}', members, None, num_blocks,
                           seed=s, blocks=blocks) for s in seeds]
     return runs
 
@@ -202,6 +275,91 @@ def summarise(items: list[dict], weights: Mapping[str, float], seeds: list[int],
         out['per_task'][t] = dict(spearman=a['spearman'], spearman_ci=a['spearman_ci'],
                                   anova=anova(per_seed), reliability=reliability(per_seed))
     return _none_if_undefined(out)
+
+
+def summarise_study(study: dict, k: int = 5) -> dict:
+    """Every figure of a study, from its raw rows: :func:`summarise` for the study's estimator,
+    the same for every estimator on the study's recorded table (``estimators``), and the
+    trained tree recommendation against the trained task-grouping recommendation at each
+    budget (``tree_vs_grouping``)."""
+    tasks, seeds = study['tasks'], study['seeds']
+    right = study.get('right_tree')
+    right = None if right is None else as_layout(right).with_tasks(tasks)
+    items = study['layouts']
+    out = summarise(items, study['task_weights'], seeds, k, right)
+    if study.get('table') is None:
+        return out
+    by_estimator = estimates_by_estimator(study)
+    out['estimators'] = {}
+    for name, est in by_estimator.items():
+        rows = [dict(item, estimated={t: float(est[n, i]) for i, t in enumerate(tasks)})
+                for n, item in enumerate(items)]
+        summary = summarise(rows, study['task_weights'], seeds, k, right)
+        out['estimators'][name] = dict(
+            weighted=summary['weighted'], unweighted=summary['unweighted'],
+            per_task={t: dict(spearman=v['spearman'], spearman_ci=v['spearman_ci'])
+                      for t, v in summary['per_task'].items()})
+    if study.get('budgets'):
+        out['tree_vs_grouping'] = tree_vs_grouping(study)
+    return _none_if_undefined(out)
+
+
+def estimates_by_estimator(study: dict) -> dict[str, np.ndarray]:
+    """(layouts, T) estimates of every estimator, from the study's table and task weights."""
+    tasks = study['tasks']
+    values = np.asarray(study['table'], dtype=np.float64)
+    weights = np.array([study['task_weights'][t] for t in tasks])
+    rows = np.stack([matrix_to_row(as_layout(item['layout']).with_tasks(tasks).branch_points())
+                     for item in study['layouts']])
+    return {name: build_estimator(name, values, weights).estimates_matrix(rows)
+            for name in ESTIMATORS}
+
+
+def tree_vs_grouping(study: dict) -> dict:
+    """At each budget of the study, each estimator's tree recommendation against the task
+    grouping recommended under the same weighting, both trained: mean difference over seeds
+    (per seed, against the baselines of the same seed), judged against the SE of a difference
+    of two N-seed means (from the layouts' seed noise). Also the best trained layout within
+    the budget, for scale."""
+    tasks, seeds = study['tasks'], study['seeds']
+    items = study['layouts']
+    index = {json.dumps(as_layout(item['layout']).with_tasks(tasks).to_list()): n
+             for n, item in enumerate(items)}
+    flops = np.array([item['flops'] for item in items])
+    out = {}
+    for weighting, w in (('weighted', np.array([study['task_weights'][t] for t in tasks])),
+                         ('unweighted', np.full(len(tasks), 1.0 / len(tasks)))):
+        per_seed = _per_seed(items, w, tasks, seeds)
+        mean = per_seed.mean(axis=1)
+        se = difference_se(per_seed)
+        rows, counts = [], {}
+        for budget in study['budgets']:
+            pick = budget['grouping'].get(weighting)
+            inside = np.flatnonzero(flops <= budget['max_flops'] * (1 + 1e-9))
+            row = dict(max_flops=budget['max_flops'],
+                       best_trained=float(mean[inside].max()) if len(inside) else None,
+                       grouping=None, tree={})
+            group_seed = None
+            if pick is not None:
+                group_seed = np.array([sum(wi * pick['measured'][str(s)][t]
+                                           for wi, t in zip(w, tasks)) for s in seeds])
+                row['grouping'] = dict(groups=pick['groups'], models=pick['models'],
+                                       mean=float(group_seed.mean()))
+            for name, layout in budget['tree'].items():
+                n = index[json.dumps(as_layout(layout).with_tasks(tasks).to_list())]
+                entry = dict(layout=layout, mean=float(mean[n]))
+                if group_seed is not None:
+                    diff = float(mean[n] - group_seed.mean())
+                    outcome = ('tree' if diff > se else 'grouping' if diff < -se else 'tie') \
+                        if np.isfinite(se) else None
+                    entry.update(minus_grouping=diff, better=outcome)
+                    tally = counts.setdefault(name, dict(tree=0, tie=0, grouping=0))
+                    if outcome is not None:
+                        tally[outcome] += 1
+                row['tree'][name] = entry
+            rows.append(row)
+        out[weighting] = dict(se=se, budgets=rows, better=counts)
+    return out
 
 
 def _rank_of(layout: Layout, items: list[dict], estimated: np.ndarray,
@@ -262,6 +420,17 @@ def _measured(records: Mapping[str, dict], run_ids: dict, tasks, seeds) -> dict:
     return out
 
 
+def _grouping_measured(pick: dict, measured_groups: dict, tasks, seeds) -> dict:
+    """A grouping's relative performance per seed and task: each task's value in the network
+    that serves it (0 when it is served alone: that network is its single-task baseline)."""
+    out = {}
+    for s in seeds:
+        out[str(s)] = {t: 0.0 if len(pick['chosen'][t]) == 1 else
+                       measured_groups[json.dumps(pick['chosen'][t])][str(s)][t]
+                       for t in tasks}
+    return out
+
+
 def study_config(cfg: Config) -> tuple[Config, str]:
     """The config the study trains with, and which data it scores on: the config's test split
     (``test_dataloader`` / ``test_evaluator``) when it differs from the validation split the
@@ -306,12 +475,23 @@ def run_validation(cfg: Config, work_dir: str, resume: bool = False,
                               f'{right_tree.num_blocks} blocks; the study ranks '
                               f'{sorted(rec.tasks)} over {rec.num_blocks}')
         right_tree = right_tree.with_tasks(rec.tasks)
-    chosen = select_layouts(rec, settings['layouts'], () if right_tree is None else (right_tree,))
-    runs = plan_validation(rec.tasks, rec.num_blocks, chosen, settings['seeds'])
+    budgets = decile_budgets(space_rows(rec)[1])
+    trees = tree_picks(rec, budgets)
+    weightings = dict(weighted=np.asarray(rec.weights),
+                      unweighted=np.full(len(rec.tasks), 1.0 / len(rec.tasks)))
+    groupings = grouping_picks(run.table, run.cost, weightings, budgets)
+    include = ([] if right_tree is None else [right_tree]) + \
+        [lay for picks in trees for lay in picks.values()]
+    chosen = select_layouts(rec, settings['layouts'], tuple(dict.fromkeys(include)))
+    # a network of every task is the all-shared layout, which the study trains anyway
+    groups = sorted({tuple(g) for picks in groupings for pick in picks.values() if pick
+                     for g in pick['groups'] if 1 < len(g) < len(rec.tasks)})
+    runs = plan_validation(rec.tasks, rec.num_blocks, chosen, settings['seeds'], groups)
     train_cfg, scored_on = study_config(cfg)
     log(f'[validation] {len(chosen)} layouts x {len(settings["seeds"])} seeds + '
-        f'{len(rec.tasks)} single-task baselines x {len(settings["seeds"])} seeds = '
-        f'{len(runs)} trainings (seeds {settings["seeds"]}, disjoint from the sweep\'s '
+        f'{len(rec.tasks)} single-task baselines x {len(settings["seeds"])} seeds + the '
+        f'{len(groups)} networks of the task groupings recommended at the 10 FLOPs-decile '
+        f'budgets x {len(settings["seeds"])} seeds = {len(runs)} trainings (seeds {settings["seeds"]}, disjoint from the sweep\'s '
         f'{settings["sweep_seeds"]}; scored on {scored_on.split(" ")[0]}; '
         f'train_cfg={settings["overrides"]["train_cfg"]})')
     from ..models.backbone_profile import profile_cache_dir
@@ -338,15 +518,31 @@ def run_validation(cfg: Config, work_dir: str, resume: bool = False,
                           estimated=item['estimated'], estimated_rank=item['estimated_rank'],
                           measured=_measured(records, ids, rec.tasks, seeds)))
     weights = dict(zip(rec.tasks, map(float, rec.weights)))
+    shared = _layout_id(Layout.all_shared(names, rec.num_blocks))
+    measured_groups = {}
+    for group in groups + [names]:
+        run_id = f'group_{_group_id(group)}' if group != names else f'layout_{shared}'
+        ids = dict(layout={s: f'{run_id}__s{s}' for s in seeds},
+                   single={(t, s): f'single__{t}__s{s}' for t in group for s in seeds})
+        measured_groups[json.dumps(list(group))] = _measured(records, ids, group, seeds)
+    budget_rows = []
+    for limit, picks, pick_groups in zip(budgets, trees, groupings):
+        budget_rows.append(dict(
+            max_flops=limit, tree={name: lay.to_list() for name, lay in picks.items()},
+            grouping={name: None if pick is None else dict(
+                pick, flops=pick['models'] * rec.cost_model.backbone_flops,
+                measured=_grouping_measured(pick, measured_groups, rec.tasks, seeds))
+                for name, pick in pick_groups.items()}))
     study = dict(tasks=list(rec.tasks), num_blocks=rec.num_blocks, task_weights=weights,
                  task_weights_note=rec.weights_note, seeds=seeds,
                  sweep_seeds=settings['sweep_seeds'], scored_on=scored_on,
                  schedule=settings['overrides'], num_layouts_in_space=rec.num_layouts,
                  flops_unit=cfg.get('flops_unit', 'GFLOPs'),
+                 estimator=rec.estimator.name, table=rec.estimator.values.tolist(),
                  recommended_layout=rec.top[0].layout.to_list(),
                  right_tree=None if right_tree is None else right_tree.to_list(),
-                 layouts=items,
-                 summary=summarise(items, weights, seeds, right_tree=right_tree))
+                 layouts=items, budgets=budget_rows)
+    study['summary'] = summarise_study(study)
     write_json(osp.join(work_dir, 'validation.json'), study)
     from ..visualization.plots import plot_validation
     plot_validation(study, osp.join(work_dir, 'validation.png'))
@@ -371,8 +567,9 @@ def rescore_study(study: dict, drop_seeds=(), sweep_seeds=None, flops=None) -> d
                                 'held-out split: the images the table was scored on)')
     if sweep_seeds is not None:
         out['sweep_seeds'] = list(sweep_seeds)
-    right = out.get('right_tree')
-    out['summary'] = summarise(out['layouts'], out['task_weights'], seeds,
-                               right_tree=None if right is None else
-                               as_layout(right).with_tasks(out['tasks']))
+    for budget in out.get('budgets') or ():
+        for pick in budget['grouping'].values():
+            if pick is not None:
+                pick['measured'] = {str(s): pick['measured'][str(s)] for s in seeds}
+    out['summary'] = summarise_study(out)
     return out

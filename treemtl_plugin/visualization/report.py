@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from ..recommenders.base import Candidate, Recommendation
 
 __all__ = ['render_report', 'print_report', 'print_comparison', 'REPORT_WIDTH', 'make_console',
-           'validation_summary_lines']
+           'validation_summary_lines', 'estimator_lines', 'tree_vs_grouping_lines']
 
 REPORT_WIDTH = 100   # columns of report.txt
 
@@ -226,4 +226,46 @@ def validation_summary_lines(s: dict) -> list[str]:
     if right:
         lines.append(f'known right tree: estimated rank {right["estimated_rank"]}, trained rank '
                      f'{right["trained_rank"]} of {right["layouts"]}')
+    return lines
+
+
+def estimator_lines(summary: dict, weighting: str = 'weighted') -> list[str]:
+    """One line per estimator of a study (``summary['estimators']``): Spearman with its CI,
+    top-1 regret against the SE of a difference, and the budgets within one SE."""
+    lines = []
+    for name, by_weighting in (summary.get('estimators') or {}).items():
+        s = by_weighting[weighting]
+        a = s['agreement']
+        lo, hi = a.get('spearman_ci') or [None, None]
+        budgets = s.get('budgets') or {}
+        share = budgets.get('within_se_share')
+        lines.append(f'{name:>9}: Spearman {_fmt(a["spearman"], 2)} [{_fmt(lo, 2)}, '
+                     f'{_fmt(hi, 2)}], top-1 regret {_fmt(a["top1_regret"], 2)} (SE '
+                     f'{_fmt(s.get("difference_se"), 2)}), budgets within one SE '
+                     + ('-' if share is None else f'{100 * share:.0f}%'))
+    return lines
+
+
+def tree_vs_grouping_lines(summary: dict, weighting: str = 'weighted') -> list[str]:
+    """The trained tree recommendation against the trained task grouping at each budget:
+    one line per budget, then the tally per estimator (tree better / tie / grouping better,
+    by more than one SE of a difference)."""
+    result = (summary.get('tree_vs_grouping') or {}).get(weighting)
+    if not result:
+        return []
+    names = list(result['budgets'][0]['tree']) if result['budgets'] else []
+    lines = [f'budget  grouping  ' + '  '.join(f'{n:>9} (diff)' for n in names)
+             + f'   best trained   [SE of a difference {_fmt(result["se"], 2)}]']
+    for row in result['budgets']:
+        group = row['grouping']
+        cells = [f'{row["max_flops"]:6.4g}', f'{_fmt(group and group["mean"], 2, True):>8}']
+        for name in names:
+            tree = row['tree'][name]
+            cells.append(f'{_fmt(tree["mean"], 2, True):>9} '
+                         f'({_fmt(tree.get("minus_grouping"), 2, True)})')
+        cells.append(f'{_fmt(row["best_trained"], 2, True):>13}')
+        lines.append('  '.join(cells))
+    for name, tally in result['better'].items():
+        lines.append(f'{name}: tree better at {tally["tree"]}, tied at {tally["tie"]}, grouping '
+                     f'better at {tally["grouping"]} of {sum(tally.values())} budgets')
     return lines
