@@ -8,8 +8,8 @@ set -u -o pipefail
 out=${1:-${OUT:-/tmp/gpu_smoke}}
 mkdir -p "$out"
 wd=$(mktemp -d)
-cfg=configs/teacher/tree_resnet10t_teacher_3task.py
-name=tree_resnet10t_teacher_3task
+cfg=configs/teacher/tree_resnet10t_narrow_teacher_middepth_3task.py
+name=tree_resnet10t_narrow_teacher_middepth_3task
 py=${PYTHON:-python}
 export PYTHONUNBUFFERED=1
 status=0

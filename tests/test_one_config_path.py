@@ -152,6 +152,7 @@ def test_an_exported_config_trains_and_resumes_through_the_standard_entry(tmp_pa
 
 def test_switching_strategy_says_which_options_it_leaves_out():
     with pytest.warns(UserWarning, match=r"--strategy task_grouping: the TreeRecommender "
-                                         r"options \['csv_rows', 'max_layouts', 'prefer'"):
+                                         r"options \['csv_rows', 'estimator', 'max_layouts', "
+                                         r"'prefer'"):
         cfg = load_config(str(PAPER_CFG), None, {'recommender.type': 'task_grouping'})
     assert set(cfg.recommender) == {'type', 'topk', 'budget'}

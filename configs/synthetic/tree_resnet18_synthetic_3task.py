@@ -1,5 +1,6 @@
-# The built-in default: 3 tasks of the procedural benchmark, a ResNet-18 split into 4
-# branching points, a CPU-sized sweep (3 single-task + 12 two-task trainings, 2 at a time).
+# The rendered-scenes benchmark (the first default): 3 tasks of the procedural benchmark, a
+# ResNet-18 split into 4 branching points, a CPU-sized sweep (3 single-task + 12 two-task
+# trainings, 2 at a time).
 #   python tools/recommend.py configs/synthetic/tree_resnet18_synthetic_3task.py
 # runs the sweep, recommends layouts and exports a training config for each of the top-k;
 #   python tools/train.py configs/synthetic/tree_resnet18_synthetic_3task.py
