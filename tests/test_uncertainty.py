@@ -144,6 +144,28 @@ def test_shrinkage_keeps_a_noiseless_table_and_pulls_pure_noise_onto_the_fit():
     assert np.allclose(shrink_table(noisy, loud)[:, :, 0], 0)
 
 
+def test_shrinkage_keeps_half_of_a_residual_as_large_as_the_noise():
+    """Signal beyond the additive fit with the noise's variance: the right keep factor is
+    signal / (signal + noise) = 0.5. Simulated on rows with enough residual degrees of freedom
+    (6 x 15) that the per-row estimate is tight: dividing by ``block.size`` instead of the
+    residual dof kept 0.44 here (0.21 on a 3-task, 4-block table)."""
+    rng = np.random.default_rng(11)
+    num_tasks, blocks, keeps = 8, 16, []
+    noise = TableNoise(np.full((num_tasks, num_tasks, blocks + 1), 1.0), np.zeros(num_tasks))
+    for _ in range(60):
+        seen = np.zeros((num_tasks, num_tasks, blocks + 1))
+        seen[:, :, 1:] = rng.normal(size=(2, num_tasks, num_tasks, blocks)).sum(axis=0)
+        shrunk = shrink_table(seen, noise)                   # signal N(0, 1) + noise N(0, 1)
+        for i in range(num_tasks):
+            partners = [j for j in range(num_tasks) if j != i]
+            block = seen[i, partners, 1:]
+            fit = block.mean(1, keepdims=True) + block.mean(0, keepdims=True) - block.mean()
+            resid = (block - fit).ravel()
+            keeps.append(float(resid @ ((shrunk[i, partners, 1:] - fit).ravel())
+                               / (resid @ resid)))
+    assert abs(np.mean(keeps) - 0.5) < 0.03, np.mean(keeps)
+
+
 def test_runs_to_train_next_pick_the_runs_that_decide_the_top1():
     bp = _layouts()
     values = _signal(np.random.default_rng(4))

@@ -117,8 +117,9 @@ def shrink_table(values: np.ndarray, noise: TableNoise) -> np.ndarray:
 
     Per row ``i`` the ``(T-1) x B`` block of ``b >= 1`` entries is fit by row and column means;
     the residuals' signal variance is what their spread leaves beyond the entry noise
-    (method of moments, clipped at 0). No noise leaves the table as it is; no signal beyond
-    the fit shrinks the row onto the fit."""
+    (method of moments over the residuals' ``(T-2)(B-1)`` degrees of freedom, clipped at 0:
+    ``E[sum resid^2] = dof * (signal + noise)``). No noise leaves the table as it is; no
+    signal beyond the fit shrinks the row onto the fit."""
     values = np.asarray(values, dtype=np.float64)
     out = values.copy()
     num_tasks, _, width = values.shape
@@ -133,7 +134,7 @@ def shrink_table(values: np.ndarray, noise: TableNoise) -> np.ndarray:
         resid = block - fit
         var = noise.entry_var[i, partners, 1:]
         dof = (len(partners) - 1) * (blocks - 1)
-        signal = max(0.0, ((resid ** 2).sum() - var.mean() * dof) / block.size)
+        signal = max(0.0, (resid ** 2).sum() / dof - var.mean())
         keep = np.divide(signal, signal + var, out=np.ones_like(var), where=signal + var > 0)
         out[i, partners, 1:] = fit + keep * resid
     return out
