@@ -95,23 +95,36 @@ def test_lookahead_hook_sees_identical_and_opposite_tasks(opposite):
 
 
 @pytest.mark.parametrize('kind', ['AdamW', 'Adam', 'SGD'])
-def test_the_lookahead_step_is_the_optimisers_own_update(kind):
-    """TAG applies the optimiser's actual update: for Adam(W) the preconditioned step from
-    its moment estimates (and AdamW's decoupled decay), checked against optimizer.step()."""
-    from treemtl_plugin.affinity.hooks import _optimizer_step
+def test_the_lookahead_step_is_the_tasks_own_gradient(kind):
+    """TAG's step is ``lr * g_i`` from task i's gradient alone: no first moment, no weight
+    decay; with Adam(W) and ``precondition`` each coordinate is divided by Adam's current
+    bias-corrected second-moment estimate (by hand from the optimiser's state)."""
+    from treemtl_plugin.affinity.hooks import _lookahead_step
     torch.manual_seed(0)
     param = torch.nn.Parameter(torch.randn(5))
-    options = dict(lr=0.01) if kind == 'SGD' else dict(lr=0.01, weight_decay=0.1)
+    options = dict(lr=0.01) if kind == 'SGD' else dict(lr=0.01, weight_decay=0.1,
+                                                       betas=(0.9, 0.99), eps=1e-8)
     optimizer = getattr(torch.optim, kind)([param], **options)
-    for _ in range(3):                         # some history in the moment estimates
-        param.grad = torch.randn(5)
+    grad = torch.tensor([0.5, -1.0, 2.0, 0.0, 1e-3])
+    if kind != 'SGD':            # before any step: Adam's scale is |g|, a signed step of lr
+        torch.testing.assert_close(_lookahead_step(optimizer, param, grad, None),
+                                   0.01 * grad / (grad.abs() + 1e-8))
+    history = [torch.randn(5) for _ in range(3)]
+    for g in history:
+        param.grad = g
         optimizer.step()
-    grad = torch.randn(5)
-    predicted = _optimizer_step(optimizer, param, grad, None)
-    before = param.detach().clone()
-    param.grad = grad.clone()
-    optimizer.step()
-    torch.testing.assert_close(before - param.detach(), predicted, rtol=1e-5, atol=1e-7)
+    step = _lookahead_step(optimizer, param, grad, None)
+    if kind == 'SGD':
+        torch.testing.assert_close(step, 0.01 * grad)
+    else:
+        v = sum(0.01 * 0.99 ** (2 - k) * g * g for k, g in enumerate(history))
+        if kind == 'Adam':       # Adam's L2 decay enters its gradients, so its moments
+            v = optimizer.state[param]['exp_avg_sq']
+        v_hat = v / (1 - 0.99 ** 3)
+        torch.testing.assert_close(step, 0.01 * grad / (v_hat.sqrt() + 1e-8))
+        assert step[3] == 0                    # no first moment: a zero gradient does not move
+    plain = _lookahead_step(optimizer, param, grad, 0.5, precondition=False)
+    torch.testing.assert_close(plain, 0.5 * grad)   # TAG's own form, any optimiser
 
 
 # -- each method end to end ----------------------------------------------------------------
@@ -199,7 +212,7 @@ def test_table_methods_registry_holds_the_three_classes():
     assert isinstance(build_table_method(None), PairwiseTable)
     method = build_table_method(dict(method='lookahead', lookahead=dict(interval=3)))
     assert isinstance(method, LookaheadTable) and method.options() == dict(
-        interval=3, lr=None, normalize=False, on='train')
+        interval=3, lr=None, normalize=False, on='train', precondition=True)
     runs = method.plan(['b', 'a'], 2, [1, 2])
     assert [r.run_id for r in runs] == ['lookahead__s1', 'lookahead__s2']
     assert runs[0].hooks[0]['interval'] == 3 and runs[0].tasks == ('a', 'b')

@@ -1,8 +1,8 @@
 """mmengine hooks that measure what the cheap two-task tables need, during a training.
 
 ``LookaheadAffinityHook`` (one all-shared multi-task training, TAG): every ``interval``
-iterations, before the real step and on its batch, each task's update as the optimiser would
-make it (AdamW: its preconditioned step) is applied to the first ``b`` blocks only
+iterations, before the real step and on its batch, a step along each task's own gradient (TAG:
+``lr * g_i``; with Adam(W) scaled by its second-moment estimate) is applied to the first ``b`` blocks only
 (``b = 1..B``) and every task's loss is measured again; parameters and normalisation
 statistics are restored afterwards, so training itself is untouched. ``FeatureProbeHook``
 (single-task trainings): the representation dissimilarity matrix of ``num_images`` validation
@@ -19,7 +19,7 @@ import torch
 from mmengine.hooks import Hook
 from mmengine.model import is_model_wrapper
 
-from ..checks import check_choice, check_int
+from ..checks import check_bool, check_choice, check_int
 from ..registry import HOOKS
 from .tables import lookahead_affinity, rdm
 
@@ -50,30 +50,26 @@ def _block_keys(model) -> list[str]:
     return keys
 
 
-def _optimizer_step(optimizer, param: torch.Tensor, grad: torch.Tensor,
-                    lr: float | None) -> torch.Tensor:
-    """The update the optimiser would apply to ``param`` for gradient ``grad`` now: Adam(W)'s
-    preconditioned step from its moment estimates (decoupled weight decay included), else a
-    plain ``lr * grad`` step. ``lr`` None: the group's learning rate."""
+def _lookahead_step(optimizer, param: torch.Tensor, grad: torch.Tensor, lr: float | None,
+                    precondition: bool = True) -> torch.Tensor:
+    """TAG's lookahead step for one task: ``lr * g_i``, the task's own gradient only (Fifty et
+    al., 2021, Eq. 1), never the optimiser's first moment (mostly the combined gradient's
+    history) nor its weight decay. With ``precondition`` and Adam(W), each coordinate is
+    divided by ``sqrt(v_hat) + eps``, Adam's current second-moment estimate (bias-corrected;
+    ``|g_i|`` before the first step): Adam's learning rate is in units of that normalised
+    step, so ``lr * g_i`` with Adam's rate would be a step of another size per coordinate than
+    the training takes. ``lr`` None: the group's learning rate."""
     group = next(g for g in optimizer.param_groups if any(p is param for p in g['params']))
     rate = group['lr'] if lr is None else lr
-    if not isinstance(optimizer, (torch.optim.Adam, torch.optim.AdamW)):
+    if not (precondition and isinstance(optimizer, (torch.optim.Adam, torch.optim.AdamW))):
         return rate * grad
-    decoupled = isinstance(optimizer, torch.optim.AdamW)
-    if not decoupled and group['weight_decay']:
-        grad = grad + group['weight_decay'] * param.detach()     # Adam's L2 term
-    beta1, beta2 = group['betas']
     state = optimizer.state.get(param, {})
-    step = float(state.get('step', 0)) + 1
-    m = beta1 * state['exp_avg'] + (1 - beta1) * grad if 'exp_avg' in state \
-        else (1 - beta1) * grad
-    v = beta2 * state['exp_avg_sq'] + (1 - beta2) * grad * grad if 'exp_avg_sq' in state \
-        else (1 - beta2) * grad * grad
-    update = rate * (m / (1 - beta1 ** step)) / ((v / (1 - beta2 ** step)).sqrt()
-                                                 + group['eps'])
-    if decoupled:
-        update = update + rate * group['weight_decay'] * param.detach()
-    return update
+    if 'exp_avg_sq' in state and float(state.get('step', 0)) > 0:
+        _, beta2 = group['betas']
+        scale = (state['exp_avg_sq'] / (1 - beta2 ** float(state['step']))).sqrt()
+    else:
+        scale = grad.abs()
+    return rate * grad / (scale + group['eps'])
 
 
 @HOOKS.register_module()
@@ -81,16 +77,18 @@ class LookaheadAffinityHook(Hook):
     """Per-branching-point lookahead task affinity (Fifty et al., NeurIPS 2021, TAG).
 
     Every ``interval`` iterations, before the real step and on its batch: for each task
-    ``i``, the optimiser's own update for ``i``'s gradient is applied to blocks ``1..b``
+    ``i``, a step along ``i``'s own gradient (``_lookahead_step``) is applied to blocks ``1..b``
     only, and every task's loss is measured on the same batch, then the weights are put
     back (``docs/method.md``, "Cheap two-task tables")."""
 
     priority = 'LOW'
 
-    def __init__(self, interval: int = 10, lr: float | None = None, on: str = 'train'):
+    def __init__(self, interval: int = 10, lr: float | None = None, on: str = 'train',
+                 precondition: bool = True):
         self.interval = check_int('sweep.lookahead.interval', interval, low=1)
         self.lr = None if lr is None else float(lr)
         self.on = check_choice('sweep.lookahead.on', on, ('train', 'val'))
+        self.precondition = check_bool('sweep.lookahead.precondition', precondition)
         self._val_batches = None
         self.used_lr: list[float] = []
         self.sum = None
@@ -136,7 +134,8 @@ class LookaheadAffinityHook(Hook):
                                         retain_graph=i < len(tasks) - 1, allow_unused=True)
             self.passes['backward'] += 1
             flat = iter(grads)
-            updates.append([[None if g is None else _optimizer_step(optimizer, p, g, self.lr)
+            updates.append([[None if g is None else
+                             _lookahead_step(optimizer, p, g, self.lr, self.precondition)
                              for p, g in zip(block, flat)] for block in blocks])
         del out, grads
         after = np.zeros((len(tasks), len(keys), len(tasks)))
@@ -174,7 +173,7 @@ class LookaheadAffinityHook(Hook):
         add_extras(runner, lookahead=dict(
             tasks=list(model.task_names), affinity=(self.sum / self.count).tolist(),
             measurements=self.count, seconds=self.seconds, interval=self.interval,
-            lr=float(np.mean(self.used_lr)), **self.passes))
+            lr=float(np.mean(self.used_lr)), precondition=self.precondition, **self.passes))
 
 
 @HOOKS.register_module()

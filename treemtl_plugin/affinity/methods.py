@@ -10,7 +10,8 @@ claims and fingerprints work unchanged) and turns their records into the same
 of an iteration, a backward pass as 2/3) and in seconds. A new method is a new
 :class:`TableMethod` subclass registered in ``TABLE_METHODS``; its ``name`` is the
 ``sweep.method`` value and its constructor keywords are the options read from
-``sweep.<name>`` (e.g. ``sweep.lookahead = dict(interval=10, lr=None, normalize=False)``).
+``sweep.<name>`` (e.g. ``sweep.lookahead = dict(interval=10, lr=None, normalize=False,
+precondition=True)``).
 """
 from __future__ import annotations
 
@@ -145,25 +146,30 @@ class LookaheadTable(TableMethod):
         normalize: divide each affinity by the self-affinity of the task it acts on.
         on: measure the step's effect on the training batch itself (``'train'``, TAG) or on
             a held-out validation batch (``'val'``).
+        precondition: with Adam(W), scale the step ``lr * g_i`` by Adam's current
+            second-moment estimate (``affinity/hooks._lookahead_step``); False: TAG's plain
+            ``lr * g_i``.
     """
     name = 'lookahead'
 
     def __init__(self, interval: int = 10, lr: float | None = None, normalize: bool = False,
-                 on: str = 'train'):
+                 on: str = 'train', precondition: bool = True):
         self.interval = check_int('sweep.lookahead.interval', interval, low=1)
         self.lr = None if lr is None else check_number('sweep.lookahead.lr', lr, above=0)
         self.normalize = check_bool('sweep.lookahead.normalize', normalize)
         self.on = check_choice('sweep.lookahead.on', on, ('train', 'val'))
+        self.precondition = check_bool('sweep.lookahead.precondition', precondition)
 
     def options(self):
-        return dict(interval=self.interval, lr=self.lr, normalize=self.normalize, on=self.on)
+        return dict(interval=self.interval, lr=self.lr, normalize=self.normalize, on=self.on,
+                    precondition=self.precondition)
 
     def plan(self, tasks, num_blocks, seeds):
         names = tuple(sorted(tasks))
         shared = Layout.all_shared(names, num_blocks).to_list()
         blocks = tuple(tuple(tuple(s) for s in block) for block in shared)
         hook = dict(type='LookaheadAffinityHook', interval=int(self.interval), lr=self.lr,
-                    on=self.on)
+                    on=self.on, precondition=self.precondition)
         return [SweepRun('lookahead' if seed is None else f'lookahead__s{seed}', names, None,
                          num_blocks, seed=seed, blocks=blocks, hooks=(hook,))
                 for seed in (seeds or [None])]
