@@ -288,10 +288,62 @@ def test_a_registered_table_method_is_picked_by_sweep_method(tmp_path):
     assert list(table_methods()) == ['pairwise', 'lookahead', 'similarity', 'adaptive']
 
 
+def _two_task_train(calls, gain_at):
+    """A fake training of the tiny config's tasks whose metrics improve by ``gain_at(b)`` when
+    the two tasks share ``b`` blocks."""
+    def train(cfg):
+        tasks = list(cfg.model.tasks)
+        calls.append(tuple(tasks))
+        from treemtl_plugin.core.layout import Layout
+        layout = Layout(cfg.model.layout)
+        shared = layout.branch_point(*tasks) if len(tasks) == 2 else 0
+        base = {'segment_semantic': ('segment_semantic/mIoU', 40.0),
+                'depth_zbuffer': ('depth_zbuffer/abs_err', 1.0)}
+        out = {}
+        for t in tasks:
+            key, value = base[t]
+            gain = gain_at(shared)
+            out[key] = value * gain if 'mIoU' in key else value / gain
+            if t == 'segment_semantic':
+                out['segment_semantic/pixel_acc'] = 80.0
+            else:
+                out['depth_zbuffer/rel_err'] = 0.5 / gain
+        return out
+    return train
+
+
+def test_adaptive_sees_a_mid_depth_peak_in_its_first_round(tmp_path):
+    """A pair that gains most from sharing 2 of 4 blocks and loses from sharing all: the first
+    round (every pair at half depth) sees the peak, the adaptive rounds check the depths that
+    could beat it, and the top-1 is the pairwise sweep's; the rounds are recorded."""
+    from treemtl_plugin.apis import run_recommendation
+    curve = {0: 1.0, 1: 1.05, 2: 1.2, 3: 1.1, 4: 0.9}
+    results = {}
+    for method in ('pairwise', 'adaptive'):
+        calls = []
+        cfg = tiny_config(blocks=4, **{'sweep.method': method, 'recommender.topk': 1,
+                                       'recommender.task_weights': 'uniform',
+                                       'sweep.adaptive': dict(batch=1, max_fraction=1.0)})
+        run = run_recommendation(cfg, str(tmp_path / method), log=lambda m: None,
+                                 train_fn=_two_task_train(calls, curve.get))
+        results[method] = (run.recommendation.top[0].layout, len(calls),
+                           run.recommendation.table_info)
+    layout, trained, info = results['adaptive']
+    assert layout == results['pairwise'][0]
+    assert layout.branch_point('depth_zbuffer', 'segment_semantic') == 2
+    assert info['first_depth'] == 2 and info['first_round_runs'] == 3
+    assert info['adaptive_runs'] == trained - 3 >= 1 and info['adaptive_rounds'] >= 1
+    assert ['depth_zbuffer', 'segment_semantic', 2] in info['measured_pair_runs']
+    from treemtl_plugin.affinity.methods import AdaptiveTable
+    from treemtl_plugin.errors import ConfigError
+    with pytest.raises(ConfigError, match='first_depth=5 is deeper'):
+        AdaptiveTable(first_depth=5).plan(['a', 'b'], 4, None)
+
+
 def test_adaptive_trains_only_the_pair_runs_that_can_change_the_top1(tmp_path):
-    """A clear winner: every pair gains from sharing the whole backbone, so after the
-    full-sharing runs only the entries that could still overturn it are trained, the top-1
-    equals the pairwise sweep's, and a second run trains nothing."""
+    """A clear winner: every pair gains more with every shared block, so after the half-depth
+    runs only the entries that could still overturn it are trained, the top-1 equals the
+    pairwise sweep's, and a second run trains nothing."""
     import json
     from treemtl_plugin.apis import run_recommendation
     calls = []

@@ -241,12 +241,15 @@ class AdaptiveTable(TableMethod):
     """Pairwise entries trained only where they can change the top-1 (``docs/method.md``,
     "Adaptive sweep").
 
-    First the single-task runs and every pair sharing the whole backbone; then, round by
-    round, the ``batch`` pair runs whose unmeasured entries leave the most room for another
-    layout to overtake the current best, until no layout can (the top-1 is settled) or
+    First the single-task runs and every pair sharing ``first_depth`` blocks (default: half
+    the backbone, rounded up, so that a pair whose gain peaks mid-depth shows it; a
+    full-sharing first round makes every curve a straight line); then, round by round, the
+    ``batch`` pair runs whose unmeasured entries leave the most room for another layout to
+    overtake the current best, until no layout can (the top-1 is settled) or
     ``max_fraction`` of the pairwise sweep's trainings are spent. Unmeasured entries are
-    interpolated over the branching points between the pair's measured ones (0 at branch 0)
-    and trusted to within ``margin`` times the range of the measured entries.
+    interpolated between the pair's measured depths (0 at branch 0), held at the deepest
+    measured value beyond it, and trusted to within ``margin`` times the range of the
+    measured entries.
 
     Args:
         batch: pair runs per round.
@@ -254,24 +257,39 @@ class AdaptiveTable(TableMethod):
             pairwise sweep's.
         margin: how far an unmeasured entry may be from its interpolation, as a share of the
             measured entries' range.
+        first_depth: the shared blocks of every pair's first run (None: ``ceil(B / 2)``).
     """
     name = 'adaptive'
 
-    def __init__(self, batch: int = 2, max_fraction: float = 0.4, margin: float = 0.2):
+    def __init__(self, batch: int = 2, max_fraction: float = 0.4, margin: float = 0.2,
+                 first_depth: int | None = None):
         self.batch = check_int('sweep.adaptive.batch', batch, low=1)
         self.max_fraction = check_number('sweep.adaptive.max_fraction', max_fraction,
                                          above=0, high=1)
         self.margin = check_number('sweep.adaptive.margin', margin, low=0)
+        self.first_depth = None if first_depth is None else \
+            check_int('sweep.adaptive.first_depth', first_depth, low=1)
 
     def options(self):
-        return dict(batch=self.batch, max_fraction=self.max_fraction, margin=self.margin)
+        return dict(batch=self.batch, max_fraction=self.max_fraction, margin=self.margin,
+                    first_depth=self.first_depth)
+
+    def _first_depth(self, num_blocks: int) -> int:
+        if self.first_depth is None:
+            return (num_blocks + 1) // 2
+        if self.first_depth > num_blocks:
+            raise ConfigError(f'sweep.adaptive.first_depth={self.first_depth} is deeper than '
+                              f'the backbone\'s {num_blocks} branching points: use 1..'
+                              f'{num_blocks} (or None for half of them)')
+        return self.first_depth
 
     def plan(self, tasks, num_blocks, seeds):
         if seeds is not None and len(seeds) > 1:
             raise ConfigError("sweep.method='adaptive' trains one seed; set sweep.seeds to "
                               'None or one seed')
+        first = self._first_depth(num_blocks)
         return [r for r in plan_sweep(tasks, num_blocks, seeds)
-                if r.is_single or r.branch == num_blocks]
+                if r.is_single or r.branch == first]
 
     def _measured(self, runs, records, tasks, num_blocks):
         values = next(iter(per_seed_values(runs, records, list(tasks), num_blocks).values()))
@@ -297,7 +315,11 @@ class AdaptiveTable(TableMethod):
 
     def info(self, runs, records, tasks, num_blocks):
         measured = sorted([*r.tasks, r.branch] for r in runs if not r.is_single)
-        return dict(measured_pair_runs=measured,
+        first = len(self.plan(tasks, num_blocks, None))
+        later = max(0, len(runs) - first)
+        return dict(measured_pair_runs=measured, first_depth=self._first_depth(num_blocks),
+                    first_round_runs=first, adaptive_runs=later,
+                    adaptive_rounds=-(-later // self.batch),
                     settled=not self._slack(runs, records, list(tasks), num_blocks))
 
     def next_runs(self, runs, records, tasks, num_blocks):
