@@ -21,6 +21,8 @@ import os.path as osp
 import re
 import sys
 
+import numpy as np
+
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
@@ -135,9 +137,57 @@ def pilot_table(path: str = osp.join(RESULTS, 'pilot_designs.json')) -> str:
     return '\n'.join(lines)
 
 
+def table_methods_table(path: str = osp.join(RESULTS, 'table_methods_suite.json')) -> str:
+    """Members x ways of getting the table (``benchmarks/table_methods_on_suite.py``): cost,
+    and against the member's study the paper estimate's Spearman (mean and range over the 3
+    sweep seeds), top-1 regret and budgets within one SE."""
+    head = ['member', 'table', 'trainings (share of pairwise)', 'iterations (share)',
+            'ρ vs trained: mean [min, max] over seeds', 'top-1 regret, mean (SE)',
+            'budgets within 1 SE, mean', 'adaptive rounds']
+    lines = ['| ' + ' | '.join(head) + ' |', '|' + '---|' * len(head)]
+    if not osp.isfile(path):
+        return '\n'.join(lines)
+    with open(path, encoding='utf-8') as f:
+        data = json.load(f)
+    for member, result in data['members'].items():
+        stem = MEMBERS[member][0]
+        with open(osp.join(RESULTS, f'validation_{stem}.json'), encoding='utf-8') as f:
+            se = json.load(f)['summary']['weighted']['difference_se']
+        seeds = list(result['seeds'].values())
+        for method in data['methods']:
+            runs = [s[method] for s in seeds if method in s]
+            if not runs:
+                continue
+            rho = [r['vs_trained']['spearman'] for r in runs]
+            cost = runs[0]['cost']
+            rounds = [r['info'].get('adaptive_rounds') for r in runs]
+            lines.append('| ' + ' | '.join([
+                member, method.replace('_60', ' (60%)'),
+                f'{cost["trainings"]} ({100 * cost["trainings"] / cost["pairwise_trainings"]:.0f}%)',
+                f'{100 * cost["fraction_of_pairwise"]:.1f}%',
+                f'{np.mean(rho):+.2f} [{min(rho):+.2f}, {max(rho):+.2f}]',
+                f'{np.mean([r["vs_trained"]["top1_regret"] for r in runs]):.2f} ({se:.2f})',
+                f'{np.mean([r["vs_trained"]["budgets_within_se"] for r in runs]):.1f} of 10',
+                '–' if None in rounds else ' / '.join(str(x) for x in rounds)]) + ' |')
+        for name, label in (('raw', 'pairwise, 3-seed mean'),
+                            ('shrunk', 'pairwise, 3-seed mean, shrunk')):
+            r = result['three_seed_pairwise'][name]
+            lines.append('| ' + ' | '.join([
+                member, label, '3 × pairwise', '300%', f'{r["spearman"]:+.2f}',
+                f'{r["top1_regret"]:.2f} ({se:.2f})', f'{r["budgets_within_se"]} of 10',
+                '–']) + ' |')
+        r = result['fewest_flops']
+        lines.append('| ' + ' | '.join([
+            member, 'fewest FLOPs (no table)', '0', '0%', f'{r["spearman"]:+.2f}',
+            f'{r["top1_regret"]:.2f} ({se:.2f})', f'{r["budgets_within_se"]} of 10',
+            '–']) + ' |')
+    return '\n'.join(lines)
+
+
 def render(studies: dict[str, dict]) -> dict[str, str]:
     return {'pilot': pilot_table(), 'suite': suite_table(studies),
-            'tree-vs-grouping': grouping_table(studies)}
+            'tree-vs-grouping': grouping_table(studies),
+            'table-methods': table_methods_table()}
 
 
 def replace_blocks(text: str, blocks: dict[str, str], required: bool = True) -> str:
@@ -158,7 +208,6 @@ def plot(studies: dict[str, dict], path: str) -> None:
     import matplotlib
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
-    import numpy as np
     fig, axes = plt.subplots(1, len(studies), figsize=(3.6 * len(studies), 3.4), dpi=110,
                              squeeze=False)
     for ax, (member, study) in zip(axes[0], studies.items()):

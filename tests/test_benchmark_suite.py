@@ -80,3 +80,27 @@ def test_every_pilot_design_is_scored_on_its_own_split_and_seeds():
         per_layout = [np.mean([np.mean(list(row['measured'][str(s)].values()))
                                for s in design['seeds']]) for row in design['layouts']]
         assert np.allclose(per_layout, [row['mean'] for row in design['layouts']])
+
+
+def test_every_table_method_ran_on_every_member_with_three_seeds():
+    """The committed comparison covers members x methods x seeds, with the method as defined:
+    lookahead within about a tenth of the pairwise iterations, the adaptive sweep starting at
+    half depth and recording its rounds, every table scored against its member's study."""
+    import json
+    suite = _script('suite_summary')
+    data = json.loads((ROOT / 'benchmarks' / 'results' / 'table_methods_suite.json').read_text())
+    assert set(data['members']) == set(suite.MEMBERS)
+    for member, result in data['members'].items():
+        assert set(result['seeds']) == {'0', '1', '2'}
+        for seed, methods in result['seeds'].items():
+            assert set(methods) == set(data['methods'])
+            assert methods['lookahead']['cost']['fraction_of_pairwise'] < 0.12
+            for name in ('adaptive', 'adaptive_60'):
+                info = methods[name]['info']
+                assert info['first_depth'] == 2 and info['first_round_runs'] >= 6
+                share = methods[name]['cost']['trainings'] / methods[name]['cost'][
+                    'pairwise_trainings']
+                assert share <= (0.4 if name == 'adaptive' else 0.6) + 1e-9
+            for entry in methods.values():
+                assert -1 <= entry['vs_trained']['spearman'] <= 1
+        assert result['three_seed_pairwise']['raw']['budgets'] == 10
