@@ -4,8 +4,8 @@ Reads ``benchmarks/results/validation_<config>.json`` of every suite member (eac
 by ``tools/analysis/validate_recommender.py``), re-summarises it from its raw rows (so a
 figure never comes from a stale summary) and writes:
 
-* the tables between the ``<!-- suite:... -->`` markers of ``docs/benchmark_suite.md`` and of
-  the README (each file holds the blocks it shows);
+* the tables between the ``<!-- suite:... -->`` markers of ``docs/advanced/benchmark_suite.md``
+  and ``docs/advanced/validation.md`` (each file holds the blocks it shows);
 * ``benchmarks/results/suite_tree_vs_grouping.png``: per member, the trained tree
   recommendation of each estimator and the trained task-grouping recommendation at the
   FLOPs-decile budgets.
@@ -29,9 +29,9 @@ sys.path.insert(0, ROOT)
 from treemtl_plugin.apis.validation import rescore_study  # noqa: E402
 
 RESULTS = osp.join(ROOT, 'benchmarks', 'results')
-DOC = osp.join(ROOT, 'docs', 'benchmark_suite.md')
+DOC = osp.join(ROOT, 'docs', 'advanced', 'benchmark_suite.md')
 #: the files whose ``<!-- suite:NAME -->`` blocks this script writes (DOC must hold all)
-DOCS = (DOC, osp.join(ROOT, 'README.md'))
+DOCS = (DOC, osp.join(ROOT, 'docs', 'advanced', 'validation.md'))
 #: member -> (config stem, why sharing helps there, does it ask for a branching depth)
 MEMBERS = {
     'noise averaging': ('tree_resnet10t_teacher_3task', 'label noise on a related pair', False),

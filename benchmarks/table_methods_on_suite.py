@@ -15,7 +15,7 @@ three seeds measure).
 Needs each member's study and sweep in ``<work-root>/<config stem>`` (what
 ``tools/analysis/validate_recommender.py CONFIG`` leaves; the study is copied there from
 ``benchmarks/results`` when missing). Writes ``benchmarks/results/table_methods_suite.json``;
-``benchmarks/suite_summary.py`` renders its table into ``docs/benchmark_suite.md``.
+``benchmarks/suite_summary.py`` renders its table into ``docs/advanced/benchmark_suite.md``.
 """
 from __future__ import annotations
 

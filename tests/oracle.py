@@ -1,7 +1,7 @@
 """Slow, obvious reference implementation of the tree-structured multi-task recommender.
 
 This module is a test oracle: it re-implements, straight from the definitions in
-``docs/method.md`` ("Layouts" to "Cost and budgets"), the pieces the fast implementation in
+``docs/advanced/method.md`` ("Layouts" to "Cost and budgets"), the pieces the fast implementation in
 ``treemtl_plugin`` must agree with. It favours obviousness over speed and imports nothing
 from ``treemtl_plugin`` (only the standard library and numpy).
 
@@ -317,7 +317,7 @@ def estimates(layout, values):
 
 
 def blockwise_estimates(layout, values):
-    """The blockwise estimate of every task in ``layout`` (``docs/method.md``, "Estimate and
+    """The blockwise estimate of every task in ``layout`` (``docs/advanced/method.md``, "Estimate and
     score"): at every block ``k`` (1-based) task ``i`` adds the mean, over the other tasks in
     its set of block ``k``, of ``values[i, j, k] - values[i, j, k-1]``; nothing when it is
     alone there."""

@@ -1,4 +1,5 @@
-"""The README's backbone-swap table is what the plugin does: every row builds and runs."""
+"""The backbone-swap table of docs/user_guides/backbones.md is what the plugin does: every row
+builds and runs."""
 from __future__ import annotations
 
 import re
@@ -14,8 +15,8 @@ from treemtl_plugin.registry import MODELS
 
 
 def readme_rows() -> list[tuple[str, dict]]:
-    """(family, cfg-options) of every row between the README's backbone-swaps markers."""
-    text = (ROOT / 'README.md').read_text(encoding='utf-8')
+    """(family, cfg-options) of every row between the backbone-swaps markers of the guide."""
+    text = (ROOT / 'docs' / 'user_guides' / 'backbones.md').read_text(encoding='utf-8')
     table = text.split('<!-- backbone-swaps -->')[1].split('<!-- /backbone-swaps -->')[0]
     rows = []
     for line in table.splitlines():

@@ -21,7 +21,7 @@ def _script(name: str):
 
 
 def test_the_suite_docs_are_recomputed_from_the_committed_rows(capsys):
-    """docs/benchmark_suite.md's tables equal what the committed studies and pilots give."""
+    """docs/advanced/benchmark_suite.md's tables equal what the committed studies and pilots give."""
     suite = _script('suite_summary')
     assert suite.main(['--check']) == 0, capsys.readouterr().out
     studies = suite.load_members()
@@ -40,7 +40,7 @@ def test_a_doc_block_that_drifted_is_found():
         'intro\n<!-- suite:suite -->\nnew\n<!-- /suite:suite -->\nend\n'
     with pytest.raises(SystemExit, match='no <!-- suite:other -->'):
         suite.replace_blocks(text, {'other': 'x'})
-    assert suite.replace_blocks(text, {'other': 'x'}, required=False) == text   # README: optional
+    assert suite.replace_blocks(text, {'other': 'x'}, required=False) == text   # a page may hold some blocks
 
 
 def test_pilot_layouts_cross_the_related_depths_and_spread_over_the_space():

@@ -1,6 +1,6 @@
 """Tests for treemtl_plugin.design_space: counts, completeness, no duplicates, chunking.
 
-Ground truth: the table of design-space sizes in docs/method.md ("Design space") and the two
+Ground truth: the table of design-space sizes in docs/advanced/method.md ("Design space") and the two
 independent generators of tests/oracle.py (repeated layout cuts; chains of refining set
 partitions).
 """
@@ -27,7 +27,7 @@ import oracle  # noqa: E402
 
 NAMES = ('seg', 'depth', 'normal', 'edge', 'key', 'curv', 'pose')
 
-# docs/method.md, "Design space": sizes (complete, deduplicated)
+# docs/advanced/method.md, "Design space": sizes (complete, deduplicated)
 DESIGN_SIZES = [(3, 5, 51), (4, 5, 561), (5, 5, 7_556), (6, 5, 120_196), (3, 17, 477),
                 (7, 5, 2_201_856), (10, 5, 26_740_775_306)]
 

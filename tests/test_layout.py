@@ -409,7 +409,7 @@ def test_from_branch_points_rejects_non_tree_matrices():
 # ------------------------------------------------------------------ JSON
 
 def test_json_round_trip_design_md_format():
-    # the exact JSON example of docs/method.md, "Layouts"
+    # the exact JSON example of docs/advanced/method.md, "Layouts"
     text = '[[["depth","normal","seg"]], [["normal","seg"],["depth"]]]'
     layout = as_layout(text)
     assert layout.tasks == ('depth', 'normal', 'seg')

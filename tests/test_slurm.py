@@ -1,7 +1,8 @@
-"""The README's Slurm array sweep, run on a real single-node Slurm cluster started by the test.
+"""The Slurm array sweep of docs/user_guides/sweep.md, run on a real single-node Slurm cluster
+started by the test.
 
 What it checks: ONE ``sbatch --array=1-2`` job whose tasks run
-``tools/recommend.py CONFIG --work-dir W --shard ${SLURM_ARRAY_TASK_ID}/2`` (as the README's
+``tools/recommend.py CONFIG --work-dir W --shard ${SLURM_ARRAY_TASK_ID}/2`` (as docs/user_guides/sweep.md's
 "The two-task sweep" section shows) trains every sweep run exactly once across the two array
 tasks, both tasks exit 0, and the merge (the same command without ``--shard``) writes the
 two-task table and the recommendation without training anything again.
@@ -339,7 +340,7 @@ def test_slurm_array_sweep_trains_every_run_once_then_merges(slurm_cluster, tmp_
     logs.mkdir()
     command = ' '.join(shlex.quote(str(a)) for a in (
         sys.executable, '-u', 'tools/recommend.py', cfg_path, '--work-dir', work_dir, '--shard'))
-    # the README's array script (its `--array=1-8 --gres=gpu:1` line, without the GPU), with
+    # the guide's array script (its `--array=1-8 --gres=gpu:1` line, without the GPU), with
     # the exit status saved: no accounting here, and `scontrol` forgets jobs after MinJobAge
     script = tmp_path / 'sweep.sbatch'
     script.write_text(f"""#!/bin/bash

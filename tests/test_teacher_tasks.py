@@ -148,7 +148,7 @@ def test_a_real_teacher_sweep_runs_end_to_end(tmp_path):
 
 
 def test_the_suite_members_build_the_teachers_their_docs_describe():
-    """Each member's teacher tree and noise, as docs/benchmark_suite.md describes them."""
+    """Each member's teacher tree and noise, as docs/advanced/benchmark_suite.md describes them."""
     from mmengine.config import Config
     from helpers import ROOT
     from treemtl_plugin.core.layout import Layout

@@ -3,7 +3,7 @@
 The public API: the numpy-only core of the method (layouts, design space, two-task table,
 estimator, cost and budgets) and the two recommenders (tree layouts, task grouping). Torch and
 mmengine parts (models, datasets, training) live in their own subpackages and are imported
-only when used. See ``docs/method.md`` for the method and README.md for the tools.
+only when used. See ``docs/advanced/method.md`` for the method and README.md for the tools.
 """
 from .core.cost import Budget, CostModel
 from .core.design_space import count_layouts, enumerate_layouts, iter_layout_chunks, iter_layouts

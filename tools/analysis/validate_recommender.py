@@ -5,8 +5,8 @@
 
 Runs (or reuses) the config's sweep, trains every layout (or a stratified sample of K) and the
 single-task baselines with N seeds the sweep never used (scored on the test split when the
-config has one), and writes W/validation.json and W/validation.png (README "Does the estimate
-hold?").
+config has one), and writes W/validation.json and W/validation.png
+(docs/advanced/validation.md).
 """
 from __future__ import annotations
 

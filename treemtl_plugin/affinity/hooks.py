@@ -79,7 +79,7 @@ class LookaheadAffinityHook(Hook):
     Every ``interval`` iterations, before the real step and on its batch: for each task
     ``i``, a step along ``i``'s own gradient (``_lookahead_step``) is applied to blocks ``1..b``
     only, and every task's loss is measured on the same batch, then the weights are put
-    back (``docs/method.md``, "Cheap two-task tables")."""
+    back (``docs/advanced/method.md``, "Cheap two-task tables")."""
 
     priority = 'LOW'
 

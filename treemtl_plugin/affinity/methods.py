@@ -238,7 +238,7 @@ class SimilarityTable(TableMethod):
 
 @TABLE_METHODS.register_module()
 class AdaptiveTable(TableMethod):
-    """Pairwise entries trained only where they can change the top-1 (``docs/method.md``,
+    """Pairwise entries trained only where they can change the top-1 (``docs/advanced/method.md``,
     "Adaptive sweep").
 
     First the single-task runs and every pair sharing ``first_depth`` blocks (default: half

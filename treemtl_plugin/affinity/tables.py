@@ -3,7 +3,7 @@
 Both cheap methods measure, for every task pair and every depth ``b``, how well the tasks
 would share the first ``b`` blocks, and map it to the long CSV shape of the pairwise sweep
 (``A[i, j, b]``, branch 0 = 0), so the enumerator, exact search, budgets, task grouping and
-export work unchanged. The mappings (``docs/method.md``, "Cheap two-task tables"):
+export work unchanged. The mappings (``docs/advanced/method.md``, "Cheap two-task tables"):
 
 * **lookahead** (Fifty et al., NeurIPS 2021, per branching point): ``Z[i, j, b]`` = relative
   decrease of task ``j``'s loss after one SGD step on task ``i``'s loss applied to blocks

@@ -16,7 +16,7 @@ def compare_strategies(cfg: Mapping, table: TwoTaskTable, cost: CostModel,
                        budgets: Sequence[float]) -> list[dict]:
     """One row per budget (in backbone-equivalents). Each grouping is also scored with the tree
     estimator and the tree's task weights, and the winner is decided on that common scale
-    (``docs/method.md``, "Task grouping")."""
+    (``docs/advanced/method.md``, "Task grouping")."""
     def best_of(strategy: str, k: float):
         spec = recommender_spec(cfg, strategy)
         spec.update(topk=1, budget=dict(spec.get('budget') or {}, max_models=float(k)))

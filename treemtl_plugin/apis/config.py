@@ -1,6 +1,6 @@
 """Reading a config: its tasks, two-task table, block costs and recommender.
 
-Two kinds of config drive ``tools/recommend.py`` (README "Config reference"):
+Two kinds of config drive ``tools/recommend.py`` (docs/user_guides/config.md):
 
 * **table mode** -- ``tasks``, ``two_task_table`` (CSV path), ``block_flops`` (one per
   branching point) and optional ``block_params``, ``head_flops``, ``head_params``,
@@ -302,7 +302,8 @@ def load_table(cfg: Mapping, cfg_dir: str | None = None) -> TwoTaskTable:
                           "string, e.g. two_task_table='data/my_table.csv'")
     if not path:
         raise ConfigError('the config has no `two_task_table`: give the path of a two-task '
-                          'CSV (header task_a,task_b,branch,perf_a,perf_b; see README)')
+                          'CSV (header task_a,task_b,branch,perf_a,perf_b; see '
+                          'docs/user_guides/file_formats.md)')
     path = resolve_path(path, cfg_dir)
     if osp.isdir(path):
         raise ConfigError(f'two_task_table={path!r} is a folder; give the path of a two-task '
@@ -393,4 +394,4 @@ def check_data_root(cfg: Mapping) -> None:
         root = dataset.get('data_root')
         if root and not osp.isdir(root):
             raise ConfigError(f'{key}.dataset.data_root {root!r} does not exist; download the '
-                              'dataset there or set data_root (see README "Real datasets")')
+                              'dataset there or set data_root (see docs/user_guides/datasets.md)')

@@ -1,5 +1,5 @@
 """Full mode's measured inputs: block and head costs of the config's model, and the two-task
-table from the sweep (``docs/method.md``, "Two-task table")."""
+table from the sweep (``docs/advanced/method.md``, "Two-task table")."""
 from __future__ import annotations
 
 import copy

@@ -4,7 +4,7 @@ Layouts are grown task by task (:func:`~treemtl_plugin.core.encoding.grow`): eac
 tasks ``0..i`` arises from exactly one layout of ``0..i-1`` plus one attachment choice, so the
 enumeration is complete and duplicate-free by construction, with no dedup pass. Rows stay in the
 compact ``uint8`` encoding of :mod:`~treemtl_plugin.core.encoding`; huge spaces are streamed in
-bounded-size chunks. See ``docs/method.md``, "Design space".
+bounded-size chunks. See ``docs/advanced/method.md``, "Design space".
 """
 from __future__ import annotations
 

@@ -3,7 +3,7 @@
 A layout of ``T`` tasks over ``B`` blocks is one ``uint8`` row of pairwise branch points over
 the task pairs in *insertion order* ``(0,1), (0,2), (1,2), (0,3), ...`` (:func:`pair_index`),
 plus each task's attach depth ``M[i] = max_{j<i} bp[i, j]`` (``M[0] = -1``), which gives the
-block-copy counts (and so costs) in closed form. See ``docs/method.md``, "Design space".
+block-copy counts (and so costs) in closed form. See ``docs/advanced/method.md``, "Design space".
 
 Growth inserts tasks one at a time: task ``i`` attaches to a layout of tasks ``0..i-1`` by
 choosing a depth ``d`` (0..B) and one existing task set at that depth, sharing exactly ``d``

@@ -12,7 +12,7 @@
 Both are linear in the table for a fixed layout (``coefficients``), which is what the score's
 error bars need. The score is ``sum_i w_i * estimate_i`` with SVD-entropy (SVDE) task weights:
 tasks whose two-task curves fluctuate less over the branching point are trusted more
-(``docs/method.md``, "Task weights" and "Estimate and score").
+(``docs/advanced/method.md``, "Task weights" and "Estimate and score").
 """
 from __future__ import annotations
 

@@ -2,7 +2,7 @@
 
 A layout over ``B`` blocks is a list ``L[0..B-1]``; ``L[b]`` is a partition of the task set and
 tasks in the same set share block ``b``. Partitions only refine going deeper (two tasks that
-separate never re-join). See ``docs/method.md``, "Layouts".
+separate never re-join). See ``docs/advanced/method.md``, "Layouts".
 """
 from __future__ import annotations
 
@@ -141,7 +141,7 @@ class Layout:
 
     @classmethod
     def from_list(cls, data, tasks: Sequence[str] | None = None) -> 'Layout':
-        """From the JSON form (``docs/method.md``): blocks -> task sets -> task names."""
+        """From the JSON form (``docs/advanced/method.md``): blocks -> task sets -> task names."""
         return cls(data, tasks=tasks)
 
     @classmethod

@@ -1,7 +1,7 @@
 """Relative performance of a task against its single-task model (Maninis et al. 2019).
 
 ``Δ_task = 100/|m| · Σ_m s_m (M_m − M_single,m) / M_single,m`` with ``s_m = +1`` when higher is
-better and ``−1`` when lower is better (``docs/method.md``, "Relative performance").
+better and ``−1`` when lower is better (``docs/advanced/method.md``, "Relative performance").
 Pure python: no torch import.
 
 Metric keys are ``'{task}/{name}'``, as :class:`~treemtl_plugin.evaluation.MultiTaskMetric`

@@ -41,7 +41,7 @@ class TreeMultiTaskModel(BaseModel):
         tasks: ``{task: dict(head=..., loss=..., loss_weight=1.0)}``; ``in_channels`` of each
             head is filled from the backbone, and ``in_format`` from its ``out_format`` when the
             head takes one (NCHW / NHWC / NLC features).
-        layout: the tree (JSON form of ``docs/method.md``, "Layouts", or a ``Layout``);
+        layout: the tree (JSON form of ``docs/advanced/method.md``, "Layouts", or a ``Layout``);
             ``None`` = all tasks share the whole backbone.
         data_preprocessor: mmengine data preprocessor config (default: moves data to device).
         channels_last: keep weights and images in channels-last memory format (faster

@@ -1,6 +1,6 @@
 """Merge finished sweep runs into the two-task table.
 
-See ``docs/method.md``, "Two-task table" and "Relative performance".
+See ``docs/advanced/method.md``, "Two-task table" and "Relative performance".
 """
 from __future__ import annotations
 

@@ -17,7 +17,7 @@ recommender = dict(
     prefer='best',            # or 'cheapest_tied' (needs sweep.seeds >= 2: error bars)
     shrink=False,             # empirical-Bayes table; off: it did not help on the benchmark
     estimator='paper',        # 'paper' (mean over every partner, as published) or 'blockwise'
-                              # (per block, the mean over the partners sharing it); docs/method.md
+                              # (per block, the mean over the partners sharing it); docs/advanced/method.md
 )
 flops_unit = 'GFLOPs'
 params_unit = 'M'
