@@ -13,7 +13,7 @@ from collections.abc import Iterable
 __all__ = [
     'TreeMTLError', 'ConfigError', 'LayoutError', 'TwoTaskTableError', 'BudgetError',
     'SpaceTooLargeError', 'SweepError', 'DetectionError', 'DatasetFormatError',
-    'CheckpointError', 'did_you_mean',
+    'CheckpointError', 'ReportedWarning', 'did_you_mean',
 ]
 
 
@@ -51,6 +51,11 @@ class DetectionError(TreeMTLError, RuntimeError):
 
 class DatasetFormatError(TreeMTLError, FileNotFoundError):
     """Data on disk that does not match a supported dataset format (says what is missing)."""
+
+
+class ReportedWarning(UserWarning):
+    """A warning whose fact the job's report also prints (e.g. the task weights' note): the
+    command-line tools drop it, so the user reads it once; the Python API still warns."""
 
 
 class CheckpointError(TreeMTLError, RuntimeError):

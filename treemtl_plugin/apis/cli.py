@@ -17,9 +17,10 @@ import os
 import os.path as osp
 import runpy
 import sys
+import warnings
 from collections.abc import Callable
 
-from ..errors import TreeMTLError
+from ..errors import ReportedWarning, TreeMTLError
 
 __all__ = ['run_tool', 'ConfigOptions', 'add_launcher_args', 'parse_tool_args', 'shipped_dir',
            'find_config', 'recommend_main', 'train_main', 'test_main']
@@ -109,11 +110,30 @@ def run_tool(config: str, job: Callable[[], int | None]) -> int:
         where = f' (nor among the shipped configs in {root})' if root else ''
         print(f'error: config file not found: {config}{where}', file=sys.stderr)
         return 2
-    try:
-        return job() or 0
-    except TreeMTLError as err:
-        print(f'error: {err}', file=sys.stderr)
-        return 1
+    with warnings.catch_warnings():
+        warnings.showwarning = _warning_as_log_line(set())
+        try:
+            return job() or 0
+        except TreeMTLError as err:
+            print(f'error: {err}', file=sys.stderr)
+            return 1
+
+
+def _warning_as_log_line(seen: set):
+    """``warnings.showwarning`` for the tools: each warning once, as a ``warning:`` line of the
+    job's log (stderr before the log opens), never with its source line; a
+    ``ReportedWarning`` not at all (the report prints its fact)."""
+    def show(message, category, filename, lineno, file=None, line=None):
+        text = str(message)
+        if issubclass(category, ReportedWarning) or text in seen:
+            return
+        seen.add(text)
+        from ..engine.job_log import JobLog
+        if JobLog.active is not None:
+            JobLog.active(f'warning: {text}')
+        else:
+            print(f'warning: {text}', file=sys.stderr)
+    return show
 
 
 def _run_shipped_tool(relative: str, command: str) -> None:

@@ -21,7 +21,7 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-from ..errors import ConfigError
+from ..errors import ConfigError, ReportedWarning
 from .encoding import full_matrix, matrix_to_row, pair_columns, pair_index
 
 SVDE_ORDER = 3
@@ -89,7 +89,7 @@ def resolve_task_weights(values: np.ndarray, tasks: Sequence[str],
             if values.shape[2] - 1 < SVDE_ORDER:
                 note = (f'SVDE needs >= {SVDE_ORDER} branching points, the table has '
                         f'{values.shape[2] - 1}: uniform task weights used')
-                warnings.warn(note, stacklevel=2)
+                warnings.warn(note, ReportedWarning, stacklevel=2)
                 return np.full(num_tasks, 1.0 / num_tasks), note
             return svde_task_weights(values), 'SVD-entropy (1 - H) task weights'
         if weights == 'uniform':

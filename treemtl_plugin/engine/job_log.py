@@ -46,7 +46,10 @@ class _ConsoleHandler(logging.Handler):
 
 
 class JobLog:
-    """``log(line)`` for a job's messages; ``progress(total)`` for its sweep."""
+    """``log(line)`` for a job's messages; ``progress(total)`` for its sweep. The newest open
+    one is ``JobLog.active`` (where the tools send warnings as log lines)."""
+
+    active: 'JobLog | None' = None
 
     def __init__(self, work_dir: str, name: str = 'recommend', console=None):
         from ..visualization.report import make_console
@@ -61,6 +64,7 @@ class JobLog:
         if get_rank() == 0:
             self.logger.addHandler(_ConsoleHandler(self.console))
         self._bar = None
+        JobLog.active = self
 
     def __call__(self, line: str) -> None:
         self.logger.info(line)
@@ -70,6 +74,8 @@ class JobLog:
         return _Progress(self, total)
 
     def close(self) -> None:
+        if JobLog.active is self:
+            JobLog.active = None
         for handler in list(self.logger.handlers):
             handler.close()
             self.logger.removeHandler(handler)
