@@ -67,7 +67,7 @@ setup(
     ]},
     cmdclass={'build_py': BuildPyWithShippedFiles},
     extras_require={
-        'tests': ['pytest>=7.0', 'hypothesis>=6.0'],
+        'tests': ['pytest>=7.0', 'hypothesis>=6.0', 'ruff>=0.5'],
     },
     classifiers=[
         'Programming Language :: Python :: 3',

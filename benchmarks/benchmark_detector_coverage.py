@@ -38,7 +38,8 @@ Status: ``ok`` (detection ran, >= 3 blocks, output reproduced), ``too_few_blocks
 detected block raised when run), ``trace_error`` (torch.fx could not trace the model),
 ``detect_error`` (the detector raised after tracing succeeded), ``create_error``,
 ``forward_error`` (``forward_features`` failed at every input size tried), ``timeout``,
-``crashed`` (the worker process died, e.g. out of memory), ``skipped_huge``. ``chain_error``/``detect_error``/``mismatch`` point at the detector;
+``crashed`` (the worker process died, e.g. out of memory), ``skipped_huge``.
+``chain_error``/``detect_error``/``mismatch`` point at the detector;
 ``trace_error`` at the model's torch.fx-traceability.
 
 Prints one row per family as it finishes and a summary; writes the same as Markdown to
@@ -100,6 +101,7 @@ def default_input(name: str) -> tuple[int, int, int]:
 
 def meta_params(name: str) -> int | None:
     import torch
+
     from treemtl_plugin.models.timm_factory import build_timm_model
     try:
         with warnings.catch_warnings(), torch.device('meta'):
@@ -145,6 +147,7 @@ def _flatten(out):
 def run_family(family: str, args, send) -> Result:
     import timm
     import torch
+
     from treemtl_plugin.models.branching_point_detector import DetectionError, detect_blocks
     from treemtl_plugin.models.timm_factory import build_timm_model
 

@@ -18,8 +18,15 @@ import tracemalloc
 
 import numpy as np
 
-from treemtl_plugin import (Budget, CostModel, TwoTaskTable, count_layouts, enumerate_layouts,
-                            iter_layout_chunks, recommend_layouts)
+from treemtl_plugin import (
+    Budget,
+    CostModel,
+    TwoTaskTable,
+    count_layouts,
+    enumerate_layouts,
+    iter_layout_chunks,
+    recommend_layouts,
+)
 
 TARGETS_S = {5: 0.2, 6: 2.0, 7: 30.0}
 

@@ -132,7 +132,8 @@ def main() -> None:
     parser.add_argument('--amp', action='store_true', help='bf16 autocast (GPU)')
     parser.add_argument('--channels-last', action='store_true')
     parser.add_argument('--cfg-options', nargs='*', default=[],
-                        help='k=v overrides of the config (e.g. model.backbone.model_name=resnet34)')
+                        help='k=v overrides of the config '
+                             '(e.g. model.backbone.model_name=resnet34)')
     parser.add_argument('--sweep', action='store_true', help='also time the whole sweep')
     parser.add_argument('--workers', type=int, default=2)
     args = parser.parse_args()

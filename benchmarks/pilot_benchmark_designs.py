@@ -37,8 +37,13 @@ from scipy import stats  # noqa: E402
 
 from treemtl_plugin.apis.config import load_config  # noqa: E402
 from treemtl_plugin.apis.sweep import measure_costs  # noqa: E402
-from treemtl_plugin.apis.validation import (_layout_id, _measured, plan_validation,  # noqa: E402
-                                            sweep_seed_list, validation_settings)
+from treemtl_plugin.apis.validation import (  # noqa: E402
+    _layout_id,
+    _measured,
+    plan_validation,
+    sweep_seed_list,
+    validation_settings,
+)
 from treemtl_plugin.core.design_space import enumerate_layouts  # noqa: E402
 from treemtl_plugin.core.layout import Layout  # noqa: E402
 from treemtl_plugin.evaluation.agreement import anova, difference_se, reliability  # noqa: E402

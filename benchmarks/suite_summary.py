@@ -163,7 +163,8 @@ def table_methods_table(path: str = osp.join(RESULTS, 'table_methods_suite.json'
             rounds = [r['info'].get('adaptive_rounds') for r in runs]
             lines.append('| ' + ' | '.join([
                 member, method.replace('_60', ' (60%)'),
-                f'{cost["trainings"]} ({100 * cost["trainings"] / cost["pairwise_trainings"]:.0f}%)',
+                f'{cost["trainings"]} '
+                f'({100 * cost["trainings"] / cost["pairwise_trainings"]:.0f}%)',
                 f'{100 * cost["fraction_of_pairwise"]:.1f}%',
                 f'{np.mean(rho):+.2f} [{min(rho):+.2f}, {max(rho):+.2f}]',
                 f'{np.mean([r["vs_trained"]["top1_regret"] for r in runs]):.2f} ({se:.2f})',

@@ -33,7 +33,6 @@ ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 sys.path.insert(0, ROOT)
 sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
 
-from suite_summary import MEMBERS, RESULTS  # noqa: E402
 from treemtl_plugin.apis.config import load_config  # noqa: E402
 from treemtl_plugin.apis.table_methods import compare_table_methods  # noqa: E402
 from treemtl_plugin.core.encoding import matrix_to_row  # noqa: E402
@@ -43,6 +42,8 @@ from treemtl_plugin.core.table import TwoTaskTable  # noqa: E402
 from treemtl_plugin.core.uncertainty import noise_from_seed_tables, shrink_table  # noqa: E402
 from treemtl_plugin.evaluation.agreement import agreement, budget_regrets  # noqa: E402
 from treemtl_plugin.io.atomic import write_json  # noqa: E402
+
+from suite_summary import MEMBERS, RESULTS  # noqa: E402
 
 SEEDS = (0, 1, 2)
 #: name in the results -> (sweep.method, extra config options)
@@ -116,7 +117,8 @@ def run_member(stem: str, work_root: str, log) -> dict:
                                                    'first_round_runs', 'adaptive_runs',
                                                    'adaptive_rounds', 'settled')},
                                     table=values.tolist(), vs_trained=table_rows(values, study))
-            log(f'[{stem}] seed {seed} {name}: rho {per_method[name]["vs_trained"]["spearman"]:+.2f}'
+            rho = per_method[name]['vs_trained']['spearman']
+            log(f'[{stem}] seed {seed} {name}: rho {rho:+.2f}'
                 f' ({time.perf_counter() - start:.0f} s)')
         out['seeds'][str(seed)] = per_method
     tasks, _, trained, flops, se = study_arrays(study)
@@ -125,7 +127,6 @@ def run_member(stem: str, work_root: str, log) -> dict:
     noise = noise_from_seed_tables(stacked)
     out['three_seed_pairwise'] = dict(raw=table_rows(mean, study),
                                       shrunk=table_rows(shrink_table(mean, noise), study))
-    w = np.array([study['task_weights'][t] for t in tasks])
     # ranking by FLOPs alone, fewest first: its pick at each budget is the cheapest layout
     # that fits (the trivial baseline every budget check needs beside it)
     out['fewest_flops'] = judge(-flops, trained @ np.array([study['task_weights'][t]

@@ -26,8 +26,7 @@ sys.path.insert(0, ROOT)
 
 import numpy as np  # noqa: E402
 
-from treemtl_plugin.apis.config import (build_recommender, load_config,  # noqa: E402
-                                        recommender_spec)
+from treemtl_plugin.apis.config import build_recommender, load_config, recommender_spec  # noqa: E402
 from treemtl_plugin.apis.sweep import measure_costs  # noqa: E402
 from treemtl_plugin.core.encoding import matrix_to_row  # noqa: E402
 from treemtl_plugin.core.layout import Layout  # noqa: E402

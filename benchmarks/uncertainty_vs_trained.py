@@ -32,14 +32,19 @@ sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
 import numpy as np  # noqa: E402
 from scipy import stats  # noqa: E402
 
-from table_seeds_vs_trained import seed_tables  # noqa: E402
 from treemtl_plugin.core.encoding import matrix_to_row  # noqa: E402
 from treemtl_plugin.core.estimator import TaskAccuracyEstimator, svde_task_weights  # noqa: E402
 from treemtl_plugin.core.layout import Layout  # noqa: E402
-from treemtl_plugin.core.uncertainty import (TableNoise, noise_from_seed_tables,  # noqa: E402
-                                             runs_to_train_next, score_covariance,
-                                             shrink_table)
+from treemtl_plugin.core.uncertainty import (  # noqa: E402
+    TableNoise,
+    noise_from_seed_tables,
+    runs_to_train_next,
+    score_covariance,
+    shrink_table,
+)
 from treemtl_plugin.io.atomic import write_json  # noqa: E402
+
+from table_seeds_vs_trained import seed_tables  # noqa: E402
 
 BINS = (0.0, 0.5, 1.0, 2.0, np.inf)
 

@@ -39,6 +39,7 @@ def tiny_config(tasks=TINY_TASKS, blocks: int = 2, iters: int = 2, val_samples: 
     ``iters`` iterations per training (also in the sweep), one worker; ``changes`` are merged
     last, then ``img_size`` is applied (as ``load_config`` does)."""
     from mmengine.config import Config
+
     from treemtl_plugin.engine.img_size import apply_img_size
     cfg = Config.fromfile(str(DEFAULT_CFG))
     cfg.merge_from_dict({

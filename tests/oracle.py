@@ -317,7 +317,8 @@ def estimates(layout, values):
 
 
 def blockwise_estimates(layout, values):
-    """The blockwise estimate of every task in ``layout`` (``docs/advanced/method.md``, "Estimate and
+    """The blockwise estimate of every task in ``layout`` (``docs/advanced/method.md``, "Estimate
+    and
     score"): at every block ``k`` (1-based) task ``i`` adds the mean, over the other tasks in
     its set of block ``k``, of ``values[i, j, k] - values[i, j, k-1]``; nothing when it is
     alone there."""

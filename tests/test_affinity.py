@@ -9,11 +9,16 @@ import pytest
 import torch
 from mmengine.logging import MessageHub
 
-from helpers import tiny_config
-
-from treemtl_plugin.affinity import (lookahead_affinity, lookahead_table, rdm, rsa_similarity,
-                                     similarity_table)
+from treemtl_plugin.affinity import (
+    lookahead_affinity,
+    lookahead_table,
+    rdm,
+    rsa_similarity,
+    similarity_table,
+)
 from treemtl_plugin.core.table import TwoTaskTable
+
+from helpers import tiny_config
 
 
 def test_lookahead_affinity_and_table():
@@ -50,8 +55,8 @@ def test_rsa_and_similarity_table():
 
 # -- the lookahead hook on identical and opposite tasks --------------------------------------
 def _two_task_model(opposite: bool):
-    from treemtl_plugin.registry import MODELS
     import treemtl_plugin.models  # noqa: F401
+    from treemtl_plugin.registry import MODELS
     head = dict(head=dict(type='LightConvHead', num_outputs=1), loss=dict(type='MaskedL1Loss'))
     model = MODELS.build(dict(
         type='TreeMultiTaskModel',
@@ -138,6 +143,7 @@ def method_cfg(method: str):
 @pytest.mark.parametrize('method, trainings', [('lookahead', 1), ('similarity', 2)])
 def test_each_method_runs_end_to_end_and_reports_its_cost(method, trainings, tmp_path):
     import json
+
     from treemtl_plugin.apis import run_recommendation
     cfg = method_cfg(method)
     cfg.merge_from_dict({'recommender.topk': 2})
@@ -175,6 +181,7 @@ def test_methods_are_compared_with_the_truth_under_their_own_weights(tmp_path):
     scores weighted by that method's own task weights (and equal weights on both sides): a
     truth equal to the pairwise estimate agrees perfectly under both weightings."""
     import json
+
     from treemtl_plugin import CostModel, recommend_layouts
     from treemtl_plugin.apis.table_methods import compare_table_methods
     from treemtl_plugin.core.design_space import iter_layouts
@@ -199,9 +206,14 @@ def test_methods_are_compared_with_the_truth_under_their_own_weights(tmp_path):
 
 # -- the table methods are registered classes picked by sweep.method -------------------------
 def test_table_methods_registry_holds_the_three_classes():
-    from treemtl_plugin.affinity.methods import (AdaptiveTable, LookaheadTable, PairwiseTable,
-                                                 SimilarityTable,
-                                                 build_table_method, table_methods)
+    from treemtl_plugin.affinity.methods import (
+        AdaptiveTable,
+        LookaheadTable,
+        PairwiseTable,
+        SimilarityTable,
+        build_table_method,
+        table_methods,
+    )
     from treemtl_plugin.registry import TABLE_METHODS
     assert TABLE_METHODS.get('PairwiseTable') is PairwiseTable
     assert TABLE_METHODS.get('LookaheadTable') is LookaheadTable
@@ -345,6 +357,7 @@ def test_adaptive_trains_only_the_pair_runs_that_can_change_the_top1(tmp_path):
     runs only the entries that could still overturn it are trained, the top-1 equals the
     pairwise sweep's, and a second run trains nothing."""
     import json
+
     from treemtl_plugin.apis import run_recommendation
     calls = []
 

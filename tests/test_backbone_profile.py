@@ -11,9 +11,14 @@ import torch
 from torch.fx.passes.shape_prop import ShapeProp
 
 from treemtl_plugin.models import backbone_profile, branching_point_detector
-from treemtl_plugin.models.backbone_profile import (PROFILE_FORMAT, BackboneProfile,
-                                                    clear_profile_cache, get_profile_cache_dir,
-                                                    profile_backbone, set_profile_cache_dir)
+from treemtl_plugin.models.backbone_profile import (
+    PROFILE_FORMAT,
+    BackboneProfile,
+    clear_profile_cache,
+    get_profile_cache_dir,
+    profile_backbone,
+    set_profile_cache_dir,
+)
 from treemtl_plugin.models.feature_format import feature_grid, infer_feature_format
 from treemtl_plugin.models.flops import fvcore_flops
 from treemtl_plugin.models.timm_block_backbone import TimmBlockBackbone

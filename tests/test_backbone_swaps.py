@@ -9,9 +9,10 @@ import pytest
 import torch
 from mmengine.registry import init_default_scope
 
-from helpers import DEFAULT_CFG, ROOT
 from treemtl_plugin.apis.config import load_config
 from treemtl_plugin.registry import MODELS
+
+from helpers import DEFAULT_CFG, ROOT
 
 
 def readme_rows() -> list[tuple[str, dict]]:

@@ -7,9 +7,9 @@ import importlib.util
 import numpy as np
 import pytest
 
-from helpers import ROOT
-
 from treemtl_plugin.core.layout import Layout
+
+from helpers import ROOT
 
 
 def _script(name: str):
@@ -21,7 +21,8 @@ def _script(name: str):
 
 
 def test_the_suite_docs_are_recomputed_from_the_committed_rows(capsys):
-    """docs/advanced/benchmark_suite.md's tables equal what the committed studies and pilots give."""
+    """docs/advanced/benchmark_suite.md's tables equal what the committed studies and pilots
+    give."""
     suite = _script('suite_summary')
     assert suite.main(['--check']) == 0, capsys.readouterr().out
     studies = suite.load_members()
@@ -40,7 +41,8 @@ def test_a_doc_block_that_drifted_is_found():
         'intro\n<!-- suite:suite -->\nnew\n<!-- /suite:suite -->\nend\n'
     with pytest.raises(SystemExit, match='no <!-- suite:other -->'):
         suite.replace_blocks(text, {'other': 'x'})
-    assert suite.replace_blocks(text, {'other': 'x'}, required=False) == text   # a page may hold some blocks
+    # a page may hold some of the blocks only
+    assert suite.replace_blocks(text, {'other': 'x'}, required=False) == text
 
 
 def test_pilot_layouts_cross_the_related_depths_and_spread_over_the_space():
@@ -52,7 +54,8 @@ def test_pilot_layouts_cross_the_related_depths_and_spread_over_the_space():
     assert depths >= {(a, b) for a in range(5) for b in range(5)}
     assert len(pilot.pilot_layouts(['a1', 'a2', 'c'], 4, [('a1', 'a2')])) == 35   # all of them
     assert pilot.is_grouping(Layout([[['a1', 'a2'], ['c']]] * 4))
-    assert not pilot.is_grouping(Layout([[['a1', 'a2'], ['c']]] * 2 + [[['a1'], ['a2'], ['c']]] * 2))
+    assert not pilot.is_grouping(Layout([[['a1', 'a2'], ['c']]] * 2
+                                        + [[['a1'], ['a2'], ['c']]] * 2))
 
 
 def test_a_depth_design_needs_an_interior_best_that_beats_every_grouping_by_one_se():

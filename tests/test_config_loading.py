@@ -6,10 +6,11 @@ import os
 
 import pytest
 
-from helpers import DEFAULT_CFG, ROOT
 from treemtl_plugin.apis import cli
 from treemtl_plugin.apis.config import load_config
 from treemtl_plugin.errors import ConfigError
+
+from helpers import DEFAULT_CFG, ROOT
 
 LOADERS = ('train_dataloader', 'val_dataloader', 'test_dataloader')
 CONVNEXT = ROOT / 'configs' / 'synthetic' / 'tree_convnext_nano_synthetic_5task.py'

@@ -1,6 +1,7 @@
 """Tests for treemtl_plugin.design_space: counts, completeness, no duplicates, chunking.
 
-Ground truth: the table of design-space sizes in docs/advanced/method.md ("Design space") and the two
+Ground truth: the table of design-space sizes in docs/advanced/method.md ("Design space") and the
+two
 independent generators of tests/oracle.py (repeated layout cuts; chains of refining set
 partitions).
 """
@@ -14,11 +15,20 @@ from functools import lru_cache
 import numpy as np
 import pytest
 
-from treemtl_plugin.core.design_space import (chunk_to_layouts, count_layouts,
-                                              enumerate_layouts, iter_layout_chunks,
-                                              iter_layouts)
-from treemtl_plugin.core.encoding import (DEFAULT_CHUNK_ROWS, LayoutChunk, matrix_to_row,
-                                          pair_columns, pair_index)
+from treemtl_plugin.core.design_space import (
+    chunk_to_layouts,
+    count_layouts,
+    enumerate_layouts,
+    iter_layout_chunks,
+    iter_layouts,
+)
+from treemtl_plugin.core.encoding import (
+    DEFAULT_CHUNK_ROWS,
+    LayoutChunk,
+    matrix_to_row,
+    pair_columns,
+    pair_index,
+)
 from treemtl_plugin.core.layout import Layout
 from treemtl_plugin.errors import LayoutError
 

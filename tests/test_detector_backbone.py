@@ -14,10 +14,14 @@ from huggingface_hub.errors import LocalEntryNotFoundError
 from treemtl_plugin.core.block_groups import balanced_groups, check_block_groups
 from treemtl_plugin.errors import CheckpointError, ConfigError, TreeMTLError
 from treemtl_plugin.errors import DetectionError as PackageDetectionError
-from treemtl_plugin.models.branching_point_detector import (DetectionError, detect_blocks,
-                                                            slice_blocks, trace)
-from treemtl_plugin.models.heads import to_nchw
+from treemtl_plugin.models.branching_point_detector import (
+    DetectionError,
+    detect_blocks,
+    slice_blocks,
+    trace,
+)
 from treemtl_plugin.models.flops import fvcore_flops
+from treemtl_plugin.models.heads import to_nchw
 from treemtl_plugin.models.timm_block_backbone import TimmBlockBackbone
 from treemtl_plugin.models.timm_factory import build_timm_model, create_timm_model
 from treemtl_plugin.models.tree_model import TreeMultiTaskModel

@@ -1,5 +1,6 @@
 """The docs' commands cannot drift from the tools: every ``python tools/...``, ``torchrun ...
-tools/...`` or ``python benchmarks/...`` command in a code block of README.md or docs/ names a script that
+tools/...`` or ``python benchmarks/...`` command in a code block of README.md or docs/ names a
+script that
 exists, passes only flags its parser accepts, and sets with ``--cfg-options`` only keys the
 named config has."""
 from __future__ import annotations
@@ -11,9 +12,9 @@ import subprocess
 import sys
 
 import pytest
+from test_docs_links import pages
 
 from helpers import ROOT
-from test_docs_links import pages
 
 BLOCK = re.compile(r'```[a-z]*\n(.*?)```', re.S)
 COMMAND = re.compile(r'(?:python|torchrun\b[^\n]*?) ((?:tools|benchmarks)/[\w/]+\.py)(.*)')

@@ -16,10 +16,15 @@ import pytest
 
 from treemtl_plugin.core.design_space import iter_layout_chunks
 from treemtl_plugin.core.encoding import matrix_to_row, pair_index
-from treemtl_plugin.core.estimator import (ESTIMATORS, BlockwiseEstimator,
-                                           TaskAccuracyEstimator, build_estimator,
-                                           resolve_task_weights, svd_entropy,
-                                           svde_task_weights)
+from treemtl_plugin.core.estimator import (
+    ESTIMATORS,
+    BlockwiseEstimator,
+    TaskAccuracyEstimator,
+    build_estimator,
+    resolve_task_weights,
+    svd_entropy,
+    svde_task_weights,
+)
 from treemtl_plugin.core.table import TwoTaskTable
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))

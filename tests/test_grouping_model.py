@@ -9,10 +9,10 @@ import pytest
 import torch
 from mmengine.config import Config
 
-from helpers import DEFAULT_TASKS, tiny_config
-
 from treemtl_plugin.models import TaskGroupingModel, TreeMultiTaskModel
 from treemtl_plugin.registry import MODELS
+
+from helpers import DEFAULT_TASKS, tiny_config
 
 SIZE = 32
 TASKS = ['seg', 'depth', 'normal']
@@ -44,7 +44,8 @@ def backbone():
 @pytest.fixture(scope='module')
 def model(backbone):
     torch.manual_seed(0)
-    return TaskGroupingModel(backbone=backbone, tasks=_task_cfg(), task_groups=GROUPS, chosen=CHOSEN)
+    return TaskGroupingModel(backbone=backbone, tasks=_task_cfg(), task_groups=GROUPS,
+                             chosen=CHOSEN)
 
 
 def _batch(n=2):

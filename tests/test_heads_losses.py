@@ -8,8 +8,13 @@ import torch
 import torch.nn.functional as F
 
 from treemtl_plugin.models.heads import ASPPHead, ClsHead, LightConvHead, to_nchw
-from treemtl_plugin.models.losses import (ClsCrossEntropyLoss, DepthL1Loss, MaskedL1Loss,
-                                          NormalCosineLoss, SegCrossEntropyLoss)
+from treemtl_plugin.models.losses import (
+    ClsCrossEntropyLoss,
+    DepthL1Loss,
+    MaskedL1Loss,
+    NormalCosineLoss,
+    SegCrossEntropyLoss,
+)
 from treemtl_plugin.registry import MODELS
 
 C, N, H, W = 8, 2, 5, 5

@@ -14,10 +14,12 @@ from mmengine.evaluator import Evaluator
 
 import treemtl_plugin.evaluation.relative_performance as rp_module
 from treemtl_plugin.evaluation import MultiTaskMetric
-from treemtl_plugin.evaluation.relative_performance import (METRIC_DIRECTIONS,
-                                                            default_task_metrics,
-                                                            metric_direction,
-                                                            relative_performance)
+from treemtl_plugin.evaluation.relative_performance import (
+    METRIC_DIRECTIONS,
+    default_task_metrics,
+    metric_direction,
+    relative_performance,
+)
 from treemtl_plugin.registry import METRICS
 
 SEG, DEPTH, NORMAL, EDGE, KP = ('segment_semantic', 'depth_zbuffer', 'normal', 'edge_texture',

@@ -39,7 +39,8 @@ def test_generators_agree(T, B):
 
 @pytest.mark.parametrize(
     "T, B, expected",
-    [(3, 5, 51), (4, 5, 561), (5, 5, 7556), (3, 17, 477)],  # docs/advanced/method.md, "Design space"
+    # docs/advanced/method.md, "Design space"
+    [(3, 5, 51), (4, 5, 561), (5, 5, 7556), (3, 17, 477)],
 )
 def test_design_space_sizes(T, B, expected):
     by_cuts = oracle.brute_force_layouts(T, B)

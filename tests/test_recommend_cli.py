@@ -8,11 +8,11 @@ import sys
 
 import pytest
 
-from helpers import PAPER_CFG as NYU_R34
-from helpers import ROOT, load_tool
-
 from treemtl_plugin.apis.recommendation import recommend_from_config
 from treemtl_plugin.errors import ConfigError, TreeMTLError
+
+from helpers import PAPER_CFG as NYU_R34
+from helpers import ROOT, load_tool
 
 PAPER = ROOT / 'configs' / 'paper'
 TOOL = load_tool('recommend')

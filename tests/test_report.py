@@ -6,11 +6,11 @@ import re
 
 import pytest
 
-from helpers import ROOT
-
 from treemtl_plugin import CostModel, TwoTaskTable, recommend_layouts, recommend_task_groups
 from treemtl_plugin.apis.compare import compare_strategies
 from treemtl_plugin.visualization.report import make_console, print_comparison, print_report
+
+from helpers import ROOT
 
 TABLE = ROOT / 'configs' / 'paper' / 'data' / 'taskonomy_deeplab_resnet34.csv'
 FLOPS = [0.121225216, 0.722369664, 0.93976704, 5.740221952, 11.03176704]
@@ -76,7 +76,9 @@ def test_pareto_legend_counts_match_layouts_csv(tmp_path):
     """The legend's within/over-budget counts are those of layouts.csv (51 NYUv2 layouts at
     --max-models 2), not the size of the whole space twice."""
     import csv
+
     from mmengine.config import Config
+
     from treemtl_plugin.apis.recommendation import recommend_from_config
     from treemtl_plugin.apis.writers import write_recommendation
     from treemtl_plugin.visualization.plots import plot_pareto

@@ -5,15 +5,19 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from helpers import TEACHER_CFG
 from mmengine.config import Config
 
-from treemtl_plugin.apis.single_task import (comparison_lines, compare_with_single_task,
-                                             report_against_single_task)
+from treemtl_plugin.apis.single_task import (
+    compare_with_single_task,
+    comparison_lines,
+    report_against_single_task,
+)
 from treemtl_plugin.core.layout import Layout
 from treemtl_plugin.engine.img_size import apply_img_size
 from treemtl_plugin.sweep.fingerprint import run_fingerprint
 from treemtl_plugin.sweep.run_config import run_config
+
+from helpers import TEACHER_CFG
 
 TASKS = ['a1', 'a2', 'c']
 

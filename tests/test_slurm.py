@@ -2,7 +2,8 @@
 started by the test.
 
 What it checks: ONE ``sbatch --array=1-2`` job whose tasks run
-``tools/recommend.py CONFIG --work-dir W --shard ${SLURM_ARRAY_TASK_ID}/2`` (as docs/user_guides/sweep.md's
+``tools/recommend.py CONFIG --work-dir W --shard ${SLURM_ARRAY_TASK_ID}/2`` (as
+docs/user_guides/sweep.md's
 "The two-task sweep" section shows) trains every sweep run exactly once across the two array
 tasks, both tasks exit 0, and the merge (the same command without ``--shard``) writes the
 two-task table and the recommendation without training anything again.
@@ -315,7 +316,7 @@ def slurm_cluster(tmp_path_factory):
 # -- the sweep ---------------------------------------------------------------------------------
 def _write_tiny_config(path: Path) -> Path:
     """The default config shrunk to seconds: 2 tasks, 2 branching points, 32 px, 2 iters."""
-    from treemtl_plugin.io.config_file import dump_config   # keeps the order of model.tasks
+    from treemtl_plugin.io.config_file import dump_config  # keeps the order of model.tasks
     dump_config(tiny_config(TASKS, blocks=NUM_BRANCH_POINTS), str(path))
     return path
 

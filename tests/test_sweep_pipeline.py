@@ -1,4 +1,5 @@
-"""The two-task sweep (plan, resume, shards, merge) and the full recommend -> export -> train job."""
+"""The two-task sweep (plan, resume, shards, merge) and the full recommend -> export -> train
+job."""
 from __future__ import annotations
 
 import json
@@ -8,17 +9,16 @@ from pathlib import Path
 import pytest
 from mmengine.config import Config
 
-from helpers import DEFAULT_CFG, ROOT, tiny_config
-
-from treemtl_plugin.apis.config import config_tasks, recommender_spec
-
 from treemtl_plugin.apis import run_recommendation
+from treemtl_plugin.apis.config import config_tasks, recommender_spec
 from treemtl_plugin.core.layout import Layout
 from treemtl_plugin.errors import ConfigError, SweepError
 from treemtl_plugin.sweep.executor import METRICS_FILE, SweepExecutor
-from treemtl_plugin.sweep.run_config import run_config
 from treemtl_plugin.sweep.merge import build_two_task_table
 from treemtl_plugin.sweep.plan import SweepRun, parse_shard, plan_sweep, shard_runs
+from treemtl_plugin.sweep.run_config import run_config
+
+from helpers import DEFAULT_CFG, ROOT, tiny_config
 
 TASKS = ['segment_semantic', 'depth_zbuffer']
 
@@ -296,6 +296,7 @@ def test_every_shipped_config_builds_as_it_is(path):
     """MODELS.build(cfg.model) works on every training config, as a plain mmengine user does
     it (pretrained weights off: no downloads here; small input to keep it fast)."""
     from mmengine.registry import init_default_scope
+
     from treemtl_plugin.registry import MODELS
     cfg = Config.fromfile(str(path))
     init_default_scope(cfg.default_scope)

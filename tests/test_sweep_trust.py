@@ -10,7 +10,6 @@ import time
 from pathlib import Path
 
 import pytest
-from helpers import DEFAULT_CFG, ROOT, tiny_config
 from mmengine.config import Config
 
 from treemtl_plugin.errors import SweepError
@@ -19,6 +18,8 @@ from treemtl_plugin.sweep.executor import METRICS_FILE, SweepExecutor
 from treemtl_plugin.sweep.fingerprint import run_fingerprint
 from treemtl_plugin.sweep.plan import plan_sweep
 from treemtl_plugin.sweep.run_config import run_config
+
+from helpers import DEFAULT_CFG, ROOT, tiny_config
 
 TASKS = ['segment_semantic', 'depth_zbuffer']
 

@@ -25,14 +25,14 @@ from functools import lru_cache
 import numpy as np
 import pytest
 
-from helpers import ROOT
-
 from treemtl_plugin.core.cost import Budget, CostModel
-from treemtl_plugin.errors import BudgetError
 from treemtl_plugin.core.estimator import resolve_task_weights
 from treemtl_plugin.core.search.task_grouping import Network
-from treemtl_plugin.recommenders import recommend_task_groups
 from treemtl_plugin.core.table import TwoTaskTable
+from treemtl_plugin.errors import BudgetError
+from treemtl_plugin.recommenders import recommend_task_groups
+
+from helpers import ROOT
 
 TASKONOMY_CSV = ROOT / 'configs' / 'paper' / 'data' / 'taskonomy_deeplab_resnet34.csv'
 TASKONOMY_GFLOPS = [0.121225216, 0.722369664, 0.93976704, 5.740221952, 11.03176704]

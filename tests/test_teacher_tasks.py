@@ -116,6 +116,7 @@ def test_regression_metric_and_loss():
 
 def test_the_sweep_keeps_the_metric_kinds_of_its_tasks():
     from mmengine.config import Config
+
     from treemtl_plugin.sweep.run_config import restrict_tasks
     cfg = Config(dict(model=dict(tasks=dict(a=dict(head=1), b=dict(head=2), c=dict(head=3))),
                       val_evaluator=dict(type='MultiTaskMetric',
@@ -130,6 +131,7 @@ def test_a_real_teacher_sweep_runs_end_to_end(tmp_path):
     costs in MFLOPs, a table of 4 branching points."""
     from treemtl_plugin.apis.config import load_config
     from treemtl_plugin.apis.recommendation import run_recommendation
+
     from helpers import TEACHER_CFG
     cfg = load_config(str(TEACHER_CFG))
     cfg.model.tasks = {t: cfg.model.tasks[t] for t in ('a1', 'c')}
@@ -150,9 +152,11 @@ def test_a_real_teacher_sweep_runs_end_to_end(tmp_path):
 def test_the_suite_members_build_the_teachers_their_docs_describe():
     """Each member's teacher tree and noise, as docs/advanced/benchmark_suite.md describes them."""
     from mmengine.config import Config
-    from helpers import ROOT
+
     from treemtl_plugin.core.layout import Layout
     from treemtl_plugin.registry import DATASETS
+
+    from helpers import ROOT
     teacher = ROOT / 'configs' / 'teacher'
 
     def train_set(name):
@@ -171,11 +175,13 @@ def test_the_suite_members_build_the_teachers_their_docs_describe():
     cfg, reuse = train_set('tree_resnet10t_teacher_feature_reuse_3task.py')
     assert reuse['labelled'] == dict(a2=0.0625)
     assert not any((reuse.get('label_noise') or {}).values())
-    for name in ('tree_resnet10t_teacher_3task.py', 'tree_resnet10t_narrow_teacher_middepth_3task.py',
+    for name in ('tree_resnet10t_teacher_3task.py',
+                 'tree_resnet10t_narrow_teacher_middepth_3task.py',
                  'tree_resnet10t_narrow_teacher_mix_5task.py',
                  'tree_resnet10t_teacher_feature_reuse_3task.py'):
         cfg = Config.fromfile(str(teacher / name))
         for split in ('train', 'val', 'test'):       # every split reads the same teacher
-            assert cfg[f'{split}_dataloader'].dataset.teacher == cfg.train_dataloader.dataset.teacher
+            same = cfg.train_dataloader.dataset.teacher
+            assert cfg[f'{split}_dataloader'].dataset.teacher == same
         built = DATASETS.build(dict(cfg.val_dataloader.dataset, num_samples=2))
         assert set(built.tasks) == set(cfg.model.tasks)

@@ -15,13 +15,17 @@ import torch
 from mmengine.config import Config
 from torch.utils.data import default_collate
 
-from helpers import DEFAULT_TASKS, ROOT, load_tool, tiny_config
-
 from treemtl_plugin.datasets.transforms_common import image_to_inputs
 from treemtl_plugin.errors import ConfigError
 from treemtl_plugin.registry import DATASETS, METRICS, MODELS, VISUALIZERS
-from treemtl_plugin.visualization.predictions import (DEFAULT_PALETTE, MultiTaskVisualizationHook,
-                                                      MultiTaskVisualizer, colorize_labels)
+from treemtl_plugin.visualization.predictions import (
+    DEFAULT_PALETTE,
+    MultiTaskVisualizationHook,
+    MultiTaskVisualizer,
+    colorize_labels,
+)
+
+from helpers import DEFAULT_TASKS, ROOT, load_tool, tiny_config
 
 SIZE = 32
 NUM_TEST = 4

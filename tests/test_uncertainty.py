@@ -7,9 +7,15 @@ import pytest
 from treemtl_plugin.core.design_space import enumerate_layouts
 from treemtl_plugin.core.encoding import matrix_to_row
 from treemtl_plugin.core.estimator import ESTIMATORS
-from treemtl_plugin.core.uncertainty import (TableNoise, noise_from_seed_tables,
-                                             probability_best, runs_to_train_next,
-                                             score_covariance, shrink_table, tied_with_best)
+from treemtl_plugin.core.uncertainty import (
+    TableNoise,
+    noise_from_seed_tables,
+    probability_best,
+    runs_to_train_next,
+    score_covariance,
+    shrink_table,
+    tied_with_best,
+)
 from treemtl_plugin.errors import ConfigError
 
 T, B = 3, 4

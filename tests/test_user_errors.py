@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 import torch
+
 from helpers import PAPER_CFG, ROOT, load_tool, tiny_config
 
 RECOMMEND, TRAIN = load_tool('recommend'), load_tool('train')
@@ -323,11 +324,12 @@ def test_schedules_that_would_train_nothing_are_config_errors(option, message, c
 
 
 def test_a_smaller_topk_removes_the_earlier_runs_extra_exported_configs(tmp_path):
+    import numpy as np
+
     from treemtl_plugin.apis.export import export_configs
     from treemtl_plugin.core.cost import CostModel
     from treemtl_plugin.core.table import TwoTaskTable
     from treemtl_plugin.recommenders import TreeRecommender
-    import numpy as np
     values = np.random.default_rng(0).normal(size=(3, 3, 5))
     values[:, :, 0] = 0
     values[np.arange(3), np.arange(3)] = 0
@@ -387,6 +389,7 @@ def test_an_unwritable_work_dir_and_bad_compare_budgets_are_refused_first(tmp_pa
 
 def test_a_second_process_is_told_who_holds_the_remaining_runs(tmp_path, monkeypatch):
     import time
+
     from treemtl_plugin.engine import runner
     monkeypatch.setattr(runner, 'train_and_evaluate', lambda cfg: {
         f'{t}/{m}': 1.0 for t in cfg.model.tasks

@@ -7,13 +7,20 @@ import numpy as np
 import pytest
 from mmengine.config import Config
 
-from helpers import ROOT, tiny_config
-
-from treemtl_plugin.core.layout import Layout
 from treemtl_plugin.apis.validation import summarise
+from treemtl_plugin.core.layout import Layout
+from treemtl_plugin.evaluation.agreement import (
+    agreement,
+    anova,
+    budget_regrets,
+    difference_se,
+    precision_at_k,
+    reliability,
+    spearman_ci,
+)
 from treemtl_plugin.io.atomic import dumps_strict
-from treemtl_plugin.evaluation.agreement import (agreement, anova, budget_regrets, difference_se,
-                                                 precision_at_k, reliability, spearman_ci)
+
+from helpers import ROOT, tiny_config
 
 
 # -- statistics -----------------------------------------------------------------------------
@@ -266,8 +273,9 @@ def fake_train3(calls):
 
 
 def test_study_trains_the_grouping_recommended_at_each_budget_beside_the_tree(tmp_path):
-    from helpers import DEFAULT_TASKS
     from treemtl_plugin.apis.validation import rescore_study, run_validation
+
+    from helpers import DEFAULT_TASKS
     calls = []
     cfg = tiny_config(tasks=DEFAULT_TASKS, validation=dict(train_cfg=dict(max_iters=3),
                                                             seeds=2))

@@ -7,10 +7,10 @@ import warnings
 
 import numpy as np
 
-from helpers import PAPER_CFG, ROOT, load_tool
-
 from treemtl_plugin.core.estimator import resolve_task_weights
 from treemtl_plugin.errors import ReportedWarning
+
+from helpers import PAPER_CFG, ROOT, load_tool
 
 
 def test_a_strategy_switch_warns_once_as_a_line(tmp_path, capsys):

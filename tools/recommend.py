@@ -39,9 +39,11 @@ def parse_args(argv=None):
                         dest='recommender.budget.max_flops_ratio', metavar='X',
                         help='backbone FLOPs as a fraction of independent single-task models '
                              '(e.g. 0.6)')
-    budget.add_argument('--max-models', type=float, dest='recommender.budget.max_models', metavar='X',
+    budget.add_argument('--max-models', type=float, dest='recommender.budget.max_models',
+                        metavar='X',
                         help='backbone FLOPs in backbone-equivalents (e.g. 2)')
-    budget.add_argument('--max-params', type=float, dest='recommender.budget.max_params', metavar='X',
+    budget.add_argument('--max-params', type=float, dest='recommender.budget.max_params',
+                        metavar='X',
                         help="whole-model parameters, in the config's params_unit")
     parser.add_argument('--strategy', choices=sorted(strategy_names()), dest='recommender.type',
                         help='tree layouts (the default recommender) or task grouping '

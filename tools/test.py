@@ -13,8 +13,8 @@ import os
 import os.path as osp
 import sys
 
-from treemtl_plugin.apis.config import load_config, require_model, setup_work_dir
 from treemtl_plugin.apis.cli import ConfigOptions, add_launcher_args, parse_tool_args, run_tool
+from treemtl_plugin.apis.config import load_config, require_model, setup_work_dir
 from treemtl_plugin.apis.single_task import report_against_single_task
 from treemtl_plugin.apis.training import run_test
 

@@ -7,14 +7,30 @@ only when used. See ``docs/advanced/method.md`` for the method and README.md for
 """
 from .core.cost import Budget, CostModel
 from .core.design_space import count_layouts, enumerate_layouts, iter_layout_chunks, iter_layouts
-from .core.estimator import TaskAccuracyEstimator, resolve_task_weights, svd_entropy, \
-    svde_task_weights
+from .core.estimator import (
+                     TaskAccuracyEstimator,
+                     resolve_task_weights,
+                     svd_entropy,
+                     svde_task_weights,
+)
 from .core.layout import Layout
 from .core.table import TwoTaskTable
-from .errors import (BudgetError, ConfigError, LayoutError, SpaceTooLargeError, TreeMTLError,
-                     TwoTaskTableError)
-from .recommenders import (Recommendation, TaskGroupingRecommender, TreeCandidate,
-                           TreeRecommender, recommend_layouts, recommend_task_groups)
+from .errors import (
+                     BudgetError,
+                     ConfigError,
+                     LayoutError,
+                     SpaceTooLargeError,
+                     TreeMTLError,
+                     TwoTaskTableError,
+)
+from .recommenders import (
+                     Recommendation,
+                     TaskGroupingRecommender,
+                     TreeCandidate,
+                     TreeRecommender,
+                     recommend_layouts,
+                     recommend_task_groups,
+)
 from .version import __version__
 
 __all__ = [

@@ -155,7 +155,8 @@ def measure(blocks: list[nn.Module], size: int) -> dict:
 
 def print_table(title: str, res: dict, reference: list[float] | None = None) -> None:
     print(f"\n== {title}")
-    hdr = f"{'block':>5} {'out (C,H,W)':>16} {'fvcore GFLOPs':>16} {'authors GMac':>16} {'params':>10}"
+    hdr = (f"{'block':>5} {'out (C,H,W)':>16} {'fvcore GFLOPs':>16} {'authors GMac':>16} "
+           f"{'params':>10}")
     if reference:
         hdr += f" {'README GMac':>14} {'authors-README':>15}"
     print(hdr)
@@ -187,7 +188,8 @@ def main() -> None:
                     f"@ {size}x{size} ({dataset})",
                     measure(resnet34_os8_blocks(ceil_mode_pool=True), size),
                     README_RESNET34[size])
-        print_table(f"Deeplab-ResNet34 (timm resnet34 output_stride=8, timm default floor max-pool) "
+        print_table("Deeplab-ResNet34 (timm resnet34 output_stride=8, timm default floor "
+                    "max-pool) "
                     f"@ {size}x{size} ({dataset})",
                     measure(resnet34_os8_blocks(ceil_mode_pool=False), size),
                     README_RESNET34[size])

@@ -14,13 +14,13 @@ import argparse
 import os.path as osp
 import sys
 
-from treemtl_plugin.apis.config import load_config, require_model, setup_work_dir
 from treemtl_plugin.apis.cli import ConfigOptions, run_tool
+from treemtl_plugin.apis.config import load_config, require_model, setup_work_dir
 from treemtl_plugin.apis.validation import run_validation
 from treemtl_plugin.evaluation.agreement import stored
-from treemtl_plugin.visualization.report import (estimator_lines, tree_vs_grouping_lines,
-                                                 validation_summary_lines as summary_lines)
 from treemtl_plugin.sweep.plan import parse_shard
+from treemtl_plugin.visualization.report import estimator_lines, tree_vs_grouping_lines
+from treemtl_plugin.visualization.report import validation_summary_lines as summary_lines
 
 
 def parse_args(argv=None):

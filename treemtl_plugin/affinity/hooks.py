@@ -2,7 +2,8 @@
 
 ``LookaheadAffinityHook`` (one all-shared multi-task training, TAG): every ``interval``
 iterations, before the real step and on its batch, a step along each task's own gradient (TAG:
-``lr * g_i``; with Adam(W) scaled by its second-moment estimate) is applied to the first ``b`` blocks only
+``lr * g_i``; with Adam(W) scaled by its second-moment estimate) is applied to the first ``b``
+blocks only
 (``b = 1..B``) and every task's loss is measured again; parameters and normalisation
 statistics are restored afterwards, so training itself is untouched. ``FeatureProbeHook``
 (single-task trainings): the representation dissimilarity matrix of ``num_images`` validation

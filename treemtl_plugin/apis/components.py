@@ -38,7 +38,9 @@ def check_component_types(cfg: Mapping) -> None:
     would only find out when a run builds its loops, after the sweep has started."""
     import mmengine.evaluator  # noqa: F401  (registers mmengine's own entries)
     import mmengine.optim  # noqa: F401
+
     import treemtl_plugin.evaluation  # noqa: F401
+
     from ..registry import METRICS
     for key, spec, registry in _component_specs(cfg):
         if not isinstance(spec, Mapping) or 'type' not in spec:

@@ -25,9 +25,9 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from mmengine.config import Config
 
+from ..checks import check_bool, check_int
 from ..core.cost import FVCORE_CONVENTION, CostModel
 from ..core.table import TwoTaskTable
-from ..checks import check_bool, check_int
 from ..engine.img_size import SIZE_KEYS, apply_img_size
 from ..errors import ConfigError, did_you_mean
 from ..registry import RECOMMENDERS

@@ -10,12 +10,12 @@ from __future__ import annotations
 import glob
 import os
 import os.path as osp
-import re
 import pprint
+import re
 from collections.abc import Mapping
 
-from ..recommenders.base import BaseRecommender, Candidate, Recommendation
 from ..io.atomic import atomic_write
+from ..recommenders.base import BaseRecommender, Candidate, Recommendation
 
 __all__ = ['export_configs', 'exported_name']
 

@@ -54,6 +54,7 @@ def _build_model(cfg: Config):
     from mmengine.registry import init_default_scope
 
     import treemtl_plugin.models  # noqa: F401  (registers the entries)
+
     from ..registry import MODELS
     init_default_scope(cfg.get('default_scope', 'treemtl_plugin'))
     try:

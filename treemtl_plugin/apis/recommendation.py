@@ -22,11 +22,11 @@ from ..core.table import TwoTaskTable
 from ..errors import ConfigError, SweepError
 from ..io.atomic import write_json
 from ..io.config_file import dump_config
-from .export import export_configs
-from .writers import write_comparison, write_recommendation
 from ..recommenders.base import Recommendation
 from ..visualization.report import print_comparison, print_report
 from .config import build_cost_model, build_recommender, config_tasks, is_full_mode, load_table
+from .export import export_configs
+from .writers import write_comparison, write_recommendation
 
 __all__ = ['RecommendationRun', 'run_recommendation', 'recommend_from_config', 'train_exported']
 

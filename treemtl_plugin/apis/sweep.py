@@ -12,6 +12,7 @@ from collections.abc import Callable
 import numpy as np
 from mmengine.config import Config
 
+from ..affinity.methods import build_table_method
 from ..core.cost import CostModel
 from ..core.estimator import DEFAULT_ESTIMATOR
 from ..core.table import TwoTaskTable
@@ -19,7 +20,6 @@ from ..core.uncertainty import TableNoise, runs_to_train_next
 from ..errors import ConfigError
 from ..io.atomic import atomic_write, write_json
 from ..sweep.executor import SweepExecutor
-from ..affinity.methods import build_table_method
 from ..sweep.merge import missing_runs, per_seed_values
 from ..sweep.plan import plan_sweep, sweep_seeds
 
@@ -48,6 +48,7 @@ def measure_costs(cfg: Config, tasks: list[str]) -> tuple[CostModel, dict]:
     import torch
 
     import treemtl_plugin.models  # noqa: F401  (registers the entries)
+
     from ..models.flops import fvcore_flops
     from ..registry import MODELS
     backbone = MODELS.build(copy.deepcopy(cfg.model.backbone)).eval()

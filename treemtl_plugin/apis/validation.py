@@ -491,7 +491,8 @@ def run_validation(cfg: Config, work_dir: str, resume: bool = False,
     log(f'[validation] {len(chosen)} layouts x {len(settings["seeds"])} seeds + '
         f'{len(rec.tasks)} single-task baselines x {len(settings["seeds"])} seeds + the '
         f'{len(groups)} networks of the task groupings recommended at the 10 FLOPs-decile '
-        f'budgets x {len(settings["seeds"])} seeds = {len(runs)} trainings (seeds {settings["seeds"]}, disjoint from the sweep\'s '
+        f'budgets x {len(settings["seeds"])} seeds = {len(runs)} trainings '
+        f'(seeds {settings["seeds"]}, disjoint from the sweep\'s '
         f'{settings["sweep_seeds"]}; scored on {scored_on.split(" ")[0]}; '
         f'train_cfg={settings["overrides"]["train_cfg"]})')
     from ..models.backbone_profile import profile_cache_dir

@@ -19,7 +19,7 @@ def write_recommendation(rec: Recommendation, work_dir: str) -> dict[str, str]:
     write_json(paths['top_layouts.json'], [c.to_dict() for c in rec.top])
     write_json(paths['recommendation.json'], rec.summary())
     atomic_write(paths[rec.csv_name], lambda f: csv.writer(f).writerows(rec.csv_rows()))
-    from ..visualization.plots import plot_pareto   # matplotlib only when writing outputs
+    from ..visualization.plots import plot_pareto  # matplotlib only when writing outputs
     plot_pareto(rec, paths['pareto.png'])
     return paths
 

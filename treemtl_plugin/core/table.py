@@ -24,8 +24,8 @@ import math
 import numbers
 import operator
 import os
-from dataclasses import dataclass
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, Union
 
 import numpy as np

@@ -1,6 +1,7 @@
 """How sure the estimate is: the table's seed noise carried to every layout's score.
 
-A layout's score is linear in the two-task table (``docs/advanced/method.md``, "Estimate and score"):
+A layout's score is linear in the two-task table (``docs/advanced/method.md``, "Estimate and
+score"):
 with fixed task weights ``w``, entry ``A[i, j, b]`` enters with coefficient ``w_i C[i, j, b]``,
 ``C`` the estimator's coefficients for that layout (the paper's: ``1 / (T-1)`` when the layout
 gives the pair ``(i, j)`` branch point ``b``). The noise of a (mean) table has

@@ -104,9 +104,19 @@ import numpy as np
 from ..checks import is_int
 from ..errors import ConfigError
 from ..registry import DATASETS
-from .base import (DatasetFormatError, DenseMultiTaskDataset, DirListing, SizeLike, _short_list,
-                   check_choice, decode_normal_uint8, load_split_json, read_image,
-                   read_label_png, unit_normals)
+from .base import (
+    DatasetFormatError,
+    DenseMultiTaskDataset,
+    DirListing,
+    SizeLike,
+    _short_list,
+    check_choice,
+    decode_normal_uint8,
+    load_split_json,
+    read_image,
+    read_label_png,
+    unit_normals,
+)
 from .transforms_common import IGNORE_INDEX, IMAGENET_MEAN, IMAGENET_STD
 
 __all__ = ['NYUv2Dataset']

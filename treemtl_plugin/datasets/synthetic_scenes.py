@@ -57,8 +57,13 @@ from torch.utils.data import Dataset
 
 from ..checks import check_int
 from ..registry import DATASETS
-from .transforms_common import (IGNORE_INDEX, TASK_NAMES, check_tasks, image_to_inputs,
-                                parse_image_size)
+from .transforms_common import (
+    IGNORE_INDEX,
+    TASK_NAMES,
+    check_tasks,
+    image_to_inputs,
+    parse_image_size,
+)
 
 BACKGROUND_CLASSES = ('floor', 'wall')
 OBJECT_CLASSES = ('sphere', 'cuboid', 'cylinder', 'pyramid', 'cone', 'ellipsoid')

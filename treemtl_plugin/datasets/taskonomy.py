@@ -131,8 +131,17 @@ import torch
 
 from ..errors import ConfigError, DatasetFormatError
 from ..registry import DATASETS
-from .base import (DenseMultiTaskDataset, DirListing, SizeLike, _short_list, check_choice,
-                   load_split_json, read_image, read_label_png, unit_normals)
+from .base import (
+    DenseMultiTaskDataset,
+    DirListing,
+    SizeLike,
+    _short_list,
+    check_choice,
+    load_split_json,
+    read_image,
+    read_label_png,
+    unit_normals,
+)
 from .transforms_common import IGNORE_INDEX, IMAGENET_MEAN, IMAGENET_STD
 
 __all__ = ['TaskonomyDataset', 'TASKONOMY_TASKS', 'TASK_FOLDERS', 'DOMAIN_SUFFIX']

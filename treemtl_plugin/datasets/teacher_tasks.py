@@ -10,7 +10,8 @@ al., ICML 2020, made per pixel):
 * **Inputs.** A smooth random image: a ``latent_size`` x ``latent_size`` x 3 Gaussian field,
   bilinearly upsampled to ``image_size`` and scaled to unit variance.
 * **Teacher.** ``len(teacher)`` frozen random 3x3 conv layers with tanh (``width`` channels,
-  ``strides``), arranged as a tree in the layout format of ``docs/advanced/method.md``: tasks in one set
+  ``strides``), arranged as a tree in the layout format of ``docs/advanced/method.md``: tasks in
+  one set
   of ``teacher[k]`` share layer ``k``'s weights, and a set splits into children going deeper.
   Tasks in one leaf set see the very same features.
 * **Targets.** Each task reads its leaf's features with a random vector; within a leaf set the
@@ -127,8 +128,9 @@ class TeacherTaskDataset(Dataset):
         self.image_size = parse_image_size(image_size)
         self.stride = math.prod(strides)
         if any(s % self.stride for s in self.image_size):
-            raise ConfigError(f'TeacherTaskDataset: image_size {self.image_size} must be a multiple '
-                              f'of the teacher\'s total stride {self.stride} on each side')
+            raise ConfigError(f'TeacherTaskDataset: image_size {self.image_size} must be a '
+                              f'multiple of the teacher\'s total stride {self.stride} on each '
+                              'side')
         self.grid = tuple(s // self.stride for s in self.image_size)
         self.all_tasks = tuple(self.teacher.tasks)
         self.tasks = check_tasks(tasks, self.all_tasks)

@@ -10,9 +10,9 @@ tell the progress.
 from __future__ import annotations
 
 import logging
-import textwrap
 import os
 import os.path as osp
+import textwrap
 import time
 
 from mmengine.dist import get_rank
@@ -88,8 +88,14 @@ class _Progress:
 
     def __enter__(self) -> '_Progress':
         if get_rank() == 0 and self.log.console.is_terminal and self.total:
-            from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
-                                       TimeElapsedColumn, TimeRemainingColumn)
+            from rich.progress import (
+                BarColumn,
+                MofNCompleteColumn,
+                Progress,
+                TextColumn,
+                TimeElapsedColumn,
+                TimeRemainingColumn,
+            )
             self.bar = Progress(TextColumn('[sweep]'), BarColumn(), MofNCompleteColumn(),
                                 TimeElapsedColumn(), TextColumn('ETA'),
                                 TimeRemainingColumn(), TextColumn('{task.description}'),

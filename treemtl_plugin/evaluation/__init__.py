@@ -9,8 +9,14 @@ are installed, so ``relative_performance`` stays importable without them.
 """
 from importlib.util import find_spec
 
-from .relative_performance import (KIND_METRICS, METRIC_DIRECTIONS, METRIC_NAME_DIRECTIONS,
-                                   TASK_KINDS, default_task_metrics, metric_direction)
+from .relative_performance import (
+    KIND_METRICS,
+    METRIC_DIRECTIONS,
+    METRIC_NAME_DIRECTIONS,
+    TASK_KINDS,
+    default_task_metrics,
+    metric_direction,
+)
 
 __all__ = ['KIND_METRICS', 'METRIC_DIRECTIONS', 'METRIC_NAME_DIRECTIONS', 'TASK_KINDS',
            'default_task_metrics', 'metric_direction']

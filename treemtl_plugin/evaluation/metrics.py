@@ -32,8 +32,12 @@ from mmengine.evaluator import BaseMetric
 from mmengine.logging import print_log
 
 from ..registry import METRICS
-from .relative_performance import KIND_METRICS, TASK_KINDS, default_task_metrics, \
-    relative_performance
+from .relative_performance import (
+    KIND_METRICS,
+    TASK_KINDS,
+    default_task_metrics,
+    relative_performance,
+)
 
 NORMAL_THRESHOLDS = (11.25, 22.5, 30.0)
 HIST_BIN_DEG = 0.01

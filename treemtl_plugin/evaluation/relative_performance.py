@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping
 
+
 def _config_error(message: str) -> ValueError:
     """A ConfigError (one ``error:`` line in the tools); imported when raised, so that this
     module also loads on its own, without the package (it is torch-free by contract)."""

@@ -32,8 +32,7 @@ from ..errors import ConfigError
 from ..io.atomic import atomic_write
 from ..version import __version__
 from .branching_point_detector import DEFAULT_BLOCK_PATTERN, detect_blocks
-from .feature_format import (feature_channels, feature_grid, infer_feature_format,
-                             model_feature_info)
+from .feature_format import feature_channels, feature_grid, infer_feature_format, model_feature_info
 from .flops import fvcore_flops
 from .timm_factory import _size_message, build_timm_model, check_input_size
 

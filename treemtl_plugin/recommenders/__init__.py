@@ -4,8 +4,13 @@
 ``dict(type='TaskGroupingRecommender', ...)`` (Standley et al.) in a config.
 """
 from .base import BaseRecommender, Candidate, Recommendation
-from .task_grouping import (GroupingCandidate, GroupingRecommendation, TaskGroupingRecommender,
-                            recommend_task_groups, tree_estimator_score)
+from .task_grouping import (
+                            GroupingCandidate,
+                            GroupingRecommendation,
+                            TaskGroupingRecommender,
+                            recommend_task_groups,
+                            tree_estimator_score,
+)
 from .tree import TreeCandidate, TreeRecommendation, TreeRecommender, recommend_layouts
 
 __all__ = [

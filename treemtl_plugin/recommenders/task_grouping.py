@@ -17,8 +17,7 @@ import numpy as np
 from ..checks import is_number
 from ..core.cost import CostModel
 from ..core.estimator import resolve_task_weights
-from ..core.search.task_grouping import (GroupingCandidates, Network, budget_units,
-                                         search_groupings)
+from ..core.search.task_grouping import GroupingCandidates, Network, budget_units, search_groupings
 from ..core.table import TwoTaskTable
 from ..errors import BudgetError, ConfigError
 from ..registry import RECOMMENDERS

@@ -17,15 +17,19 @@ from ..checks import check_bool, check_choice, check_int
 from ..core.cost import CostModel
 from ..core.design_space import count_layouts
 from ..core.encoding import DEFAULT_CHUNK_ROWS, full_matrix, matrix_to_row
-from ..core.estimator import (DEFAULT_ESTIMATOR, ESTIMATORS, TaskAccuracyEstimator,
-                              build_estimator, resolve_task_weights)
+from ..core.estimator import (
+    DEFAULT_ESTIMATOR,
+    ESTIMATORS,
+    TaskAccuracyEstimator,
+    build_estimator,
+    resolve_task_weights,
+)
 from ..core.layout import Layout, blocks_from_branch_points
 from ..core.ranking import Rows, rank_order
 from ..core.search.branch_and_bound import search_pareto_front, search_top_layouts
 from ..core.search.enumerate import enumerate_space
 from ..core.table import TwoTaskTable
-from ..core.uncertainty import (probability_best, score_covariance, shrink_table,
-                                tied_with_best)
+from ..core.uncertainty import probability_best, score_covariance, shrink_table, tied_with_best
 from ..errors import ConfigError, SpaceTooLargeError
 from ..registry import RECOMMENDERS
 from .base import BaseRecommender, Candidate, Recommendation
@@ -228,8 +232,9 @@ class TreeRecommender(BaseRecommender):
         if not search and total > self.max_layouts:
             raise SpaceTooLargeError(
                 f'{len(tasks)} tasks over {num_blocks} blocks give {total:,} layouts, above the '
-                f'enumeration limit max_layouts={self.max_layouts:,}. Use search=\'branch_and_bound\' '
-                "(or 'auto'), fewer tasks or coarser branching points, or raise the limit.")
+                f'enumeration limit max_layouts={self.max_layouts:,}. Use '
+                "search='branch_and_bound' (or 'auto'), fewer tasks or coarser branching points, "
+                'or raise the limit.')
         weights, note = resolve_task_weights(table.values, tasks, self.task_weights)
         estimator = build_estimator(self.estimator, table.values, weights)
         common = dict(strategy=type(self).__name__, tasks=tasks, weights=weights,

@@ -254,7 +254,7 @@ def tree_vs_grouping_lines(summary: dict, weighting: str = 'weighted') -> list[s
     if not result:
         return []
     names = list(result['budgets'][0]['tree']) if result['budgets'] else []
-    lines = [f'budget  grouping  ' + '  '.join(f'{n:>9} (diff)' for n in names)
+    lines = ['budget  grouping  ' + '  '.join(f'{n:>9} (diff)' for n in names)
              + f'   best trained   [SE of a difference {_fmt(result["se"], 2)}]']
     for row in result['budgets']:
         group = row['grouping']

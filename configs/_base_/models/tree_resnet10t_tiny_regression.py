@@ -10,9 +10,12 @@ model = dict(
                   input_size=(3, 32, 32), block_groups=[[0, 1, 2, 3], [4], [5], [6]],
                   model_kwargs=dict(channels=(16, 16, 16, 16), stem_width=8, output_stride=8)),
     tasks=dict(
-        a1=dict(head=dict(type='LightConvHead', num_outputs=1, channels=16), loss=dict(type='MaskedMSELoss')),
-        a2=dict(head=dict(type='LightConvHead', num_outputs=1, channels=16), loss=dict(type='MaskedMSELoss')),
-        c=dict(head=dict(type='LightConvHead', num_outputs=1, channels=16), loss=dict(type='MaskedMSELoss')),
+        a1=dict(head=dict(type='LightConvHead', num_outputs=1, channels=16),
+                 loss=dict(type='MaskedMSELoss')),
+        a2=dict(head=dict(type='LightConvHead', num_outputs=1, channels=16),
+                 loss=dict(type='MaskedMSELoss')),
+        c=dict(head=dict(type='LightConvHead', num_outputs=1, channels=16),
+               loss=dict(type='MaskedMSELoss')),
     ),
     layout=None,
 )

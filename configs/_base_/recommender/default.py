@@ -15,9 +15,10 @@ recommender = dict(
     csv_rows=200_000,         # layouts.csv keeps the best N layouts (all when the space is smaller)
     max_layouts=50_000_000,   # refuse to enumerate larger spaces (search='enumerate')
     prefer='best',            # or 'cheapest_tied' (needs sweep.seeds >= 2: error bars)
-    shrink=False,             # empirical-Bayes table; off: it did not help on the benchmark
+    shrink=False,             # empirical-Bayes table; off: it does not help on every member
     estimator='paper',        # 'paper' (mean over every partner, as published) or 'blockwise'
-                              # (per block, the mean over the partners sharing it); docs/advanced/method.md
+                              # (per block, the mean over the partners sharing it);
+                              # docs/advanced/method.md
 )
 flops_unit = 'GFLOPs'
 params_unit = 'M'

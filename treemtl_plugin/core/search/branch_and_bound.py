@@ -25,8 +25,17 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..cost import BudgetLimits, CostModel
-from ..encoding import (LayoutChunk, attach_depths, extend, full_matrix, grow, pair_columns,
-                        pair_index, root_chunk, sets_per_block)
+from ..encoding import (
+    LayoutChunk,
+    attach_depths,
+    extend,
+    full_matrix,
+    grow,
+    pair_columns,
+    pair_index,
+    root_chunk,
+    sets_per_block,
+)
 from ..estimator import TaskAccuracyEstimator
 from ..ranking import Rows, pareto_front, rank_order
 
