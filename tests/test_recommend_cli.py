@@ -176,7 +176,11 @@ def test_task_grouping_strategy_outputs(tmp_path, capsys):
 def test_compare_budgets_table_and_plot(tmp_path, capsys):
     assert run_tool(TASKONOMY_R34, '--work-dir', tmp_path, '--compare-budgets', '1', '2',
                     '3', '4', '5') == 0
-    assert 'Best tree layout vs best task grouping' in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert 'Best tree layout vs best task grouping' in out
+    wrote = ' '.join(line for line in out.splitlines() if 'wrote in' in line or
+                     line.startswith('  '))
+    assert 'compare.txt' in wrote and (tmp_path / 'compare.txt').is_file()
     rows = json.loads((tmp_path / 'compare.json').read_text())
     assert [r['max_models'] for r in rows] == [1, 2, 3, 4, 5]
     # one backbone: both strategies can only share everything -> the same model and score

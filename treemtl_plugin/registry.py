@@ -5,8 +5,8 @@ Every mmengine root registry is mirrored so that a config with
 registry" warnings). ``locations`` lists the modules that register entries; mmengine imports
 them the first time the registry is searched. ``RECOMMENDERS`` holds the recommendation
 strategies (``TreeRecommender``, ``TaskGroupingRecommender``); ``TABLE_METHODS`` the ways to get
-the two-task table (``PairwiseTable``, ``LookaheadTable``, ``SimilarityTable``), picked by
-``sweep.method``.
+the two-task table (``PairwiseTable``, ``LookaheadTable``, ``SimilarityTable``,
+``AdaptiveTable``), picked by ``sweep.method``.
 """
 from mmengine.registry import DATA_SAMPLERS as MMENGINE_DATA_SAMPLERS
 from mmengine.registry import DATASETS as MMENGINE_DATASETS

@@ -2,7 +2,8 @@
 
 * ``'pairwise'`` (default): ``T`` single-task + ``C(T,2)*B`` two-task trainings;
 * ``'lookahead'``: one all-shared training of all tasks with the lookahead hook;
-* ``'similarity'``: the ``T`` single-task trainings (their features, probed after training).
+* ``'similarity'``: the ``T`` single-task trainings (their features, probed after training);
+* ``'adaptive'``: the pairwise runs that can change the top-1, round by round.
 
 Every method plans :class:`~treemtl_plugin.sweep.plan.SweepRun` objects (so resume, shards,
 claims and fingerprints work unchanged) and turns their records into the same

@@ -6,7 +6,7 @@ would share the first ``b`` blocks, and map it to the long CSV shape of the pair
 export work unchanged. The mappings (``docs/advanced/method.md``, "Cheap two-task tables"):
 
 * **lookahead** (Fifty et al., NeurIPS 2021, per branching point): ``Z[i, j, b]`` = relative
-  decrease of task ``j``'s loss after one SGD step on task ``i``'s loss applied to blocks
+  decrease of task ``j``'s loss after TAG's step on task ``i``'s own gradient applied to blocks
   ``1..b`` only (averaged over the training); ``A[j, i, b] = 100 * Z[i, j, b]``: how much (in %
   of its loss) sharing the first ``b`` blocks with ``i`` moves ``j``, helping or hurting.
 * **similarity** (Vandenhende et al., BMVC 2020): ``S[i, j, l]`` = representation similarity

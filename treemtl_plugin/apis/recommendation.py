@@ -144,7 +144,8 @@ def _recommend_and_write(cfg, recommender, table, cost, table_info, work_dir, fu
     print_report(rec, save_path=osp.join(work_dir, 'report.txt'))
     if comparison is not None:
         run.paths.update(write_comparison(comparison, work_dir, cost.flops_unit))
-        print_comparison(comparison, cost.flops_unit, osp.join(work_dir, 'compare.txt'))
+        run.paths['compare.txt'] = osp.join(work_dir, 'compare.txt')
+        print_comparison(comparison, cost.flops_unit, run.paths['compare.txt'])
     if full:
         run.exported = export_configs(rec, recommender, config_copy, cfg.model,
                                       osp.join(work_dir, 'exported'),
