@@ -186,6 +186,11 @@ def test_full_pipeline_exports_a_config_that_trains(tmp_path, monkeypatch, capsy
     assert '\n# backbone resnet18, ' in text          # a backbone swap shows in the header
     assert 'train_dataloader' not in text and len(text.splitlines()) < 40
     assert exp_cfg.work_dir == os.path.join(work, 'train', 'rank1_tree_resnet18_synthetic_3task')
+    from treemtl_plugin.apis.export import exported_name  # after a swap the name says it
+    assert exported_name(rec, rec.top[0], 'tree_resnet18_synthetic_3task', 'convnext_nano') == \
+        'rank1_tree_resnet18_synthetic_3task_convnext_nano'
+    assert exported_name(rec, rec.top[0], 'tree_resnet18_synthetic_3task', 'resnet18') == \
+        'rank1_tree_resnet18_synthetic_3task'
     # a plain mmengine Runner builds and trains it (no plugin tool involved)
     from mmengine.runner import Runner
     plain = Config.fromfile(exported[0])

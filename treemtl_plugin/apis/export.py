@@ -20,9 +20,15 @@ from ..recommenders.base import BaseRecommender, Candidate, Recommendation
 __all__ = ['export_configs', 'exported_name']
 
 
-def exported_name(rec: Recommendation, candidate: Candidate, config_name: str) -> str:
+def exported_name(rec: Recommendation, candidate: Candidate, config_name: str,
+                  backbone: str | None = None) -> str:
+    """``rank<k>_<config>`` (``group<k>_`` for task grouping), with ``_<backbone>`` appended
+    when the config's name does not say the backbone it builds (after a swap)."""
     prefix = 'group' if rec.strategy == 'TaskGroupingRecommender' else 'rank'
-    return f'{prefix}{candidate.rank}_{config_name}'
+    name = f'{prefix}{candidate.rank}_{config_name}'
+    if backbone and backbone not in config_name:
+        name += '_' + re.sub(r'[^\w.-]', '_', backbone)
+    return name
 
 
 def _assign(name: str, value) -> str:
@@ -66,7 +72,7 @@ def export_configs(rec: Recommendation, recommender: BaseRecommender, base_confi
     base_rel = osp.relpath(osp.abspath(base_config), osp.abspath(export_dir))
     paths = []
     for candidate in rec.top:
-        name = exported_name(rec, candidate, config_name)
+        name = exported_name(rec, candidate, config_name, _backbone_name(base_model))
         text = (_header(rec, candidate, base_config, _backbone_name(base_model))
                 + '# train: python tools/train.py <this file>\n\n'
                 + _assign('_base_', [base_rel])
@@ -82,8 +88,8 @@ def export_configs(rec: Recommendation, recommender: BaseRecommender, base_confi
         atomic_write(path, lambda f, text=text: f.write(text))
         paths.append(path)
     # an earlier run's candidates that this one did not produce (e.g. a larger topk) go
-    for stale in glob.glob(osp.join(export_dir, f'*_{config_name}.py')):
-        if stale not in paths and re.fullmatch(r'(rank|group)\d+', osp.basename(stale)[
-                :-len(f'_{config_name}.py')]):
+    ours = re.compile(rf'(rank|group)\d+_{re.escape(config_name)}(_[\w.-]+)?\.py')
+    for stale in glob.glob(osp.join(export_dir, f'*_{config_name}*.py')):
+        if stale not in paths and ours.fullmatch(osp.basename(stale)):
             os.remove(stale)
     return paths
