@@ -360,25 +360,7 @@ def test_adaptive_trains_only_the_pair_runs_that_can_change_the_top1(tmp_path):
 
     from treemtl_plugin.apis import run_recommendation
     calls = []
-
-    def train(cfg):
-        tasks = list(cfg.model.tasks)
-        calls.append(tuple(tasks))
-        from treemtl_plugin.core.layout import Layout
-        layout = Layout(cfg.model.layout)
-        shared = layout.branch_point(*tasks) if len(tasks) == 2 else 0
-        base = {'segment_semantic': ('segment_semantic/mIoU', 40.0),
-                'depth_zbuffer': ('depth_zbuffer/abs_err', 1.0)}
-        out = {}
-        for t in tasks:
-            key, value = base[t]
-            gain = 1.0 + 0.05 * shared ** 2
-            out[key] = value * gain if 'mIoU' in key else value / gain
-            if t == 'segment_semantic':
-                out['segment_semantic/pixel_acc'] = 80.0
-            else:
-                out['depth_zbuffer/rel_err'] = 0.5 / gain
-        return out
+    train = _two_task_train(calls, lambda shared: 1.0 + 0.05 * shared ** 2)
 
     results = {}
     for method in ('pairwise', 'adaptive'):

@@ -302,9 +302,8 @@ def test_estimator_on_enumerator_rows():
     np.testing.assert_allclose(scores, [by_row[tuple(r)] for r in rows.tolist()], atol=1e-11)
 
 
-def test_estimator_hand_example():
-    # T=3, B=2. Layout: all share block 1, {0,1} | {2} at block 2:
-    # b01 = 2, b02 = 1, b12 = 1.
+def _hand_table() -> np.ndarray:
+    """T=3, B=2: A[i, j] = [0, 2k+1, 2k+2] for the k-th off-diagonal entry in row order."""
     values = np.zeros((3, 3, 3))
     values[0, 1] = [0, 1, 2]
     values[0, 2] = [0, 3, 4]
@@ -312,6 +311,13 @@ def test_estimator_hand_example():
     values[1, 2] = [0, 7, 8]
     values[2, 0] = [0, 9, 10]
     values[2, 1] = [0, 11, 12]
+    return values
+
+
+def test_estimator_hand_example():
+    # T=3, B=2. Layout: all share block 1, {0,1} | {2} at block 2:
+    # b01 = 2, b02 = 1, b12 = 1.
+    values = _hand_table()
     estimator = TaskAccuracyEstimator(values, np.array([0.5, 0.25, 0.25]))
     bp = np.array([[2, 2, 1], [2, 2, 1], [1, 1, 2]])
     # task 0: mean(A[0,1,2], A[0,2,1]) = (2 + 3)/2 = 2.5
@@ -362,13 +368,7 @@ def test_estimates_are_linear_in_the_table_through_their_coefficients(name):
 
 def test_blockwise_estimator_hand_example():
     # the paper's hand example: all share block 1, {0,1} | {2} at block 2
-    values = np.zeros((3, 3, 3))
-    values[0, 1] = [0, 1, 2]
-    values[0, 2] = [0, 3, 4]
-    values[1, 0] = [0, 5, 6]
-    values[1, 2] = [0, 7, 8]
-    values[2, 0] = [0, 9, 10]
-    values[2, 1] = [0, 11, 12]
+    values = _hand_table()
     estimator = BlockwiseEstimator(values, np.array([0.5, 0.25, 0.25]))
     bp = np.array([[2, 2, 1], [2, 2, 1], [1, 1, 2]])
     # task 0: block 1 with {1, 2}: mean(1 - 0, 3 - 0) = 2; block 2 with {1}: 2 - 1 = 1 -> 3
