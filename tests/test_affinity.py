@@ -385,3 +385,21 @@ def test_adaptive_trains_only_the_pair_runs_that_can_change_the_top1(tmp_path):
     assert calls == []                                     # resumed: the same rounds
     table = json.loads((tmp_path / 'adaptive' / 'recommendation.json').read_text())
     assert table['two_task_table']['method'] == 'adaptive'
+
+
+def test_similarity_says_when_the_validation_split_has_fewer_images_than_asked():
+    from treemtl_plugin.affinity.methods import SimilarityTable
+    from treemtl_plugin.sweep.plan import SweepRun
+    rng = np.random.default_rng(0)
+    method = SimilarityTable(num_images=500)
+    runs = method.plan(['a', 'b'], 2, None)
+    assert isinstance(runs[0], SweepRun)
+
+    def rdms():
+        return [rng.random(8 * 7 // 2).tolist() for _ in range(2)]   # 8 images
+    records = {r.run_id: dict(extras=dict(rdm=dict(num_images=8, per_block=rdms(),
+                                                   per_block_init=rdms())))
+               for r in runs}
+    with pytest.warns(UserWarning, match='num_images=500, but the validation split has only 8'):
+        info = method.info(runs, records, ['a', 'b'], 2)
+    assert info['num_images_used'] == 8

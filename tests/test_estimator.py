@@ -228,11 +228,13 @@ def test_resolve_task_weights_specs():
 
 @pytest.mark.parametrize('spec, pattern', [
     ('entropy', r"task_weights='entropy' is not known; use 'svde', 'uniform', a list"),
-    ([1, 2], r'task_weights must be 3 finite non-negative numbers with a positive sum '
-             r"\(one per task \['seg', 'depth', 'normal'\]\); got \[1\.0, 2\.0\]"),
+    ([1, 2], r'task_weights must be 3 finite non-negative numbers with a positive, finite sum '
+             r"\(one per task \['seg', 'depth', 'normal'\]; only their ratios matter, e\.g\. "
+             r'\[1, 1, 2\]\); got \[1\.0, 2\.0\]'),
     ([1, 2, 3, 4], r'task_weights must be 3 finite non-negative numbers'),
     ([1, -1, 3], r'task_weights must be 3 finite non-negative numbers.*got \[1\.0, -1\.0, 3\.0\]'),
-    ([0, 0, 0], r'with a positive sum'),
+    ([0, 0, 0], r'with a positive, finite sum'),
+    ([1e308, 1e308, 1e308], r'with a positive, finite sum'),       # the sum overflows
     ([1, float('nan'), 1], r'task_weights must be 3 finite'),
     ([1, float('inf'), 1], r'task_weights must be 3 finite'),
     ({'seg': 1, 'depth': 1, 'normal': 1, 'edge': 1},

@@ -123,7 +123,7 @@ def _cfg(**overrides):
     (dict(block_flops=[1, 2, 3]), 'branch'),
     (dict(block_flops=[1, 2, 3, 4, -5]), 'finite and >= 0'),
     (dict(block_params=[1, 2]), 'block_params has 2 entries'),
-    (dict(recommender=dict(budget=dict(max_model=2))), "unknown budget key"),
+    (dict(recommender=dict(budget=dict(max_model=2))), "unknown budget option"),
     (dict(recommender=dict(top_k=2)), 'unknown recommender option'),
     (dict(recommender=dict(budget=dict(max_params=3))), 'block_params'),
     (dict(recommender=dict(budget=dict(max_flops_ratio=60))), 'fraction'),

@@ -38,7 +38,7 @@ def test_every_number_is_shown_in_full(table, width, strategy):
     assert max(len(line) for line in lines) <= width
     assert '…' not in text
     for c in rec.top:
-        assert re.search(rf'\b{c.rank}\s+{c.score:.3f}\s+{c.flops:.3f}', text), c.rank
+        assert re.search(rf'\b{c.rank}\s+{c.score:.3f}\s+{c.flops:.4g}', text), c.rank
         for task in rec.tasks:
             assert f'{c.estimates[task]:+.2f}' in text
         flat = ' '.join(text.split())                     # the drawing is there too (long
@@ -56,6 +56,7 @@ def test_comparison_shows_numbers_and_structures(table, width):
     assert max(len(line) for line in text.splitlines()) <= width and '…' not in text
     for r in rows:
         assert f'{r["tree_score"]:.3f}' in text and f'{r["grouping_score"]:.3f}' in text
+        assert f'{r["tree_flops"]:.4g}' in text and f'{r["grouping_flops"]:.4g}' in text
         assert r['grouping'].split(' · ')[0] in text.replace('\n', ' ')
 
 
@@ -106,3 +107,10 @@ def test_job_log_lines_follow_the_terminal_width_and_the_file_keeps_them_whole(t
     assert len(printed) > 1 and all(len(p) <= 60 for p in printed)
     assert all(p.startswith('    ') for p in printed[1:])
     assert line in (tmp_path / 'job.log').read_text()
+
+
+def test_small_flops_keep_their_differences():
+    """A model of a few MFLOPs shown in GFLOPs: two layouts that differ never print alike."""
+    from treemtl_plugin.visualization.report import _cost
+    assert _cost(0.0031) != _cost(0.0037) and _cost(0.0031) == '0.0031'
+    assert _cost(1234.5678) == '1235' and _cost(None) == '-'

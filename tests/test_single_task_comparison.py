@@ -41,7 +41,7 @@ def write_single(tmp_path, cfg, task, mse, test_mse=None, seed=None):
                          seed=seed)
     record = dict(run_id=run_id, tasks=[task], branch=None, num_blocks=4,
                   layout=Layout.all_shared([task], 4).to_list(), metrics={f'{task}/mse': mse},
-                  fingerprint=run_fingerprint(run_cfg, [task]))
+                  fingerprint=run_fingerprint(run_cfg, [task], tested=test_mse is not None))
     if test_mse is not None:
         record['test_metrics'] = {f'{task}/mse': test_mse}
     folder = tmp_path / 'sweep' / 'runs' / run_id
@@ -65,6 +65,47 @@ def test_like_for_like_on_both_splits(tmp_path):
     test = compare_with_single_task(cfg, {'a1/mse': 1.0, 'a2/mse': 2.0, 'c/mse': 3.0}, 'test')
     assert round(test['tasks']['a1']['measured'], 6) == 50.0     # against the test metrics
     assert round(test['tasks']['c']['measured'], 6) == -50.0
+
+
+def test_baselines_tested_on_another_test_split_are_not_like_for_like(tmp_path):
+    cfg = exported(tmp_path)
+    sweep_cfg = cfg.copy()
+    sweep_cfg.merge_from_dict({'test_dataloader.dataset.num_samples': 8})   # the sweep's split
+    for task in TASKS:
+        write_single(tmp_path, sweep_cfg, task, mse=1.0, test_mse=2.0)
+    trained = {'a1/mse': 0.9, 'a2/mse': 0.95, 'c/mse': 1.0}
+    val = compare_with_single_task(cfg, trained, 'val')      # validation: still like for like
+    assert all(r['like_for_like'] for r in val['tasks'].values())
+    test = compare_with_single_task(cfg, trained, 'test')
+    assert all(not r['like_for_like'] and r['differ'] == ['test'] for r in test['tasks'].values())
+    lines = comparison_lines(test)
+    assert any('not like for like' in x and 'test split' in x for x in lines)
+    assert not any('like for like: same' in x for x in lines)
+
+
+def test_a_changed_test_split_makes_only_the_tested_baselines_stale(tmp_path):
+    from treemtl_plugin.engine.runner import TEST_METRICS_KEY
+    from treemtl_plugin.sweep.executor import SweepExecutor
+    from treemtl_plugin.sweep.plan import plan_sweep
+    trained = []
+
+    def train(run_cfg):
+        trained.append(run_cfg.experiment_name)
+        out = {f'{t}/mse': 1.0 for t in run_cfg.model.tasks}
+        if run_cfg.get('test_after_train'):
+            out[TEST_METRICS_KEY] = {f'{t}/mse': 2.0 for t in run_cfg.model.tasks}
+        return out
+    cfg = Config.fromfile(str(TEACHER_CFG))
+    cfg.merge_from_dict({'sweep.workers': 1})
+    runs = plan_sweep(['a1', 'a2'], 4)
+    SweepExecutor(cfg, runs, str(tmp_path), train_fn=train, log=lambda m: None).execute()
+    assert len(trained) == 6
+    trained.clear()
+    size = cfg.test_dataloader.dataset.get('num_samples', 2048)
+    cfg.merge_from_dict({'test_dataloader.dataset.num_samples': size // 2})
+    report = SweepExecutor(cfg, runs, str(tmp_path), train_fn=train, log=lambda m: None).execute()
+    assert sorted(trained) == ['single__a1', 'single__a2'] and report.reused == 4
+    assert report.stale['single__a1'] == 'its test split changed since it ran'
 
 
 def test_other_seeds_are_used_and_said(tmp_path):

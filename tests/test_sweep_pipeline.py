@@ -9,12 +9,14 @@ from pathlib import Path
 import pytest
 from mmengine.config import Config
 
+from treemtl_plugin.affinity.methods import PairwiseTable
 from treemtl_plugin.apis import run_recommendation
 from treemtl_plugin.apis.config import config_tasks, recommender_spec
 from treemtl_plugin.core.layout import Layout
+from treemtl_plugin.core.table import TwoTaskTable
 from treemtl_plugin.errors import ConfigError, SweepError
 from treemtl_plugin.sweep.executor import METRICS_FILE, SweepExecutor
-from treemtl_plugin.sweep.merge import build_two_task_table
+from treemtl_plugin.sweep.merge import missing_runs
 from treemtl_plugin.sweep.plan import SweepRun, parse_shard, plan_sweep, shard_runs
 from treemtl_plugin.sweep.run_config import run_config
 
@@ -25,6 +27,12 @@ TASKS = ['segment_semantic', 'depth_zbuffer']
 
 def load_results(cfg, runs, sweep_dir):
     return SweepExecutor(cfg, runs, str(sweep_dir)).results()
+
+
+def pairwise_table(runs, records, tasks, num_blocks) -> TwoTaskTable:
+    """The table the pairwise method measures from ``records``."""
+    values = PairwiseTable().measure(runs, records, tasks, num_blocks).values
+    return TwoTaskTable(tasks=tuple(tasks), num_blocks=num_blocks, values=values)
 
 
 def run_pipeline(cfg, work_dir, topk=None, strategy=None, budget=None, train_fn=None):
@@ -97,7 +105,7 @@ def test_killed_sweep_resumes_without_retraining(tmp_path):
     reference_calls = []
     SweepExecutor(cfg, runs, str(tmp_path / 'ref'), train_fn=fake_train(reference_calls),
                   log=lambda m: None).execute()
-    reference = build_two_task_table(runs, load_results(cfg, runs, tmp_path / 'ref'), TASKS, 2)
+    reference = pairwise_table(runs, load_results(cfg, runs, tmp_path / 'ref'), TASKS, 2)
 
     calls = []
     train = fake_train(calls)
@@ -124,7 +132,7 @@ def test_killed_sweep_resumes_without_retraining(tmp_path):
     assert not (partial / 'stale.log').exists()
     assert any('2 already finished' in m for m in logs)
     assert any('ETA' in m for m in logs)
-    table = build_two_task_table(runs, load_results(cfg, runs, sweep_dir), TASKS, 2)
+    table = pairwise_table(runs, load_results(cfg, runs, sweep_dir), TASKS, 2)
     assert table == reference
 
 
@@ -133,15 +141,14 @@ def test_sharded_runs_merge_into_the_same_table(tmp_path):
     runs = plan_sweep(TASKS, 2)
     SweepExecutor(cfg, runs, str(tmp_path / 'one'), train_fn=fake_train([]),
                   log=lambda m: None).execute()
-    single = build_two_task_table(runs, load_results(cfg, runs, tmp_path / 'one'), TASKS, 2)
+    single = pairwise_table(runs, load_results(cfg, runs, tmp_path / 'one'), TASKS, 2)
     shared_dir = str(tmp_path / 'sharded')
     SweepExecutor(cfg, runs, shared_dir, shard=(1, 2), train_fn=fake_train([]),
                   log=lambda m: None).execute()
-    with pytest.raises(SweepError, match='have no results yet'):
-        build_two_task_table(runs, load_results(cfg, runs, shared_dir), TASKS, 2)
+    assert len(missing_runs(runs, load_results(cfg, runs, shared_dir))) == len(runs) // 2
     SweepExecutor(cfg, runs, shared_dir, shard=(2, 2), train_fn=fake_train([]),
                   log=lambda m: None).execute()
-    merged = build_two_task_table(runs, load_results(cfg, runs, shared_dir), TASKS, 2)
+    merged = pairwise_table(runs, load_results(cfg, runs, shared_dir), TASKS, 2)
     assert merged == single
     # relative performance: seg mIoU +1.5/block (higher better), pixel acc -0.5/block
     b = 2
@@ -410,9 +417,34 @@ def test_more_seeds_trains_the_named_runs_once_and_updates_the_table(tmp_path):
     info = json.loads((work / 'recommendation.json').read_text())['two_task_table']
     assert info['more_seeds'] == chosen
     assert len(list((work / 'sweep' / 'runs').glob('*__s2'))) == 3
+    assert info['cost']['trainings'] == len(calls) == 11       # every training counted
+    report = (work / 'report.txt').read_text()
+    assert 'mean of 2 seeds (1 pair run(s): 3); 11 trainings' in ' '.join(report.split())
     calls.clear()
     run_pipeline(cfg, str(work), train_fn=noisy)      # resumed: nothing is trained again
     assert calls == []
-    with pytest.raises(ConfigError, match='sweep.more_seeds needs the noise of the table'):
+    with pytest.raises(ConfigError, match='sweep.more_seeds=1 needs the noise of the table'):
         run_pipeline(tiny_config(TASKS, **{'sweep.more_seeds': 1}), str(tmp_path / 'one'),
                      train_fn=fake_train([]))
+
+
+def test_an_exported_config_the_user_edited_is_kept(tmp_path):
+    work = str(tmp_path / 'work')
+    cfg = tiny_config(TASKS, **{'recommender.topk': 2})
+    first = run_pipeline(cfg, work, train_fn=fake_train([])).exported
+    untouched, edited = Path(first[0]), Path(first[1])
+    edited.write_text(edited.read_text() + 'optim_wrapper = dict(optimizer=dict(lr=0.5))\n')
+    mine = edited.read_text()
+    with pytest.warns(UserWarning, match=f'kept {edited}: it was changed') as caught:
+        again = run_pipeline(tiny_config(TASKS, **{'recommender.topk': 2}), work,
+                             train_fn=fake_train([])).exported
+    assert edited.read_text() == mine                                  # the user's, as left
+    assert again == [str(untouched), str(edited.with_suffix('')) + '.new.py']
+    assert Path(again[1]).read_text() + 'optim_wrapper = dict(optimizer=dict(lr=0.5))\n' == mine
+    assert sum('kept' in str(w.message) for w in caught) == 1
+    # a smaller topk clears an unedited candidate, never an edited one
+    with pytest.warns(UserWarning, match='this recommendation did not produce it'):
+        run_pipeline(tiny_config(TASKS, **{'recommender.topk': 1}), work,
+                     train_fn=fake_train([]))
+    assert edited.read_text() == mine and untouched.exists()
+    assert not Path(again[1]).exists()                 # the .new file was ours: cleared

@@ -226,6 +226,21 @@ def test_claim_of_a_dead_process_is_taken_over(tmp_path):
     claim.release()
 
 
+def test_a_garbage_claim_is_named_and_taken_over_once_old(tmp_path):
+    from treemtl_plugin.sweep.claims import WRITE_GRACE_S, claim_owner
+    run_dir = tmp_path / 'run'
+    run_dir.mkdir()
+    garbage = run_dir / CLAIM_FILE
+    garbage.write_text('{not json')
+    assert claim_owner(str(run_dir)) == f'unreadable claim {garbage}'
+    assert try_claim(str(run_dir)) is None                  # young: maybe being written
+    old = time.time() - WRITE_GRACE_S - 1
+    os.utime(garbage, (old, old))
+    claim = try_claim(str(run_dir))
+    assert claim is not None and claim.info['pid'] == os.getpid()
+    claim.release()
+
+
 def test_run_claimed_by_a_live_process_is_skipped_and_said(tmp_path):
     cfg = small_cfg()
     runs = plan_sweep(TASKS, 2)
@@ -280,7 +295,7 @@ def test_two_processes_on_one_sweep_train_each_run_once(tmp_path):
 
 # -- several seeds per sweep entry ----------------------------------------------------------
 def test_seeds_pair_each_run_with_the_single_task_run_of_its_seed_and_average(tmp_path):
-    from treemtl_plugin.sweep.merge import build_two_task_table, seed_spread
+    from treemtl_plugin.affinity.methods import PairwiseTable
     from treemtl_plugin.sweep.plan import sweep_seeds
     cfg = small_cfg()
     cfg.merge_from_dict({'sweep.seeds': 2})
@@ -304,12 +319,13 @@ def test_seeds_pair_each_run_with_the_single_task_run_of_its_seed_and_average(tm
     ex.execute()
     records = ex.results()
     assert {r['seed'] if 'seed' in r else None for r in records.values()} == {None}
-    table = build_two_task_table(runs, records, sorted(TASKS), 2)
-    seg = table.tasks.index('segment_semantic')
+    measured = PairwiseTable().measure(runs, records, sorted(TASKS), 2)
+    seg = sorted(TASKS).index('segment_semantic')
     # per seed: seed 0 -> +b/40 of mIoU, seed 1 -> 2b/80: both +2.5 % per block (half of
     # the two metrics), so the mean is exact and the spread is zero
-    assert table.values[seg, 1 - seg, 2] == pytest.approx(100 / 2 * 2 / 40)
-    assert seed_spread(runs, records, sorted(TASKS), 2)[seg, 1 - seg, 2] == pytest.approx(0)
+    assert measured.values[seg, 1 - seg, 2] == pytest.approx(100 / 2 * 2 / 40)
+    assert measured.spread[seg, 1 - seg, 2] == pytest.approx(0)
+    assert measured.noise.seeds == 2 and measured.cost == {}
     for bad in (0, True, [1, 1], 'three'):
         with pytest.raises(Exception, match='sweep.seeds'):
             sweep_seeds(bad)

@@ -82,7 +82,7 @@ def test_top_level_typo_in_config_is_an_error(tmp_path, capsys, no_training):
     ('recommender.task_weights=[1,2]', 'task_weights must be 3 finite non-negative numbers'),
     ('block_flops=[0,0,0,0,0]', 'add up to 0'),
     ('recommender.budget.max_flops.x=1', "max_flops must be a positive number, got {'x': 1}"),
-    ('recommender.topk.x=1', 'cannot be applied'),
+    ('recommender.topk.x=1', '`recommender.topk` must be a dict, got 5; --cfg-options sets'),
     ('block_flops=[1,2] block_params=None', 'block_flops has 2 value(s), one per branching '
                                             'point, but the two_task_table'),
     ('flops_unit=5', "flops_unit must be a string (a label for reports), got 5"),

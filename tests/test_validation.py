@@ -83,6 +83,20 @@ def test_budget_regrets_pick_the_best_estimated_within_each_budget():
     assert out['within_se_share'] == pytest.approx(2 / 3)
 
 
+def test_one_seed_has_no_se_and_says_so_instead_of_not_within():
+    from treemtl_plugin.visualization.report import validation_summary_lines
+    est, mea, flops = np.array([5.0, 4.0, 3.0]), np.array([5.0, 1.0, 3.0]), np.ones(3)
+    out = budget_regrets(est, mea, flops, se=float('nan'), quantiles=(0.5, 1.0))
+    assert out['within_se_share'] is None and {r['within_se'] for r in out['budgets']} == {None}
+    summary = dict(agreement=dict(spearman=1.0, spearman_ci=[None, None], spearman_p=None,
+                                  kendall=1.0, k=1, precision_at_k=1.0, precision_chance=0.33,
+                                  top1_regret=0.0),
+                   difference_se=float('nan'), top1_within_se=None, budgets=out)
+    text = '\n'.join(validation_summary_lines(summary))
+    assert 'no SE of a difference (one seed per layout' in text
+    assert 'within one SE' not in text and 'not within' not in text
+
+
 def test_undefined_statistics_stay_strict_json():
     items = [dict(estimated={'a': 0.0, 'b': 0.0},
                   measured={'0': {'a': 1.0, 'b': 2.0}, '1': {'a': 1.0, 'b': 2.0}})] * 3
@@ -180,6 +194,20 @@ def test_study_trains_every_layout_per_seed_and_agrees(tmp_path):
     run_validation(study_cfg(), str(tmp_path), resume=True,
                    train_fn=fake_train(calls), log=lambda m: None)
     assert calls == []
+
+
+def test_sharded_study_says_which_shard_must_run_again(tmp_path):
+    from treemtl_plugin.apis.validation import run_validation
+    logs, calls = [], []
+    for shard in ((1, 2), (2, 2)):         # shard 1 ends with the sweep incomplete
+        assert run_validation(study_cfg(), str(tmp_path), resume=True, shard=shard,
+                              train_fn=fake_train(calls), log=logs.append) is None
+    said = [m for m in logs if 'study runs are not trained and no process holds them' in m]
+    assert len(said) == 1 and 'Run each other shard again with --resume' in said[0]
+    assert not any('being trained by other processes' in m for m in logs)
+    study = run_validation(study_cfg(), str(tmp_path), resume=True, shard=(1, 2),
+                           train_fn=fake_train(calls), log=logs.append)
+    assert study is not None and len(study['layouts']) == 3
 
 
 def test_stratified_sample_keeps_extremes_and_top(tmp_path):

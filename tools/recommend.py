@@ -11,13 +11,12 @@ from __future__ import annotations
 
 import argparse
 import os.path as osp
-import shutil
 import sys
-import textwrap
 
 from treemtl_plugin.apis import run_recommendation
 from treemtl_plugin.apis.cli import ConfigOptions, add_launcher_args, parse_tool_args, run_tool
 from treemtl_plugin.apis.config import load_config, setup_work_dir, strategy_names
+from treemtl_plugin.engine.job_log import console_printer
 from treemtl_plugin.errors import ConfigError
 from treemtl_plugin.recommenders.tree import SEARCHES
 from treemtl_plugin.sweep.plan import parse_shard
@@ -89,9 +88,7 @@ def recommend(args) -> None:
                              train_top=args.train_top, compare_budgets=args.compare_budgets)
     if run.status == 'done':
         names = sorted(osp.relpath(p, work_dir) for p in run.paths.values()) + ['report.txt']
-        print(textwrap.fill(f'wrote in {work_dir}: {", ".join(names)}',
-                            width=shutil.get_terminal_size().columns,
-                            subsequent_indent='  ', break_on_hyphens=False))
+        console_printer()(f'wrote in {work_dir}: {", ".join(names)}')
         if run.exported:
             print('exported training configs (train one with `python tools/train.py <file>`):')
             print(''.join(f'  {path}\n' for path in run.exported), end='')

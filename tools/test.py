@@ -38,7 +38,8 @@ def parse_args(argv=None):
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    return run_tool(args.config, lambda: test(args))
+    return run_tool(args.config, lambda: test(args),
+                    resume_hint='nothing was written yet; run the same command again')
 
 
 def test(args) -> None:

@@ -61,7 +61,9 @@ def build_config(args) -> Config:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    return run_tool(args.config, lambda: train(args))
+    return run_tool(args.config, lambda: train(args),
+                    resume_hint='checkpoints written so far are kept; add --resume to the '
+                                'same command to continue from the last one')
 
 
 def train(args) -> None:

@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import math
 import numbers
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 from .errors import ConfigError, did_you_mean
 
 __all__ = ['is_int', 'is_number', 'check_int', 'check_number', 'check_bool', 'check_choice',
-           'check_int_list']
+           'check_int_list', 'check_options']
 
 
 def is_int(value) -> bool:
@@ -80,13 +80,25 @@ def check_choice(name: str, value, choices: Sequence, *,
                 + ', '.join(repr(c) for c in choices))
 
 
-def check_int_list(name: str, value, *, low: int | None = None, unique: bool = False,
-                   error: type[Exception] = ConfigError) -> list[int]:
-    """A non-empty list (or tuple) of integers, each ``>= low``, distinct when ``unique``."""
+def check_int_list(name: str, value, *, low: int | None = None, high: int | None = None,
+                   unique: bool = False, error: type[Exception] = ConfigError) -> list[int]:
+    """A non-empty list (or tuple) of integers, each in ``[low, high]``, distinct when
+    ``unique``."""
     if isinstance(value, (str, bytes)) or not isinstance(value, Sequence) or not value \
-            or not all(is_int(v) and (low is None or v >= low) for v in value) \
+            or not all(is_int(v) and (low is None or v >= low) and (high is None or v <= high)
+                       for v in value) \
             or (unique and len(set(value)) != len(value)):
         what = 'distinct ' if unique else ''
         raise error(f'{name} must be a non-empty list of {what}integers'
-                    f'{_range_text(low, None)}, got {value!r}')
+                    f'{_range_text(low, high)}, got {value!r}')
     return [int(v) for v in value]
+
+
+def check_options(where: str, given: Iterable, known: Sequence[str], *, fix: str = '',
+                  error: type[Exception] = ConfigError) -> None:
+    """Every key of ``given`` is one of ``known``; else one error naming each unknown option
+    with a did-you-mean, the known ones and ``fix`` (how to do what the user meant)."""
+    unknown = [k for k in given if k not in known]
+    if unknown:
+        names = ', '.join(f'{k!r}{did_you_mean(str(k), known)}' for k in unknown)
+        raise error(f'unknown {where} option(s) {names}; known: {list(known)}{fix}')

@@ -13,7 +13,7 @@ from collections.abc import Iterable
 __all__ = [
     'TreeMTLError', 'ConfigError', 'LayoutError', 'TwoTaskTableError', 'BudgetError',
     'SpaceTooLargeError', 'SweepError', 'DetectionError', 'DatasetFormatError',
-    'CheckpointError', 'ReportedWarning', 'did_you_mean',
+    'CheckpointError', 'ReportedWarning', 'closest', 'did_you_mean',
 ]
 
 
@@ -62,13 +62,22 @@ class CheckpointError(TreeMTLError, RuntimeError):
     """A checkpoint that cannot be loaded or belongs to another model (says which and why)."""
 
 
-def did_you_mean(name: str, choices: Iterable[str]) -> str:
-    """`` (did you mean 'x'?)`` for the closest choice: the same name in another case, else by
-    similarity or containment; else ''."""
+def closest(name: str, choices: Iterable[str], cutoff: float = 0.6,
+            containment: bool = True) -> str | None:
+    """The choice ``name`` most likely misspells: the same name in another case, else the most
+    similar (difflib ratio >= ``cutoff``), else (with ``containment``) one containing it or
+    contained in it; None when nothing is close."""
     choices = [str(c) for c in choices]
-    close = [c for c in choices if c.lower() == str(name).lower()][:1]     # only the case
-    close = close or difflib.get_close_matches(name, choices, n=1)
-    if not close:
+    name = str(name)
+    close = [c for c in choices if c.lower() == name.lower()][:1]     # only the case
+    close = close or difflib.get_close_matches(name, choices, n=1, cutoff=cutoff)
+    if not close and containment:
         low = name.lower()
         close = [c for c in choices if low and (low in c.lower() or c.lower() in low)][:1]
-    return f' (did you mean {close[0]!r}?)' if close else ''
+    return close[0] if close else None
+
+
+def did_you_mean(name: str, choices: Iterable[str]) -> str:
+    """`` (did you mean 'x'?)`` for the :func:`closest` choice, else ''."""
+    match = closest(name, choices)
+    return f' (did you mean {match!r}?)' if match is not None else ''

@@ -11,8 +11,8 @@ _base_ = [
     '../_base_/recommender/default.py',
 ]
 # 512 training scenes seen ~7 times each: sharing a backbone matters when data is limited,
-# and 240 iterations halve the seed noise of a two-task entry compared with 120 (README
-# "Does the estimate hold?"); 400 validation scenes
+# and 240 iterations halve the seed noise of a two-task entry compared with 120
+# (docs/advanced/validation.md); 400 validation scenes
 train_dataloader = dict(dataset=dict(num_samples=512))
 val_dataloader = dict(dataset=dict(num_samples=400))
 # training of the final (exported) model

@@ -1,7 +1,7 @@
 # All five tasks of the built-in benchmark on the default's ResNet-18 at 64 px, 4 branching
 # points: 5 single-task + 10 x 4 two-task runs (45 trainings, one seed), 3,455 layouts.
-# Used to compare the three ways of getting a two-task table (README "A two-task table at a
-# tenth of the cost") and, sampled, to check the estimate against trained layouts.
+# Used to compare the cheap ways of getting a two-task table (docs/advanced/cheap_tables.md)
+# and, sampled, to check the estimate against trained layouts.
 #   python tools/recommend.py configs/synthetic/tree_resnet18_synthetic_5task.py
 _base_ = ['./tree_resnet18_synthetic_3task.py']
 model = dict(tasks=dict(

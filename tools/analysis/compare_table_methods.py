@@ -14,7 +14,7 @@ import sys
 
 from treemtl_plugin.affinity.methods import table_methods
 from treemtl_plugin.apis.cli import ConfigOptions, run_tool
-from treemtl_plugin.apis.config import load_config, setup_work_dir
+from treemtl_plugin.apis.config import load_config, require_model, setup_work_dir
 from treemtl_plugin.apis.table_methods import compare_table_methods
 
 
@@ -32,6 +32,7 @@ def main(argv=None) -> int:
 
 def compare(args) -> None:
     cfg = load_config(args.config, args.cfg_options)
+    require_model(cfg, 'compare_table_methods.py')
     work_dir = setup_work_dir(cfg, args.work_dir, args.config)
     out = compare_table_methods(cfg, work_dir, args.methods)
     print(f'{len(out["tasks"])} tasks, {out["num_blocks"]} branching points, '
@@ -46,10 +47,11 @@ def compare(args) -> None:
         budgets = trained.get('budgets')
         within = '-' if not budgets else \
             f'{sum(b["within_se"] for b in budgets["budgets"])} of {len(budgets["budgets"])}'
+        rho = entry.get('spearman_vs_pairwise')
+        rho = '-' if rho is None or rho != rho else f'{rho:.2f}'   # nan: one score for all
         print(f'{method:<11} {cost["trainings"]:>9} {cost["iterations"]:>11,.0f} '
               f'{100 * cost["fraction_of_pairwise"]:>5.1f}% {cost["seconds"]:>8.0f} '
-              f'{entry.get("spearman_vs_pairwise", float("nan")):>15.2f} {vs:>22} '
-              f'{within:>17}')
+              f'{rho:>15} {vs:>22} {within:>17}')
     control = out['methods'].get('similarity', {}).get('rsa_with_untrained_per_block')
     if control:
         print('similarity control: RSA of the trained single-task models with the untrained '

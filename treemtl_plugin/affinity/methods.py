@@ -17,12 +17,14 @@ precondition=True)``).
 from __future__ import annotations
 
 import inspect
+import warnings
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..checks import check_bool, check_choice, check_int, check_number
+from ..checks import check_bool, check_choice, check_int, check_number, check_options
 from ..core.design_space import count_layouts, iter_layout_chunks
 from ..core.encoding import pair_index
 from ..core.estimator import TaskAccuracyEstimator, svde_task_weights
@@ -30,12 +32,27 @@ from ..core.layout import Layout
 from ..core.uncertainty import TableNoise, noise_from_seed_tables
 from ..errors import ConfigError, SweepError, did_you_mean
 from ..registry import TABLE_METHODS
-from ..sweep.merge import per_seed_values, seed_spread
+from ..sweep.merge import per_seed_values
 from ..sweep.plan import SweepRun, plan_sweep
 from .tables import lookahead_table, rsa_similarity, similarity_table
 
-__all__ = ['TableMethod', 'PairwiseTable', 'LookaheadTable', 'SimilarityTable',
-           'table_methods', 'build_table_method']
+__all__ = ['TableMethod', 'TableMeasurement', 'PairwiseTable', 'LookaheadTable',
+           'SimilarityTable', 'AdaptiveTable', 'table_methods', 'build_table_method']
+
+
+@dataclass(frozen=True)
+class TableMeasurement:
+    """What a table method measured from its finished runs, in one call.
+
+    ``values``: the (T, T, B+1) table (mean over seeds); ``noise``: its seed noise and
+    ``spread``: the (T, T, B+1) SD of the entries over seeds (both None with one seed or a
+    method that does not measure them); ``cost``: iterations and seconds beside the pairwise
+    sweep's; ``info``: what else the method measured."""
+    values: np.ndarray
+    noise: TableNoise | None = None
+    spread: np.ndarray | None = None
+    cost: dict = field(default_factory=dict)
+    info: dict = field(default_factory=dict)
 
 
 class TableMethod(ABC):
@@ -63,15 +80,20 @@ class TableMethod(ABC):
         """Where the table comes from, as the table's ``source`` says it."""
         return f'{self.name} estimate from {runs_dir}'
 
-    def seed_spread(self, runs: list[SweepRun], records: Mapping[str, dict],
-                    tasks: Sequence[str], num_blocks: int) -> np.ndarray | None:
-        """(T, T, B+1) standard deviation of the entries over seeds; None when not measured."""
-        return None
+    def measure(self, runs: list[SweepRun], records: Mapping[str, dict],
+                tasks: Sequence[str], num_blocks: int,
+                configs: Mapping | None = None) -> TableMeasurement:
+        """Everything the finished ``runs`` give: values, seed noise and spread, cost (when
+        the runs' ``configs`` are given) and info."""
+        values, noise, spread = self._estimate(runs, records, tasks, num_blocks)
+        cost = {} if configs is None else \
+            self.cost(runs, records, configs, len(tasks), num_blocks)
+        return TableMeasurement(values=values, noise=noise, spread=spread, cost=cost,
+                                info=self.info(runs, records, tasks, num_blocks))
 
-    def noise(self, runs: list[SweepRun], records: Mapping[str, dict],
-              tasks: Sequence[str], num_blocks: int) -> TableNoise | None:
-        """The seed noise of the values (entries and baselines); None when not measured."""
-        return None
+    def _estimate(self, runs, records, tasks, num_blocks):
+        """(values, noise, spread); methods that measure seed noise override this."""
+        return self.values(runs, records, tasks, num_blocks), None, None
 
     def info(self, runs: list[SweepRun], records: Mapping[str, dict], tasks: Sequence[str],
              num_blocks: int) -> dict:
@@ -121,20 +143,19 @@ class PairwiseTable(TableMethod):
         return plan_sweep(tasks, num_blocks, seeds)
 
     def values(self, runs, records, tasks, num_blocks):
-        per_seed = per_seed_values(runs, records, list(tasks), num_blocks)
-        return np.mean(np.stack(list(per_seed.values())), axis=0)
+        return self._estimate(runs, records, tasks, num_blocks)[0]
 
     def source(self, runs_dir):
         return runs_dir
 
-    def seed_spread(self, runs, records, tasks, num_blocks):
-        return seed_spread(runs, records, tasks, num_blocks)
-
-    def noise(self, runs, records, tasks, num_blocks):
-        per_seed = per_seed_values(runs, records, list(tasks), num_blocks)
-        if len(per_seed) < 2:
-            return None
-        return noise_from_seed_tables(np.stack(list(per_seed.values())))
+    def _estimate(self, runs, records, tasks, num_blocks):
+        """The mean over seeds; with two or more, the seed noise and the SD of each entry."""
+        stacked = np.stack(list(per_seed_values(runs, records, list(tasks),
+                                                num_blocks).values()))
+        if len(stacked) < 2:
+            return stacked[0], None, None
+        return (stacked.mean(axis=0), noise_from_seed_tables(stacked),
+                stacked.std(axis=0, ddof=1))
 
 
 @TABLE_METHODS.register_module()
@@ -212,12 +233,20 @@ class SimilarityTable(TableMethod):
         """The control: per block, the mean RSA of a trained single-task model with the same
         network untrained (what the input alone explains of the representations)."""
         out = np.zeros(num_blocks)
+        used = self.num_images
         for run in runs:
             found = _extras(records[run.run_id], 'rdm', run.run_id)
+            used = min(used, int(found.get('num_images', used)))
             out += [rsa_similarity(np.asarray(found['per_block'][k]),
                                    np.asarray(found['per_block_init'][k]))
                     for k in range(num_blocks)]
-        return dict(rsa_with_untrained_per_block=(out / len(runs)).tolist())
+        if used < self.num_images:
+            warnings.warn(f'sweep.similarity.num_images={self.num_images}, but the validation '
+                          f'split has only {used} images: the similarity table compares '
+                          f'{used} (too few for a stable RSA below ~50; give the validation '
+                          'set more samples)', UserWarning, stacklevel=2)
+        return dict(rsa_with_untrained_per_block=(out / len(runs)).tolist(),
+                    num_images_used=used)
 
     def values(self, runs, records, tasks, num_blocks):
         tasks = list(tasks)
@@ -413,11 +442,7 @@ def _options(cls: type[TableMethod], sweep: Mapping) -> dict:
     given = sweep.get(cls.name) or {}
     if not isinstance(given, Mapping):
         raise ConfigError(f'sweep.{cls.name} must be a dict of options, got {given!r}')
-    known = _option_names(cls)
-    for key in given:
-        if key not in known:
-            raise ConfigError(f'unknown sweep.{cls.name} option {key!r}'
-                              f'{did_you_mean(str(key), known)}; known: {known}')
+    check_options(f'sweep.{cls.name}', given, _option_names(cls))
     return dict(given)
 
 

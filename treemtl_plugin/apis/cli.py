@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import os
 import os.path as osp
+import re
 import runpy
 import sys
 import warnings
@@ -59,14 +60,24 @@ def find_config(path: str) -> str:
 
 class ConfigOptions(argparse.Action):
     """``--cfg-options key=value ...`` as mmengine's ``DictAction`` parses it, with a usage
-    error (exit 2) naming the item that is not ``key=value``."""
+    error (exit 2) naming the item that is not ``key=value`` with a dotted config key, or
+    whose value mmengine cannot parse (e.g. unbalanced brackets)."""
 
     def __call__(self, parser, namespace, values, option_string=None):
         from mmengine.config import DictAction
-        bad = [v for v in values if '=' not in v]
-        if bad:
-            parser.error(f'{option_string} {bad[0]!r} is not key=value; e.g. '
-                         f'{option_string} recommender.topk=10 train_cfg.max_iters=100')
+        example = f'e.g. {option_string} recommender.topk=10 train_cfg.max_iters=100'
+        for item in values:
+            key = item.split('=', 1)[0]
+            if '=' not in item:
+                parser.error(f'{option_string} {item!r} is not key=value; {example}')
+            if not re.fullmatch(r'[A-Za-z_]\w*(\.\w+)*', key):
+                parser.error(f'{option_string} {item!r}: {key!r} is not a config key (dotted '
+                             f'names such as train_cfg.max_iters); {example}')
+            try:
+                DictAction._parse_iterable(item.split('=', 1)[1])
+            except (AssertionError, ValueError, IndexError) as err:
+                parser.error(f'{option_string} {item!r}: the value cannot be parsed ({err}); '
+                             'quote a list as "key=[1,2]" with its brackets balanced')
         DictAction(self.option_strings, self.dest)(parser, namespace, values, option_string)
 
 
@@ -99,8 +110,16 @@ def parse_tool_args(parser, argv=None):
     return args
 
 
-def run_tool(config: str, job: Callable[[], int | None]) -> int:
-    """Run ``job()`` under the tools' exit rule; returns the exit status."""
+#: what an interrupted tool says: its finished work is on disk, and how to go on
+RESUME_HINT = ('every finished run is saved in the work dir; run the same command again to '
+               'go on from there (nothing finished is trained again)')
+
+
+def run_tool(config: str, job: Callable[[], int | None], resume_hint: str = RESUME_HINT
+             ) -> int:
+    """Run ``job()`` under the tools' exit rule; returns the exit status: 0 done, 1 an
+    ``error:`` line (the user's input or a file in the way), 2 a usage error, 130
+    interrupted (with ``resume_hint``)."""
     if osp.isdir(config):
         print(f'error: {config} is a folder; give a config file, e.g. '
               f'{osp.join(config, "<name>.py")}', file=sys.stderr)
@@ -116,6 +135,16 @@ def run_tool(config: str, job: Callable[[], int | None]) -> int:
             return job() or 0
         except TreeMTLError as err:
             print(f'error: {err}', file=sys.stderr)
+            return 1
+        except KeyboardInterrupt:
+            print(f'\ninterrupted: {resume_hint}', file=sys.stderr)
+            return 130
+        except (IsADirectoryError, NotADirectoryError, FileExistsError, PermissionError) as err:
+            # a file or folder of the work dir replaced or locked by hand: the user's to move
+            where = err.filename2 or err.filename or err     # os.replace: the target
+            print(f'error: {where}: {err.strerror or type(err).__name__}; '
+                  'something else is in the way of that path: move it and run again',
+                  file=sys.stderr)
             return 1
 
 

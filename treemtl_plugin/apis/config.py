@@ -25,11 +25,11 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from mmengine.config import Config
 
-from ..checks import check_bool, check_int
+from ..checks import check_bool, check_int, check_int_list, check_options, is_int
 from ..core.cost import FVCORE_CONVENTION, CostModel
 from ..core.table import TwoTaskTable
 from ..engine.img_size import SIZE_KEYS, apply_img_size
-from ..errors import ConfigError, did_you_mean
+from ..errors import ConfigError, LayoutError, closest, did_you_mean
 from ..registry import RECOMMENDERS
 from .cli import find_config
 from .components import check_component_types
@@ -74,21 +74,20 @@ def load_config(path: str, cfg_options: Mapping | None = None,
         cfg.recommender = recommender_spec(cfg, strategy, warn=True)
     if cfg_options:
         check_config_keys({str(k).split('.')[0] for k in cfg_options}, '--cfg-options')
+        _check_parents(cfg, cfg_options, '--cfg-options')
         _check_size_options(cfg, cfg_options)
+        _drop_backbone_tied(cfg, cfg_options)
         _merge(cfg, cfg_options, '--cfg-options')
     if flags.get('recommender.search') is not None and \
             (cfg.get('recommender') or {}).get('type', 'TreeRecommender') != 'TreeRecommender':
         raise ConfigError(f"--search {flags['recommender.search']!r} chooses how tree layouts are "
                           f"searched; the {cfg.recommender.type} strategy has no such option")
-    for key in sorted({str(k).split('.')[0] for k in flags if '.' in str(k)}):
-        if cfg.get(key) is not None and not isinstance(cfg[key], Mapping):
-            given = [k for k in flags if str(k).startswith(f'{key}.')]
-            raise ConfigError(f'`{key}` must be a dict, got {cfg[key]!r}; the command line '
-                              f'sets {", ".join(given)} in it')
+    _check_parents(cfg, flags, 'the command line')
     _merge(cfg, flags, 'the command line')
     apply_img_size(cfg)
-    check_config_keys(cfg.keys())
+    check_config_keys(list(cfg.keys()), values=cfg)
     check_sweep_settings(cfg)
+    check_validation_settings(cfg)
     check_schedule(cfg)
     if cfg.get('recommender') is not None:
         build_recommender(cfg)         # every recommender option is checked here, once
@@ -108,9 +107,57 @@ def _read_config(path: str) -> 'Config':
         raise ConfigError(f'config {where}: syntax error: {err.msg}') from None
     except FileNotFoundError as err:
         raise ConfigError(f'config {path}: file not found: {err.filename or err}') from None
+    except RecursionError:
+        cycle = _base_cycle(path)
+        raise ConfigError(f'config {path}: its _base_ files inherit from each other in a cycle'
+                          + (f' ({" -> ".join(cycle)})' if cycle else '')
+                          + '; remove one of these _base_ entries') from None
     except Exception as err:        # the config's own code: any error is the user's to fix
         raise ConfigError(f'config {path} cannot be loaded: {type(err).__name__}: {err}'
                           ) from None
+
+
+def _base_cycle(path: str, seen: tuple = ()) -> list[str]:
+    """The first chain of ``_base_`` files from ``path`` that comes back to one of them, as
+    file names ([] when none is found); ``_base_`` is read as a literal, not run."""
+    import ast
+    path = osp.abspath(path)
+    if path in seen:
+        return [osp.basename(p) for p in seen[seen.index(path):]] + [osp.basename(path)]
+    try:
+        with open(path, encoding='utf-8') as f:
+            tree = ast.parse(f.read())
+    except (OSError, SyntaxError, ValueError):
+        return []
+    bases = []
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and any(getattr(t, 'id', None) == '_base_'
+                                                for t in node.targets):
+            try:
+                value = ast.literal_eval(node.value)
+            except ValueError:
+                return []
+            bases = [value] if isinstance(value, str) else list(value)
+    for base in bases:
+        found = _base_cycle(osp.join(osp.dirname(path), str(base)), seen + (path,))
+        if found:
+            return found
+    return []
+
+
+def _check_parents(cfg, options: Mapping, where: str) -> None:
+    """A dotted option (``sweep.workers=2``) sets a key inside a dict: the config's value on
+    its path must be a dict (mmengine would fail with "cannot inherit")."""
+    for key in sorted(str(k) for k in options if '.' in str(k)):
+        node, path = cfg, []
+        for part in key.split('.')[:-1]:
+            node = node.get(part) if not path or isinstance(node, Mapping) else None
+            path.append(part)
+            if node is None:
+                break
+            if not isinstance(node, Mapping):
+                raise ConfigError(f'`{".".join(path)}` must be a dict, got {node!r}; {where} '
+                                  f'sets {key} in it')
 
 
 def _merge(cfg, options: Mapping, where: str) -> None:
@@ -119,6 +166,43 @@ def _merge(cfg, options: Mapping, where: str) -> None:
     except (TypeError, KeyError, ValueError) as err:
         raise ConfigError(f'{where}: {dict(options)!r} cannot be applied: {err}') from None
 
+
+
+#: backbone settings that describe one timm model; a swap of ``model_name`` drops them
+BACKBONE_TIED_KEYS = ('model_kwargs', 'block_groups', 'block_modules', 'block_pattern',
+                      'init_cfg')
+
+
+def _drop_backbone_tied(cfg, cfg_options: Mapping) -> None:
+    """``--cfg-options model.backbone.model_name=<other>`` swaps the backbone in one flag:
+    the config's settings tied to its old timm model (``BACKBONE_TIED_KEYS``) are dropped
+    unless the same options set them again, and ``block_groups`` becomes
+    ``num_branch_points`` (the same number of branching points, FLOPs-balanced on the new
+    model), with a note naming what was dropped."""
+    backbone = (cfg.get('model') or {}).get('backbone')
+    new_name = cfg_options.get('model.backbone.model_name')
+    if not isinstance(backbone, Mapping) or new_name is None or \
+            new_name == backbone.get('model_name'):
+        return
+    given = {str(k).split('.')[2] for k in cfg_options
+             if str(k).startswith('model.backbone.') and str(k).count('.') >= 2}
+    dropped = {k: backbone[k] for k in BACKBONE_TIED_KEYS
+               if backbone.get(k) is not None and k not in given}
+    if not dropped:
+        return
+    for key in dropped:
+        backbone.pop(key)
+    groups = dropped.get('block_groups')
+    derived = ''
+    if groups is not None and backbone.get('num_branch_points') is None and \
+            'num_branch_points' not in given:
+        backbone['num_branch_points'] = len(groups)
+        derived = f'; num_branch_points={len(groups)} (as many as the old block_groups)'
+    settings = ', '.join(f'{k}={v!r}' for k, v in dropped.items())
+    flags = ' '.join(f'model.backbone.{k}=...' for k in dropped)
+    warnings.warn(f'model.backbone.model_name={new_name}: dropped the settings of '
+                  f'{backbone.get("model_name")} ({settings}){derived}; to set them for '
+                  f'{new_name}, add --cfg-options {flags}', UserWarning, stacklevel=4)
 
 
 def _check_size_options(cfg, cfg_options: Mapping) -> None:
@@ -159,17 +243,41 @@ def setup_work_dir(cfg, work_dir: str | None, config_path: str) -> str:
     return cfg.work_dir
 
 
-def _close(key: str, known) -> str | None:
-    import difflib
-    match = difflib.get_close_matches(key, list(known), n=1, cutoff=0.75)
-    return match[0] if match else None
+#: mmcv 1.x keys an mmengine Runner ignores, and what replaced them
+OLD_KEYS = {
+    'optimizer': 'optim_wrapper = dict(optimizer=dict(...)) (e.g. --cfg-options '
+                 'optim_wrapper.optimizer.lr=0.1)',
+    'optimizer_config': 'optim_wrapper (e.g. optim_wrapper.clip_grad)',
+    'lr_config': 'param_scheduler', 'runner': 'train_cfg (e.g. train_cfg.max_iters)',
+    'total_epochs': 'train_cfg.max_epochs', 'workflow': 'train_cfg',
+    'evaluation': 'val_evaluator and train_cfg.val_interval',
+    'checkpoint_config': 'default_hooks.checkpoint', 'log_config': 'default_hooks.logger',
+    'data': 'train_dataloader / val_dataloader / test_dataloader',
+}
+#: top-level keys whose value must be a dict when given
+DICT_KEYS = ('model', 'train_dataloader', 'val_dataloader', 'test_dataloader', 'train_cfg',
+             'val_cfg', 'test_cfg', 'optim_wrapper', 'default_hooks', 'env_cfg', 'randomness',
+             'log_processor', 'visualizer')     # (recommender, sweep, validation: own checks)
 
 
-def check_config_keys(keys, where: str = 'the config') -> list[str]:
-    """Top-level ``keys`` that look like typos of known keys are errors (with a did-you-mean);
-    returns the other unknown keys (helper variables a config may define for itself)."""
+def check_config_keys(keys, where: str = 'the config', values: Mapping | None = None
+                      ) -> list[str]:
+    """Top-level ``keys`` that look like typos of known keys, or are mmcv 1.x keys the Runner
+    would ignore, are errors (with the key to use); so is a ``DICT_KEYS`` entry of ``values``
+    that is not a dict. Returns the other unknown keys (helper variables a config may define
+    for itself)."""
+    old = [k for k in keys if k in OLD_KEYS]
+    if old:
+        raise ConfigError(f'`{old[0]}` in {where} is an mmcv 1.x key that mmengine ignores; '
+                          f'use {OLD_KEYS[old[0]]}')
+    if values is not None:
+        for key in keys:
+            if key in DICT_KEYS and values[key] is not None and \
+                    not isinstance(values[key], Mapping):
+                raise ConfigError(f'`{key}` in {where} must be a dict, got {values[key]!r}')
     unknown = [k for k in keys if k not in KNOWN_KEYS and not str(k).startswith('_')]
-    typos = [(k, _close(str(k), KNOWN_KEYS)) for k in unknown]
+    typos = [(k, closest(str(k), KNOWN_KEYS, cutoff=0.75, containment=False))
+             for k in unknown]
     typos = [(k, m) for k, m in typos if m is not None]
     if typos:
         raise ConfigError(f'unknown key(s) in {where}: ' + ', '.join(
@@ -190,22 +298,66 @@ def check_sweep_settings(cfg: Mapping) -> None:
     from ..sweep.executor import sweep_threads, sweep_workers
     from ..sweep.plan import sweep_seeds
     known = SWEEP_KEYS + tuple(table_methods())     # sweep.<method>: that method's options
-    unknown = [k for k in sweep if k not in known]
-    if unknown:
-        raise ConfigError('unknown sweep option(s) ' + ', '.join(
-            f'{k!r}{did_you_mean(str(k), known)}' for k in unknown)
-            + f'; known: {list(known)}')
+    check_options('sweep', sweep, known)
+    method = sweep.get('method', 'pairwise')
+    unused = [name for name in table_methods() if name in sweep and name != method]
+    if unused:
+        warnings.warn(f'sweep.{unused[0]} options are not used: sweep.method is {method!r} '
+                      f'(set sweep.method={unused[0]!r} to use them, or remove them)',
+                      UserWarning, stacklevel=3)
     overrides = sweep.get('overrides')
     if overrides is not None and not isinstance(overrides, Mapping):
         raise ConfigError(f'sweep.overrides must be a dict of config keys, got {overrides!r}')
     if overrides:
-        check_config_keys(overrides, 'sweep.overrides')
+        check_config_keys(list(overrides), 'sweep.overrides', values=overrides)
     check_bool('sweep.keep_checkpoints', sweep.get('keep_checkpoints', False))
     sweep_seeds(sweep.get('seeds'))
     sweep_workers(sweep.get('workers'))
     sweep_threads(sweep.get('threads'))
     check_int('sweep.more_seeds', sweep.get('more_seeds', 0), low=0)
     build_table_method(sweep)
+
+
+#: the options of ``validation`` (the study of ``tools/analysis/validate_recommender.py``)
+VALIDATION_KEYS = ('train_cfg', 'seeds', 'layouts', 'overrides', 'right_tree')
+
+
+def check_validation_settings(cfg: Mapping) -> dict:
+    """``validation`` is a dict of known options with valid values (checked by every tool
+    that loads the config, before anything trains); returns it ({} when not given)."""
+    from ..core.layout import as_layout
+    from ..sweep.plan import MAX_SEED, MAX_SEEDS
+    settings = cfg.get('validation')
+    if settings is None:
+        return {}
+    if not isinstance(settings, Mapping):
+        raise ConfigError(f'`validation` must be a dict such as dict(seeds=3, layouts=20), got '
+                          f'{settings!r}')
+    check_options('validation', settings, VALIDATION_KEYS)
+    seeds = settings.get('seeds', 3)
+    if is_int(seeds):
+        check_int('validation.seeds (a count)', seeds, low=1, high=MAX_SEEDS)
+    else:
+        check_int_list('validation.seeds (a count or a list of seeds)', seeds, low=0,
+                       high=MAX_SEED, unique=True)
+    layouts = settings.get('layouts', 'all')
+    if isinstance(layouts, str) and layouts.isdigit():
+        layouts = int(layouts)
+    if layouts != 'all' and not (is_int(layouts) and layouts >= 2):
+        raise ConfigError(f"validation.layouts must be 'all' or a number >= 2, got {layouts!r}")
+    if settings.get('right_tree') is not None:
+        try:
+            as_layout(settings['right_tree'])
+        except (LayoutError, TypeError, ValueError) as err:
+            raise ConfigError(f'validation.right_tree must be a layout: {err}') from None
+    for key in ('overrides', 'train_cfg'):
+        value = settings.get(key)
+        if value is not None and not isinstance(value, Mapping):
+            raise ConfigError(f'validation.{key} must be a dict, got {value!r}')
+    if settings.get('overrides'):
+        check_config_keys(list(settings['overrides']), 'validation.overrides',
+                          values=settings['overrides'])
+    return dict(settings, layouts=layouts)
 
 
 def check_schedule(cfg: Mapping) -> None:
@@ -224,10 +376,12 @@ def check_schedule(cfg: Mapping) -> None:
     randomness = cfg.get('randomness')
     if isinstance(randomness, Mapping) and randomness.get('seed') is not None:
         check_int('randomness.seed', randomness['seed'], low=0, high=2 ** 32 - 1)
-    for key in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
-        loader = cfg.get(key)
-        if isinstance(loader, Mapping) and loader.get('batch_size') is not None:
-            check_int(f'{key}.batch_size', loader['batch_size'], low=1)
+    for prefix, source in (('', cfg), ('sweep.overrides.', sweep.get('overrides')),
+                           ('validation.overrides.', study.get('overrides'))):
+        for key in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
+            loader = source.get(key) if hasattr(source, 'get') else None
+            if isinstance(loader, Mapping) and loader.get('batch_size') is not None:
+                check_int(f'{prefix}{key}.batch_size', loader['batch_size'], low=1)
 
 
 def is_full_mode(cfg: Mapping) -> bool:
@@ -375,13 +529,9 @@ def build_recommender(cfg: Mapping, progress: Callable[[int, int], None] | None 
         raise ConfigError(f'recommender.type={kind!r} is not a registered recommender'
                           f'{did_you_mean(str(kind), RECOMMENDERS.module_dict)}; use one of '
                           f'{sorted(RECOMMENDERS.module_dict)}')
-    known = _accepted(cls)
-    unknown = [k for k in spec if k != 'type' and k not in known]
-    if unknown:
-        hints = ', '.join(f'{k!r}{did_you_mean(str(k), known)}' for k in unknown)
-        raise ConfigError(f'unknown recommender option(s) {hints}; {kind} takes {known} '
-                          f'(--strategy {{{",".join(sorted(names))}}} switches strategies and '
-                          'keeps topk and budget)')
+    check_options('recommender', [k for k in spec if k != 'type'], _accepted(cls),
+                  fix=f' for {kind} (--strategy {{{",".join(sorted(names))}}} switches '
+                      'strategies and keeps topk and budget)')
     if progress is not None and 'progress' in inspect.signature(cls.__init__).parameters:
         spec['progress'] = progress
     return RECOMMENDERS.build(spec)

@@ -4,20 +4,30 @@ Each file inherits the config the recommendation ran with (``_base_``, the copy 
 work dir, so ``--cfg-options`` are kept) and sets only what the recommendation changes: the
 model's layout (or its task-grouping networks) and the training work dir. A header comment
 says which candidate it is. ``tools/train.py FILE`` or a plain mmengine ``Runner`` trains it.
+
+An exported file the user edited is the user's: ``.exported.json`` records a hash of every
+file as written, and a later export never overwrites or removes a file whose content no longer
+matches it; the new config goes beside it as ``<name>.new.py``, with a warning.
 """
 from __future__ import annotations
 
 import glob
+import hashlib
+import json
 import os
 import os.path as osp
 import pprint
 import re
+import warnings
 from collections.abc import Mapping
 
-from ..io.atomic import atomic_write
+from ..io.atomic import atomic_write, write_json
 from ..recommenders.base import BaseRecommender, Candidate, Recommendation
 
-__all__ = ['export_configs', 'exported_name']
+__all__ = ['export_configs', 'exported_name', 'MANIFEST']
+
+#: in the export folder: ``{file name: sha256 of the text the export wrote}``
+MANIFEST = '.exported.json'
 
 
 def exported_name(rec: Recommendation, candidate: Candidate, config_name: str,
@@ -68,6 +78,9 @@ def export_configs(rec: Recommendation, recommender: BaseRecommender, base_confi
     trained model with.
     """
     os.makedirs(export_dir, exist_ok=True)
+    manifest = osp.join(export_dir, MANIFEST)
+    written = _manifest(manifest)
+    kept = set()                      # the user's edited files, left as they are
     config_name = osp.splitext(osp.basename(base_config))[0]
     base_rel = osp.relpath(osp.abspath(base_config), osp.abspath(export_dir))
     paths = []
@@ -85,11 +98,55 @@ def export_configs(rec: Recommendation, recommender: BaseRecommender, base_confi
                                                  **({} if sweep_dir is None else dict(
                                                      sweep_dir=osp.abspath(sweep_dir))))))
         path = osp.join(export_dir, f'{name}.py')
+        if _edited(path, written) and _digest_of(path) != _digest(text):
+            new = osp.join(export_dir, f'{name}.new.py')
+            warnings.warn(f'kept {path}: it was changed since it was exported; this '
+                          f'recommendation is written beside it as {new} (compare the two, '
+                          'then replace yours or delete the new one)', UserWarning,
+                          stacklevel=2)
+            kept.add(path)
+            path = new
         atomic_write(path, lambda f, text=text: f.write(text))
+        written[osp.basename(path)] = _digest(text)
         paths.append(path)
-    # an earlier run's candidates that this one did not produce (e.g. a larger topk) go
-    ours = re.compile(rf'(rank|group)\d+_{re.escape(config_name)}(_[\w.-]+)?\.py')
+    # an earlier run's candidates that this one did not produce (e.g. a larger topk) go,
+    # unless the user changed them
+    ours = re.compile(rf'(rank|group)\d+_{re.escape(config_name)}(_[\w.-]+)?(\.new)?\.py')
     for stale in glob.glob(osp.join(export_dir, f'*_{config_name}*.py')):
-        if stale not in paths and ours.fullmatch(osp.basename(stale)):
-            os.remove(stale)
+        if stale in paths or stale in kept or not ours.fullmatch(osp.basename(stale)):
+            continue
+        if _edited(stale, written):
+            warnings.warn(f'kept {stale}: this recommendation did not produce it, but it was '
+                          'changed since it was exported', UserWarning, stacklevel=2)
+            continue
+        os.remove(stale)
+        written.pop(osp.basename(stale), None)
+    write_json(manifest, written)
     return paths
+
+
+def _digest(text: str) -> str:
+    return hashlib.sha256(text.encode('utf-8')).hexdigest()
+
+
+def _digest_of(path: str) -> str | None:
+    try:
+        with open(path, encoding='utf-8') as f:
+            return _digest(f.read())
+    except (OSError, UnicodeDecodeError):
+        return None
+
+
+def _edited(path: str, written: Mapping[str, str]) -> bool:
+    """Does ``path`` exist with content other than what the export last wrote there?"""
+    return osp.exists(path) and _digest_of(path) != written.get(osp.basename(path))
+
+
+def _manifest(path: str) -> dict:
+    """The hashes of the files as the last export wrote them ({} when none or unreadable)."""
+    try:
+        with open(path, encoding='utf-8') as f:
+            found = json.load(f)
+    except (OSError, ValueError):
+        return {}
+    return {str(k): str(v) for k, v in found.items()} if isinstance(found, dict) else {}

@@ -145,6 +145,50 @@ def check_before_training(cfg: Config, tasks: Sequence[str], recommender, train_
                               "looked up from the working directory, then from the config "
                               "file's folder)")
     check_component_types(cfg)
-    check_optimizer(cfg, _build_model(cfg))
+    model = _build_model(cfg)
+    check_optimizer(cfg, model)
+    _check_task_weights(recommender, tasks)
+    if sweep:
+        _check_sweep_plan(cfg, tasks, len(model.backbone_info['block_flops']))
     if sweep or train_top:
         _check_data(cfg, tasks)
+
+
+def _check_task_weights(recommender, tasks: Sequence[str]) -> None:
+    """Given task weights (a list or a dict) fit the tasks: checked now, not after the sweep."""
+    import numpy as np
+
+    from ..core.estimator import resolve_task_weights
+    weights = getattr(recommender, 'task_weights', None)
+    if weights is not None and not isinstance(weights, str):
+        resolve_task_weights(np.zeros((len(tasks), len(tasks), 2)), list(tasks), weights)
+
+
+def _check_sweep_plan(cfg: Config, tasks: Sequence[str], num_blocks: int) -> None:
+    """What the sweep's settings need of each other, and a pair run's model, before any run:
+    ``more_seeds`` needs a pairwise sweep with seeds, a lookahead interval must fit in the
+    run's training, and ``sweep.overrides.model`` must build with as many branching points."""
+    from ..sweep.plan import sweep_seeds
+    from ..sweep.run_config import run_config
+    settings = cfg.get('sweep') or {}
+    method = settings.get('method', 'pairwise')
+    seeds = sweep_seeds(settings.get('seeds'))
+    if settings.get('more_seeds') and (method != 'pairwise' or not seeds or len(seeds) < 2):
+        raise ConfigError(f'sweep.more_seeds={settings["more_seeds"]} needs the noise of the '
+                          'table to name the runs: set sweep.seeds=2 (or more) and '
+                          f'sweep.method=pairwise (now seeds={settings.get("seeds")!r}, '
+                          f'method={method!r})')
+    pair = list(tasks)[:2]
+    from ..core.layout import Layout
+    run_cfg = run_config(cfg, pair, Layout.all_shared(pair, num_blocks), '', 'preflight')
+    interval = (settings.get('lookahead') or {}).get('interval', 10)
+    max_iters = run_cfg.train_cfg.get('max_iters')
+    if method == 'lookahead' and is_int(max_iters) and interval > max_iters:
+        raise ConfigError(f'sweep.lookahead.interval={interval} is longer than a sweep run '
+                          f'({max_iters} iterations): no affinity would be measured; set '
+                          f'sweep.lookahead.interval <= {max_iters}')
+    if 'model' in (settings.get('overrides') or {}):
+        try:
+            _build_model(run_cfg)
+        except ConfigError as err:
+            raise ConfigError(f'sweep.overrides.model: {err}') from None

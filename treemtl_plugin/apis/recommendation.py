@@ -91,10 +91,12 @@ def run_recommendation(cfg: Config, work_dir: str,
     with a progress bar for the sweep).
     """
     full = is_full_mode(cfg)
-    more_seeds = (cfg.get('sweep') or {}).get('more_seeds')
-    if not full and (shard or train_top or more_seeds):
+    sweep = cfg.get('sweep') or {}
+    more_seeds, workers = sweep.get('more_seeds'), sweep.get('workers')
+    if not full and (shard or train_top or more_seeds or workers):
         given = [flag for flag, value in (('--shard', shard), ('--train-top', train_top),
-                                          ('--more-seeds (sweep.more_seeds)', more_seeds))
+                                          ('--more-seeds (sweep.more_seeds)', more_seeds),
+                                          ('--workers (sweep.workers)', workers))
                  if value]
         raise ConfigError(f'{" and ".join(given)} need(s) a config with a `model` to train '
                           '(full mode); this config only has a two-task table')

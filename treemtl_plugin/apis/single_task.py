@@ -29,6 +29,8 @@ __all__ = ['compare_with_single_task', 'comparison_lines', 'report_against_singl
 #: split -> the field of a run's metrics.json that holds its metrics on that split
 SPLIT_FIELDS = {'val': 'metrics', 'test': 'test_metrics'}
 _SPLIT_NAMES = {'val': 'validation split', 'test': 'test split'}
+#: fingerprint part -> how the comparison names it
+PART_NAMES = {'test': 'test split'}
 
 
 def _single_records(runs_dir: str, task: str) -> list[dict]:
@@ -88,7 +90,7 @@ def compare_with_single_task(cfg, metrics: Mapping[str, float], split: str) -> d
         single_cfg = run_config(cfg, [task], Layout.all_shared([task], tested[0]['num_blocks']),
                                 work_dir='', experiment_name='', overrides=None)
         apply_img_size(single_cfg)      # as the sweep's runs were (a config read as a file)
-        expected = run_fingerprint(single_cfg, [task])
+        expected = run_fingerprint(single_cfg, [task], tested=split == 'test')
         differ = [_differences(r, expected) for r in tested]
         fewest = min(map(len, differ))       # 0: like for like; else the closest runs
         same = [k for k, parts in enumerate(differ) if len(parts) == fewest]
@@ -121,13 +123,15 @@ def comparison_lines(result: Mapping) -> list[str]:
         est = '' if row.get('estimated') is None else f'{row["estimated"]:+.2f}'
         runs = ', '.join(row.get('runs', []))
         lines.append(f'  {task:<{width}}  {row["measured"]:>+9.2f}  {est:>9}  {runs}'.rstrip())
-    unlike = sorted({part for row in result['tasks'].values() for part in row['differ']})
+    unlike = sorted({PART_NAMES.get(part, part) for row in result['tasks'].values()
+                     for part in row['differ']})
     if unlike:
         lines.append(f'  not like for like: the single-task runs differ from this training in '
                      f'its {", ".join(unlike)} (e.g. the sweep\'s overrides or other seeds), '
                      'so part of the difference is theirs')
     elif rows:
-        lines.append('  like for like: same backbone, data, schedule, metric and seed')
+        lines.append('  like for like: same backbone, data, schedule, metric and seed'
+                     + (', tested on the same split' if result['split'] == 'test' else ''))
     lines += [f'  {problem}' for problem in result['problems']]
     return lines
 

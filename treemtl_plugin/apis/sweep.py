@@ -22,6 +22,7 @@ from ..io.atomic import atomic_write, write_json
 from ..sweep.executor import SweepExecutor
 from ..sweep.merge import missing_runs, per_seed_values
 from ..sweep.plan import plan_sweep, sweep_seeds
+from ..visualization.report import seeds_text
 
 __all__ = ['measure_costs', 'sweep_table']
 
@@ -94,19 +95,17 @@ def sweep_table(cfg: Config, tasks: list[str], num_blocks: int, sweep_dir: str,
         if missing_runs(runs, records):
             return None
         new = table_method.next_runs(runs, records, tasks, num_blocks)
+    measured = table_method.measure(runs, records, tasks, num_blocks, executor.configs)
     table = TwoTaskTable(tasks=tuple(tasks), num_blocks=num_blocks,
                          source=table_method.source(osp.join(sweep_dir, 'runs')),
-                         values=table_method.values(runs, records, tasks, num_blocks),
-                         noise=table_method.noise(runs, records, tasks, num_blocks))
+                         values=measured.values, noise=measured.noise)
     atomic_write(osp.join(sweep_dir, 'two_task_table.csv'), table.to_csv)
     options = table_method.options()
     info = dict(method=method, seeds=seeds, **({method: options} if options else {}),
-                cost=table_method.cost(runs, records, executor.configs, len(tasks),
-                                       num_blocks))
-    info.update(table_method.info(runs, records, tasks, num_blocks))
+                cost=measured.cost, **measured.info)
     off = ~np.eye(len(tasks), dtype=bool)
     info['mean_abs_entry'] = float(np.abs(table.values[off][:, 1:]).mean())
-    spread = table_method.seed_spread(runs, records, tasks, num_blocks)
+    spread = measured.spread
     if spread is not None:
         sd = TwoTaskTable(tasks=table.tasks, num_blocks=num_blocks, values=spread)
         atomic_write(osp.join(sweep_dir, 'two_task_table_seed_sd.csv'), sd.to_csv)
@@ -116,11 +115,15 @@ def sweep_table(cfg: Config, tasks: list[str], num_blocks: int, sweep_dir: str,
         found = _more_seeds(cfg, table, seeds, more, sweep_dir, shard, train_fn, log)
         if found is None:
             return None
-        table, info['more_seeds'] = found
+        table, info['more_seeds'], extra = found
         atomic_write(osp.join(sweep_dir, 'two_task_table.csv'), table.to_csv)
+        cost = info['cost']
+        for key in ('trainings', 'iterations', 'seconds'):
+            cost[key] += extra[key]
+        cost['fraction_of_pairwise'] = cost['iterations'] / max(cost['pairwise_iterations'], 1)
     cost = info['cost']
     log(f'[sweep] two-task table by {method}'
-        + (f' (mean of {len(seeds)} seeds)' if seeds else '')
+        + (f' ({seeds_text(info)})' if seeds else '')
         + f': mean |entry| {info["mean_abs_entry"]:.2f} %'
         + (f', mean seed SD of an entry {info["mean_seed_sd_of_entry"]:.2f} %'
            if spread is not None else '')
@@ -135,7 +138,7 @@ def _more_seeds(cfg: Config, table: TwoTaskTable, seeds: list[int] | None, count
     """``sweep.more_seeds = K``: one more seed of the K pair runs most likely to change the
     top-1 (``core/uncertainty.runs_to_train_next``), named once and kept in
     ``more_seeds.json`` (resumable); returns the table with those entries averaged over one
-    more seed, and what was added, or None while runs are missing."""
+    more seed, what was added and what its runs cost, or None while runs are missing."""
     if table.noise is None or not seeds:
         raise ConfigError('sweep.more_seeds needs the noise of the table to name the runs: '
                           'set sweep.seeds=2 (or more) and sweep.method=pairwise')
@@ -169,8 +172,13 @@ def _more_seeds(cfg: Config, table: TwoTaskTable, seeds: list[int] | None, count
     noise = TableNoise(entry_var, table.noise.baseline_var, table.noise.seeds)
     log(f'[sweep] more seeds: {len(picks)} pair run(s) with seed {seed}: '
         + ', '.join(f'{a}+{b} at b{k}' for a, b, k in picks))
+    extra = dict(trainings=len(runs),
+                 iterations=sum(int(executor.configs[r.run_id].train_cfg.get('max_iters', 0))
+                                for r in runs),
+                 seconds=sum(float(records[r.run_id].get('seconds', 0.0)) for r in runs))
     return (dataclasses.replace(table, values=values, noise=noise),
-            dict(seed=seed, runs=[list(r) for r in picks]))
+            dict(seed=seed, runs=[list(r) for r in picks]), extra)
+
 
 
 def _name_runs(cfg: Config, table: TwoTaskTable, seed: int, count: int) -> dict:

@@ -26,24 +26,24 @@ from typing import Any
 import numpy as np
 from mmengine.config import Config
 
-from ..checks import check_int, check_int_list, is_int
+from ..checks import is_int
 from ..core.design_space import iter_layout_chunks
 from ..core.encoding import full_matrix, matrix_to_row
 from ..core.estimator import ESTIMATORS, build_estimator
 from ..core.layout import Layout, as_layout
 from ..core.ranking import rank_order
-from ..errors import BudgetError, ConfigError, LayoutError
+from ..errors import BudgetError, ConfigError
 from ..evaluation.agreement import agreement, anova, budget_regrets, difference_se, reliability
 from ..io.atomic import write_json
 from ..sweep.executor import SweepExecutor
 from ..sweep.plan import SweepRun, sweep_seeds
+from .config import VALIDATION_KEYS, check_validation_settings
 from .recommendation import run_recommendation
 
 __all__ = ['VALIDATION_KEYS', 'FIRST_SEED', 'validation_settings', 'select_layouts',
            'plan_validation', 'run_validation', 'summarise', 'summarise_study',
            'tree_vs_grouping', 'rescore_study']
 
-VALIDATION_KEYS = ('train_cfg', 'seeds', 'layouts', 'overrides', 'right_tree')
 #: the study's seeds start here by default, far from the sweep's (0, or 0..N-1)
 FIRST_SEED = 1000
 
@@ -75,18 +75,10 @@ def validation_settings(cfg: Mapping) -> dict:
 
     ``seeds``: a count N (the first N seeds from 1000 that the sweep did not use) or a list of
     seeds; none may be a sweep seed."""
-    settings = dict(cfg.get('validation') or {})
-    unknown = [k for k in settings if k not in VALIDATION_KEYS]
-    if unknown:
-        raise ConfigError(f'unknown validation option(s) {unknown}; known: '
-                          f'{list(VALIDATION_KEYS)}')
+    settings = check_validation_settings(cfg)
     seeds = settings.get('seeds', 3)
     used = sweep_seed_list(cfg)
-    if is_int(seeds):
-        seed_list = _fresh_seeds(check_int('validation.seeds (a count)', seeds, low=1), used)
-    else:
-        seed_list = check_int_list('validation.seeds (a count or a list of seeds)', seeds,
-                                   low=0, unique=True)
+    seed_list = _fresh_seeds(seeds, used) if is_int(seeds) else [int(s) for s in seeds]
     overlap = sorted(set(seed_list) & set(used))
     if overlap:
         raise ConfigError(
@@ -95,16 +87,9 @@ def validation_settings(cfg: Mapping) -> dict:
             f'seeds, e.g. validation.seeds={len(seed_list)} (seeds '
             f'{_fresh_seeds(len(seed_list), used)})')
     layouts = settings.get('layouts', 'all')
-    if isinstance(layouts, str) and layouts.isdigit():
-        layouts = int(layouts)
-    if layouts != 'all' and not (is_int(layouts) and layouts >= 2):
-        raise ConfigError(f"validation.layouts must be 'all' or a number >= 2, got {layouts!r}")
     right_tree = settings.get('right_tree')
     if right_tree is not None:
-        try:
-            right_tree = as_layout(right_tree)
-        except (LayoutError, TypeError, ValueError) as err:
-            raise ConfigError(f'validation.right_tree must be a layout: {err}') from None
+        right_tree = as_layout(right_tree)
     overrides = dict(settings.get('overrides') or {})
     overrides['train_cfg'] = dict(settings.get('train_cfg') or cfg.get('train_cfg') or {})
     return dict(seeds=seed_list, sweep_seeds=used, layouts=layouts, overrides=overrides,
@@ -502,10 +487,19 @@ def run_validation(cfg: Config, work_dir: str, resume: bool = False,
                                  progress=getattr(log, 'progress', None))
         executor.execute()
         records = executor.results()
-    missing = [r.run_id for r in runs if r.run_id not in records]
+    missing = [r for r in runs if r.run_id not in records]
     if missing:       # other shards, or other processes that hold their claims
-        log(f'[validation] {len(missing)} runs are not finished yet (other shards or '
-            'processes); run again with --resume when they are done')
+        from ..sweep.claims import claim_owner
+        owners = sorted({o for o in (claim_owner(executor.run_dir(r)) for r in missing) if o})
+        held = sum(claim_owner(executor.run_dir(r)) is not None for r in missing)
+        if held:
+            log(f'[validation] {held} runs are being trained by other processes '
+                f'({", ".join(owners)}); run again with --resume when they finish')
+        if len(missing) > held:
+            log(f'[validation] {len(missing) - held} study runs are not trained and no process '
+                'holds them: they belong to other shards, which planned them only once the '
+                'sweep was complete. Run each other shard again with --resume (or once '
+                'without --shard), then this command again to summarise')
         return None
     seeds = settings['seeds']
     items = []

@@ -110,9 +110,14 @@ def resolve_task_weights(values: np.ndarray, tasks: Sequence[str],
         raise ConfigError(f"task_weights must be 'svde', 'uniform', a list of {num_tasks} numbers "
                           f'or a {{task: weight}} dict; got {weights!r}')
     w = np.asarray(weights, dtype=np.float64)
-    if w.shape != (num_tasks,) or not np.all(np.isfinite(w)) or np.any(w < 0) or w.sum() <= 0:
+    with np.errstate(over='ignore'):
+        total = w.sum()
+    if w.shape != (num_tasks,) or not np.all(np.isfinite(w)) or np.any(w < 0) or total <= 0 \
+            or not np.isfinite(total) or np.any((w > 0) & (w / total == 0)):
         raise ConfigError(f'task_weights must be {num_tasks} finite non-negative numbers with a '
-                         f'positive sum (one per task {list(tasks)}); got {np.ravel(w).tolist()}')
+                         f'positive, finite sum (one per task {list(tasks)}; only their ratios '
+                         f'matter, e.g. {[1] * (num_tasks - 1) + [2]}); got '
+                         f'{np.ravel(w).tolist()}')
     return w / w.sum(), 'user-given task weights'
 
 

@@ -4,7 +4,7 @@
 ``configs/_base_/default_runtime.py``): it loads mmengine checkpoints under torch >= 2.6 by
 trusting only its own work dir and the file the config names (``load_from``, ``--resume``),
 and it refuses to resume a checkpoint that does not belong to its model, with one clear
-message.
+message. Launched without a GPU it trains data-parallel on CPU processes (``cpu_dist.py``).
 
 ``SweepRunner`` is for the sweep's many short trainings.
 
@@ -31,6 +31,7 @@ from ..errors import CheckpointError
 from ..io.config_file import config_text
 from ..registry import RUNNERS
 from .checkpoint import check_belongs, read_state_dict, trusted_loading
+from .cpu_dist import init_cpu_dist, needs_cpu_dist
 from .img_size import apply_img_size
 
 __all__ = ['TreeMTLRunner', 'SweepRunner', 'KeepLastMetrics', 'train_and_evaluate',
@@ -83,6 +84,22 @@ class TreeMTLRunner(Runner):
     @property
     def bare_model(self):
         return _bare(self.model)
+
+    def setup_env(self, env_cfg: dict) -> None:
+        # mmengine's launchers need CUDA: without it, start the gloo group here first
+        if self.distributed and needs_cpu_dist(self.launcher):
+            init_cpu_dist(self.launcher, (env_cfg.get('dist_cfg') or {}).get('timeout'))
+        super().setup_env(env_cfg)
+
+    def wrap_model(self, model_wrapper_cfg, model):
+        # a CPU model in DDP takes no device ids (mmengine passes [LOCAL_RANK])
+        if self.distributed and not torch.cuda.is_available() and model_wrapper_cfg is None \
+                and not is_model_wrapper(model):
+            from mmengine.model import MMDistributedDataParallel
+            return MMDistributedDataParallel(
+                module=model, broadcast_buffers=False,
+                find_unused_parameters=self.cfg.get('find_unused_parameters', False))
+        return super().wrap_model(model_wrapper_cfg, model)
 
     def _log_env(self, env_cfg: dict) -> None:
         # mmengine's collect_env imports distutils, which Python >= 3.12 has only through

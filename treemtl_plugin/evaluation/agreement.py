@@ -180,7 +180,8 @@ def budget_regrets(estimated, measured, flops, se: float,
     within it (ties: the worst trained) against the best trained one within it.
 
     Returns one row per budget (quantile, max_flops, layouts, regret, within_se) and the share
-    of budgets whose regret is within ``se``."""
+    of budgets whose regret is within ``se`` (None, and no share, when ``se`` is not finite:
+    one seed has no SE)."""
     est = np.asarray(estimated, dtype=np.float64)
     mea = np.asarray(measured, dtype=np.float64)
     cost = np.asarray(flops, dtype=np.float64)
@@ -191,6 +192,8 @@ def budget_regrets(estimated, measured, flops, se: float,
         pick = inside[np.lexsort((mea[inside], -est[inside]))[0]]
         regret = float(mea[inside].max() - mea[pick])
         rows.append(dict(quantile=float(q), max_flops=limit, layouts=int(len(inside)),
-                         regret=regret, within_se=bool(regret <= se)))
-    share = float(np.mean([r['within_se'] for r in rows])) if rows else float('nan')
+                         regret=regret,
+                         within_se=bool(regret <= se) if np.isfinite(se) else None))
+    share = float(np.mean([r['within_se'] for r in rows])) \
+        if rows and np.isfinite(se) else None
     return dict(budgets=rows, within_se_share=share, se=float(se))

@@ -13,10 +13,10 @@ from typing import Any
 
 import numpy as np
 
-from ..checks import check_int
+from ..checks import check_int, check_options
 from ..core.cost import BUDGET_KEYS, Budget, CostModel
 from ..core.table import TwoTaskTable
-from ..errors import ConfigError, did_you_mean
+from ..errors import ConfigError
 
 __all__ = ['Candidate', 'Recommendation', 'BaseRecommender']
 
@@ -165,8 +165,5 @@ def as_budget(budget) -> Budget:
         return budget
     if not isinstance(budget, Mapping):
         raise ConfigError(f'budget must be a dict such as dict(max_models=2), got {budget!r}')
-    unknown = [k for k in budget if k not in BUDGET_KEYS]
-    if unknown:
-        hints = ''.join(did_you_mean(str(k), BUDGET_KEYS) for k in unknown)
-        raise ConfigError(f'unknown budget key(s) {unknown}{hints}; use {list(BUDGET_KEYS)}')
+    check_options('budget', budget, BUDGET_KEYS)
     return Budget(**{k: v for k, v in budget.items() if v is not None})

@@ -3,8 +3,9 @@
 Before training a run, a process creates ``runs/<run_id>/claim.json`` atomically
 (``O_CREAT | O_EXCL``) with its host, pid and a heartbeat it refreshes while it trains. Other
 processes skip claimed runs. A claim whose owner is dead -- its pid is gone on this host, or its
-heartbeat is older than ``stale_after`` seconds -- is taken over, under a short steal lock so
-that two processes never both take it. Only a claim's owner clears or writes its run folder.
+heartbeat is older than ``stale_after`` seconds; a claim file that cannot be read is a claim
+being written for ``WRITE_GRACE_S`` seconds, then garbage -- is taken over, under a short steal
+lock so that two processes never both take it. Only a claim's owner clears or writes its run folder.
 """
 from __future__ import annotations
 
@@ -24,6 +25,8 @@ __all__ = ['CLAIM_FILE', 'Claim', 'claim_owner', 'try_claim', 'HEARTBEAT_S', 'ST
 CLAIM_FILE = 'claim.json'
 HEARTBEAT_S = 30.0
 STALE_AFTER_S = 300.0
+#: how long an unreadable claim file counts as one being written (a claim is written at once)
+WRITE_GRACE_S = 10.0
 
 
 def _now() -> float:
@@ -41,9 +44,9 @@ def _read(path: str) -> dict | None:
 
 def _alive(owner: dict | None, path: str, stale_after: float) -> bool:
     """Is the claim's owner still at work?"""
-    if owner is None:   # being written right now, or garbage: trust it while it is young
+    if owner is None:   # being written right now, or garbage: trust it for a moment only
         try:
-            return _now() - osp.getmtime(path) < stale_after
+            return _now() - osp.getmtime(path) < min(stale_after, WRITE_GRACE_S)
         except OSError:
             return False
     if owner.get('host') == socket.gethostname():
@@ -58,9 +61,13 @@ def _alive(owner: dict | None, path: str, stale_after: float) -> bool:
 
 
 def claim_owner(run_dir: str) -> str | None:
-    """``host:pid`` of the process holding the run's claim, if any."""
-    owner = _read(osp.join(run_dir, CLAIM_FILE))
-    return None if owner is None else f"{owner.get('host')}:{owner.get('pid')}"
+    """``host:pid`` of the process holding the run's claim; the file's path when it cannot be
+    read; None when there is no claim."""
+    path = osp.join(run_dir, CLAIM_FILE)
+    owner = _read(path)
+    if owner is None:
+        return f'unreadable claim {path}' if osp.exists(path) else None
+    return f"{owner.get('host')}:{owner.get('pid')}"
 
 
 @dataclass

@@ -101,8 +101,6 @@ class SweepExecutor:
         self.configs = {r.run_id: run_config(cfg, r.tasks, r.layout(), self.run_dir(r),
                                              r.run_id, keep_checkpoints=keep, seed=r.seed,
                                              hooks=r.hooks, **extra) for r in runs}
-        self.fingerprints = {rid: run_fingerprint(c, c.model.tasks)
-                             for rid, c in self.configs.items()}
         # single-task runs are also scored on a separate test split: the baselines that
         # tools/test.py compares a trained model with (never read by the recommendation);
         # not the runs that only measure (hooks) or train a given layout (the study's)
@@ -113,6 +111,9 @@ class SweepExecutor:
                     run_cfg.get('test_evaluator') and \
                     run_cfg.test_dataloader != run_cfg.get('val_dataloader'):
                 run_cfg[TEST_AFTER_TRAIN] = True
+        self.fingerprints = {rid: run_fingerprint(c, c.model.tasks,
+                                                  tested=bool(c.get(TEST_AFTER_TRAIN)))
+                             for rid, c in self.configs.items()}
         self.known_metric_names = reported_metric_names(
             cfg.get('val_evaluator'), sorted({t for r in runs for t in r.tasks}))
         self.metric_names = None      # per task, set by statuses() from every planned run

@@ -1,4 +1,5 @@
-"""Merge finished sweep runs into the two-task table.
+"""Finished sweep runs as per-seed two-task values (``affinity/methods.py`` turns them into
+the table).
 
 See ``docs/advanced/method.md``, "Two-task table" and "Relative performance".
 """
@@ -8,8 +9,6 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from ..core.table import TwoTaskTable
-from ..errors import SweepError
 from ..evaluation.relative_performance import relative_performance
 from .plan import SweepRun
 
@@ -35,32 +34,3 @@ def per_seed_values(runs: list[SweepRun], records: Mapping[str, dict], tasks: li
             values[index[me], index[other], run.branch] = relative_performance(
                 metrics, singles[(me, run.seed)], me, directions=directions)
     return out
-
-
-def build_two_task_table(runs: list[SweepRun], records: Mapping[str, dict],
-                         tasks: list[str], num_blocks: int,
-                         directions: Mapping[str, int] | None = None,
-                         source: str = '<sweep>') -> TwoTaskTable:
-    """``A[i, j, b]`` = task i's relative performance (%) in pair run (i, j, b) vs its
-    single-task run, over the task's metrics (Maninis et al. 2019); with several seeds, the
-    mean over seeds of the per-seed values (each pair run against the single-task run of its
-    own seed)."""
-    missing = missing_runs(runs, records)
-    if missing:
-        shown = ', '.join(missing[:10]) + (f' ... and {len(missing) - 10} more'
-                                           if len(missing) > 10 else '')
-        raise SweepError(f'{len(missing)} of {len(runs)} sweep runs have no results yet '
-                         f'({shown}). Run the remaining shards (or the sweep without --shard) '
-                         'before merging.')
-    seeds = per_seed_values(runs, records, list(tasks), num_blocks, directions)
-    values = np.mean(np.stack(list(seeds.values())), axis=0)
-    return TwoTaskTable(tasks=tuple(tasks), num_blocks=num_blocks, values=values,
-                        source=source)
-
-
-def seed_spread(runs, records, tasks, num_blocks, directions=None) -> np.ndarray | None:
-    """(T, T, B+1) standard deviation over seeds of the table's entries (None: one seed)."""
-    seeds = per_seed_values(runs, records, list(tasks), num_blocks, directions)
-    if len(seeds) < 2:
-        return None
-    return np.std(np.stack(list(seeds.values())), axis=0, ddof=1)

@@ -59,15 +59,19 @@ def _safe(task: str) -> str:
     return task
 
 
+#: the largest seed numpy, torch and Python's random all accept; the most seeds per entry
+MAX_SEED, MAX_SEEDS = 2 ** 32 - 1, 1000
+
+
 def sweep_seeds(value) -> list[int] | None:
     """``sweep.seeds``: None (one run per entry, the config's seed), a count N (seeds
     0..N-1) or a list of seeds."""
     if value is None:
         return None
     if is_int(value):
-        return list(range(check_int('sweep.seeds (a count)', value, low=1)))
+        return list(range(check_int('sweep.seeds (a count)', value, low=1, high=MAX_SEEDS)))
     return check_int_list('sweep.seeds (a count or a list of seeds)', value, low=0,
-                          unique=True)
+                          high=MAX_SEED, unique=True)
 
 
 def plan_sweep(tasks: list[str] | tuple[str, ...], num_blocks: int,

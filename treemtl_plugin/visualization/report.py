@@ -7,6 +7,7 @@ the numbers. ``report.txt`` is rendered at a fixed width of 100 columns.
 """
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 from ..recommenders.base import Candidate, Recommendation
@@ -27,6 +28,20 @@ def _fmt(value: float | None, digits: int = 3, sign: bool = False) -> str:
     if value is None:
         return '-'
     return f'{value:+.{digits}f}' if sign else f'{value:.{digits}f}'
+
+
+def seeds_text(info: dict) -> str:
+    """How many seeds the table's entries average, e.g. ``mean of 2 seeds (3 entries: 3)``."""
+    text = f'mean of {len(info["seeds"])} seeds'
+    more = info.get('more_seeds')
+    if more:
+        text += f' ({len(more["runs"])} pair run(s): {len(info["seeds"]) + 1})'
+    return text
+
+
+def _cost(value: float | None) -> str:
+    """A FLOPs or params figure: 4 significant digits, whatever its unit's scale."""
+    return '-' if value is None else f'{value:.4g}'
 
 
 def _chunks(columns: list, fixed: int, width: int) -> list[list]:
@@ -62,7 +77,7 @@ def _numbers_tables(items: Sequence[Candidate], rec: Recommendation, title: str,
                               else 'yes' if c.tied_with_best else '' for c in items])]
     else:
         columns.append(('score', [_fmt(c.score) for c in items]))
-    columns += [(f'FLOPs ({cost.flops_unit})', [_fmt(c.flops) for c in items]),
+    columns += [(f'FLOPs ({cost.flops_unit})', [_cost(c.flops) for c in items]),
                 ('vs indep.', [f'{100 * c.flops_ratio:.1f}%' for c in items])]
     if cost.has_params:
         columns.append((f'params ({cost.params_unit})', [_fmt(c.params) for c in items]))
@@ -106,7 +121,7 @@ def render_report(rec: Recommendation, width: int) -> list:
     if info.get('cost'):
         cost_info = info['cost']
         head.append(f'\nTwo-task table: {info["method"]}'
-                    + (f', mean of {len(info["seeds"])} seeds' if info.get('seeds') else '')
+                    + (f', {seeds_text(info)}' if info.get('seeds') else '')
                     + f'; {cost_info["trainings"]} trainings, {cost_info["iterations"]:,.0f} '
                       f'iterations ({100 * cost_info["fraction_of_pairwise"]:.0f}% of the '
                       f'pairwise sweep), {cost_info["seconds"]:.0f} s of training summed '
@@ -140,7 +155,7 @@ def _pareto_table(rec: Recommendation):
         table.add_column(name, justify='right', no_wrap=True)
     table.add_column('layout (task sets where they change)', overflow='fold', ratio=1)
     for p in rec.pareto:
-        table.add_row(_fmt(p.flops), f'{100 * p.flops_ratio:.1f}%', _fmt(p.score),
+        table.add_row(_cost(p.flops), f'{100 * p.flops_ratio:.1f}%', _fmt(p.score),
                       'ok' if p.within_budget else 'over', p.short())
     return table
 
@@ -179,9 +194,9 @@ def print_comparison(rows: list[dict], flops_unit: str, save_path: str | None = 
                      f'grouping FLOPs ({flops_unit})', 'winner'):
             table.add_column(name, justify='right', overflow='fold', min_width=6)
         for r in rows:
-            table.add_row(f'{r["max_models"]:g}', _fmt(r['tree_score']), _fmt(r['tree_flops']),
+            table.add_row(f'{r["max_models"]:g}', _fmt(r['tree_score']), _cost(r['tree_flops']),
                           _fmt(r['grouping_score_tree_estimator']), _fmt(r['grouping_score']),
-                          _fmt(r['grouping_flops']), str(r['winner'] or '-'))
+                          _cost(r['grouping_flops']), str(r['winner'] or '-'))
         details = Text(overflow='fold')
         for r in rows:
             details.append(f'budget {r["max_models"]:g}\n', style='bold')
@@ -215,11 +230,15 @@ def validation_summary_lines(s: dict) -> list[str]:
     if cost:
         lines.append(f'FLOPs alone vs trained: Spearman {num(cost["spearman_flops"], 3, True)}; '
                      f'estimate beats it by {num(s.get("margin_over_cost"), 3, True)}')
-    lines.append(f'top-1 regret {num(a["top1_regret"], 3)} vs SE of a difference '
-                 f'{num(s.get("difference_se"), 3)}: '
-                 + ('within' if s.get('top1_within_se') else 'not within') + ' one SE')
+    if not math.isfinite(s.get('difference_se') or math.nan):   # one seed: no SE
+        lines.append(f'top-1 regret {num(a["top1_regret"], 3)}; no SE of a difference (one '
+                     'seed per layout: validation.seeds=2 or more measures it)')
+    else:
+        lines.append(f'top-1 regret {num(a["top1_regret"], 3)} vs SE of a difference '
+                     f'{num(s.get("difference_se"), 3)}: '
+                     + ('within' if s.get('top1_within_se') else 'not within') + ' one SE')
     budgets = s.get('budgets')
-    if budgets:
+    if budgets and budgets.get('within_se_share') is not None:
         lines.append(f'budgets at the FLOPs deciles: estimated best within one SE of the '
                      f'trained best at {100 * budgets["within_se_share"]:.0f}% of them')
     right = s.get('right_tree')

@@ -1,5 +1,6 @@
-# NYUv2 (3 tasks) in the authors' (AdaShare) layout or MTAN's .npy layout: see README
-# "Real datasets". 321x321 random-scale crops for training, as the paper's Deeplab setting.
+# NYUv2 (3 tasks) in the authors' (AdaShare) layout or MTAN's .npy layout: see
+# docs/user_guides/datasets.md. 321x321 random-scale crops for training, as the paper's
+# Deeplab setting.
 data_root = 'data/nyuv2'
 # the one resolution setting: the tools also set model.backbone.input_size from it
 img_size = 321

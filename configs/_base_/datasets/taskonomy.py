@@ -1,5 +1,5 @@
 # Taskonomy tiny split (5 tasks) in the authors' json layout, the official per-building
-# layout or omnidata's: see README "Real datasets". 224x224 as in the paper.
+# layout or omnidata's: see docs/user_guides/datasets.md. 224x224 as in the paper.
 data_root = 'data/taskonomy'
 # the one resolution setting: the tools also set model.backbone.input_size from it
 img_size = 224

@@ -5,7 +5,7 @@
 # a teacher of its own, with clean labels: it needs the student's capacity and loses from sharing
 # it. 512 training images, 2048 validation (the sweep's table) and 2048 test images (the
 # validation study), all generated from the seed: no files, no downloads. The design was chosen
-# by measurement (benchmarks/pilot_benchmark_designs.py, README "Does the estimate hold?").
+# by measurement (benchmarks/pilot_benchmark_designs.py, docs/advanced/benchmark_suite.md).
 dataset_type = 'TeacherTaskDataset'
 img_size = 32
 train_dataloader = dict(
