@@ -137,3 +137,12 @@ def test_training_needs_no_setuptools(venv, tmp_path):
     # mmengine's environment report needs distutils: the runner logged its own line instead
     log = next((tmp_path / 'w').rglob('*.log')).read_text()
     assert 'System environment' not in log and 'threads, seed' in log
+
+
+def test_ci_runs_exactly_the_readmes_test_command_after_installing_slurm():
+    readme = (ROOT / 'README.md').read_text(encoding='utf-8')
+    command = next(line for line in readme.splitlines() if '".[tests]"' in line).strip()
+    ci = (ROOT / '.ci' / 'run').read_text(encoding='utf-8').splitlines()
+    assert command in ci and 'ruff check .' in ci
+    install = next(k for k, line in enumerate(ci) if 'apt-get install' in line)
+    assert install < ci.index(command) and 'slurm-wlm munge' in ci[install]

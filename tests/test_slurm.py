@@ -25,8 +25,9 @@ Enable it (Debian/Ubuntu, as root; slurmd has to run as root to start jobs):
     python -m pytest -q tests/test_slurm.py -rs
 
 Without Slurm -- or where its daemons cannot start (no root, no munge, a sandbox that forbids
-them) -- the test is SKIPPED with the reason, never failed. With Slurm installed it takes about
-half a minute on 2 CPU cores.
+them) -- the test is SKIPPED with the reason, never failed; ``.ci/run`` installs Slurm and sets
+``TREEMTL_REQUIRE_SLURM=1``, which makes any such skip a failure instead. With Slurm
+installed both tests take about a minute on 2 CPU cores.
 """
 from __future__ import annotations
 
@@ -55,6 +56,13 @@ pytestmark = pytest.mark.slow
 TASKS = ['segment_semantic', 'depth_zbuffer']
 NUM_BRANCH_POINTS = 2
 INSTALL_HINT = 'apt-get install -y slurm-wlm munge'
+
+
+def _skip(reason: str):
+    """Skip, unless .ci/run installed Slurm (``TREEMTL_REQUIRE_SLURM=1``): then fail."""
+    if os.environ.get('TREEMTL_REQUIRE_SLURM') == '1':
+        pytest.fail(f'TREEMTL_REQUIRE_SLURM=1, yet: {reason}')
+    pytest.skip(reason)
 DAEMON_START_S = 30       # munged + slurmctld + slurmd until the node is idle
 PROBE_JOB_S = 30          # the trivial probe job
 SWEEP_JOB_S = 300         # the two array tasks (about 15 s each on 2 cores)
@@ -200,11 +208,11 @@ class SlurmCluster:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if dead := self._dead():
-                pytest.skip(f'{what}: {dead}: {self._diagnostics(logs)}')
+                _skip(f'{what}: {dead}: {self._diagnostics(logs)}')
             if ready():
                 return
             time.sleep(0.3)
-        pytest.skip(f'{what} did not come up within {timeout:.0f} s: '
+        _skip(f'{what} did not come up within {timeout:.0f} s: '
                     f'{self._diagnostics(logs)}')
 
     def cmd(self, *argv: str, timeout: float = 30, **kw) -> subprocess.CompletedProcess:
@@ -254,7 +262,7 @@ class SlurmCluster:
         done = sub.returncode == 0 and self.wait_job(sub.stdout.strip().split(';')[0],
                                                      PROBE_JOB_S, poll=0.2)
         if not done or not out.exists() or not out.read_text().strip():
-            pytest.skip(f'the Slurm cluster came up but cannot run `sbatch --wrap hostname` '
+            _skip(f'the Slurm cluster came up but cannot run `sbatch --wrap hostname` '
                         f'(sbatch rc {sub.returncode} {sub.stderr.strip()[-300:]!r}, finished: '
                         f'{done}): {self._diagnostics()}')
 
@@ -300,9 +308,9 @@ class SlurmCluster:
 def slurm_cluster(tmp_path_factory):
     missing = [name for name in DAEMONS + CLIENTS if _which(name) is None]
     if missing:
-        pytest.skip(f'slurm-wlm not installed (missing {", ".join(missing)}): {INSTALL_HINT}')
+        _skip(f'slurm-wlm not installed (missing {", ".join(missing)}): {INSTALL_HINT}')
     if os.geteuid() != 0:
-        pytest.skip('slurmd has to run as root to start jobs; run this test as root '
+        _skip('slurmd has to run as root to start jobs; run this test as root '
                     f'({INSTALL_HINT})')
     bins = {name: _which(name) for name in DAEMONS + CLIENTS}
     cluster = SlurmCluster(tmp_path_factory.mktemp('slurm'), bins)
@@ -333,19 +341,16 @@ def _job_states(cluster: SlurmCluster, job_id: str) -> dict[str, tuple[str, str]
     return states
 
 
-def test_slurm_array_sweep_trains_every_run_once_then_merges(slurm_cluster, tmp_path):
-    cluster = slurm_cluster
-    cfg_path = _write_tiny_config(tmp_path / 'tiny_2task.py')
-    work_dir = tmp_path / 'work'
-    logs = tmp_path / 'slurm'
+def _run_array(cluster: SlurmCluster, tmp_path: Path, command: str, name: str) -> dict:
+    """Submit the guide's array script (``--array=1-2``, without the GPU) running
+    ``command <task id>/2``; wait; check both tasks exited 0 without a traceback. Returns
+    the output of each array task."""
+    logs = tmp_path / name
     logs.mkdir()
-    command = ' '.join(shlex.quote(str(a)) for a in (
-        sys.executable, '-u', 'tools/recommend.py', cfg_path, '--work-dir', work_dir, '--shard'))
-    # the guide's array script (its `--array=1-8 --gres=gpu:1` line, without the GPU), with
-    # the exit status saved: no accounting here, and `scontrol` forgets jobs after MinJobAge
-    script = tmp_path / 'sweep.sbatch'
+    # the exit status is saved: no accounting here, and `scontrol` forgets jobs after MinJobAge
+    script = tmp_path / f'{name}.sbatch'
     script.write_text(f"""#!/bin/bash
-#SBATCH --job-name=treemtl-sweep
+#SBATCH --job-name=treemtl-{name}
 #SBATCH --array=1-2 --cpus-per-task=1
 #SBATCH --output={logs}/shard-%a.out
 #SBATCH --chdir={ROOT}
@@ -358,7 +363,6 @@ exit $rc
     sub = cluster.cmd('sbatch', '--parsable', str(script))
     assert sub.returncode == 0, f'sbatch failed: {sub.stderr}'
     job_id = sub.stdout.strip().split(';')[0]
-
     outs = {i: logs / f'shard-{i}.out' for i in (1, 2)}
     rcs = {i: logs / f'shard-{i}.rc' for i in (1, 2)}
     if not cluster.wait_job(job_id, SWEEP_JOB_S) or not all(p.exists() for p in rcs.values()):
@@ -366,7 +370,6 @@ exit $rc
         cluster.cmd('scancel', job_id)
         pytest.fail(f'the array job {job_id} did not finish within {SWEEP_JOB_S} s; squeue: '
                     f'{queued!r}; {_tail(outs[1], 20)} || {_tail(outs[2], 20)}')
-
     states = _job_states(cluster, job_id)
     texts = {i: outs[i].read_text(errors='replace') for i in (1, 2)}
     for i in (1, 2):
@@ -375,14 +378,43 @@ exit $rc
                            f'{texts[i][-4000:]}')
         assert states.get(str(i), ('COMPLETED', '0:0')) == ('COMPLETED', '0:0'), states
         assert 'Traceback' not in texts[i], texts[i][-4000:]
+    return texts
+
+
+def _finished(*texts: str) -> collections.Counter:
+    """How often each run id was reported trained in these outputs."""
+    return collections.Counter(
+        m.group(1) for text in texts
+        for m in re.finditer(r'^\[sweep\] finished (\S+) in ', text, re.MULTILINE))
+
+
+def _merge(tool: str, cfg_path: Path, work_dir: Path, *extra: str
+           ) -> subprocess.CompletedProcess:
+    """The same command without ``--shard``, outside Slurm: it must train nothing."""
+    merge = subprocess.run([sys.executable, tool, str(cfg_path), '--work-dir', str(work_dir),
+                            *extra], check=False, cwd=ROOT, capture_output=True, text=True,
+                           timeout=MERGE_S,
+                           env={k: v for k, v in os.environ.items()
+                                if not k.startswith('SLURM_')})
+    assert merge.returncode == 0, merge.stdout[-3000:] + merge.stderr[-3000:]
+    assert '[sweep] finished' not in merge.stdout, f'the merge retrained:\n{merge.stdout}'
+    return merge
+
+
+def test_slurm_array_sweep_trains_every_run_once_then_merges(slurm_cluster, tmp_path):
+    cluster = slurm_cluster
+    cfg_path = _write_tiny_config(tmp_path / 'tiny_2task.py')
+    work_dir = tmp_path / 'work'
+    command = ' '.join(shlex.quote(str(a)) for a in (
+        sys.executable, '-u', 'tools/recommend.py', cfg_path, '--work-dir', work_dir, '--shard'))
+    texts = _run_array(cluster, tmp_path, command, 'sweep')
+    for i in (1, 2):
         # the task that finishes last may find every run done and merge + recommend itself
         assert ('[sweep] this shard is done' in texts[i] or 'top_layouts.json' in texts[i]), (
             f'array task {i} neither finished its shard nor recommended:\n{texts[i][-4000:]}')
 
     # every run trained exactly once across the two array tasks
-    finished = collections.Counter(
-        m.group(1) for i in (1, 2)
-        for m in re.finditer(r'^\[sweep\] finished (\S+) in ', texts[i], re.MULTILINE))
+    finished = _finished(texts[1], texts[2])
     run_ids = sorted(p.parent.name for p in (work_dir / 'sweep' / 'runs').glob('*/metrics.json'))
     expected_runs = len(TASKS) + NUM_BRANCH_POINTS      # 2 single-task + 1 pair x 2 branches
     assert len(run_ids) == expected_runs, run_ids
@@ -393,12 +425,7 @@ exit $rc
     assert all(n >= 1 for n in per_shard), f'one array task trained nothing: {per_shard}'
 
     # the merge: no training left, the table and the recommendation
-    merge = subprocess.run([sys.executable, 'tools/recommend.py', str(cfg_path),
-                            '--work-dir', str(work_dir)], check=False, cwd=ROOT,
-                           capture_output=True, text=True, timeout=MERGE_S,
-                           env={k: v for k, v in os.environ.items() if not k.startswith('SLURM_')})
-    assert merge.returncode == 0, merge.stdout[-3000:] + merge.stderr[-3000:]
-    assert '[sweep] finished' not in merge.stdout, f'the merge retrained:\n{merge.stdout}'
+    _merge('tools/recommend.py', cfg_path, work_dir)
     with open(work_dir / 'sweep' / 'two_task_table.csv', newline='') as f:
         rows = list(csv.reader(f))
     assert len(rows) == 1 + NUM_BRANCH_POINTS + 1, rows     # header + branches 0..B of 1 pair
@@ -409,3 +436,34 @@ exit $rc
     assert all({r['task_a'], r['task_b']} == set(TASKS) for r in body), body
     top = json.loads((work_dir / 'top_layouts.json').read_text())
     assert top and top[0]['rank'] == 1, top
+
+
+def test_slurm_array_validation_study_shards_like_the_sweep(slurm_cluster, tmp_path):
+    """``validate_recommender.py --shard i/2 --resume`` as an array job, twice: the first
+    trains the sweep's shards (the study is planned once the sweep is complete), the second
+    the study's; every run is trained once across all array tasks, each task trains part of
+    the study, and the summary (without --shard) trains nothing."""
+    from treemtl_plugin.io.config_file import dump_config
+    cfg_path = tmp_path / 'tiny_study.py'
+    dump_config(tiny_config(TASKS, blocks=NUM_BRANCH_POINTS, validation=dict(
+        seeds=2, train_cfg=dict(max_iters=2, val_interval=2))),
+                str(cfg_path))
+    work_dir = tmp_path / 'study'
+    command = ' '.join(shlex.quote(str(a)) for a in (
+        sys.executable, '-u', 'tools/analysis/validate_recommender.py', cfg_path,
+        '--work-dir', work_dir, '--resume', '--shard'))
+    first = _run_array(slurm_cluster, tmp_path, command, 'study1')
+    second = _run_array(slurm_cluster, tmp_path, command, 'study2')
+    outputs = [first[1], first[2], second[1], second[2]]
+    finished = _finished(*outputs)
+    assert set(finished.values()) == {1}, f'runs trained more than once: {finished}'
+    study = [r for r in finished if r.startswith('layout_') or r.endswith(('__s1000',
+                                                                         '__s1001'))]
+    # 3 layouts of 2 tasks over 2 blocks + 2 single-task baselines, x 2 seeds
+    assert len(study) == (3 + 2) * 2, sorted(finished)
+    for i in (1, 2):        # each array task trained part of the study
+        assert any(r in _finished(first[i], second[i]) for r in study), (i, sorted(finished))
+    merge = _merge('tools/analysis/validate_recommender.py', cfg_path, work_dir, '--resume')
+    saved = json.loads((work_dir / 'validation.json').read_text())
+    assert len(saved['layouts']) == 3 and saved['seeds'] == [1000, 1001]
+    assert 'Spearman' in merge.stdout

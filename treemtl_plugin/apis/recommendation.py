@@ -91,6 +91,9 @@ def run_recommendation(cfg: Config, work_dir: str,
     with a progress bar for the sweep).
     """
     full = is_full_mode(cfg)
+    if full:
+        from ..engine.cpu_dist import init_launched
+        init_launched(cfg)        # a launched job's ranks agree from the first line on
     sweep = cfg.get('sweep') or {}
     more_seeds, workers = sweep.get('more_seeds'), sweep.get('workers')
     if not full and (shard or train_top or more_seeds or workers):

@@ -439,6 +439,8 @@ def run_validation(cfg: Config, work_dir: str, resume: bool = False,
 
     Returns the study, or None when this shard is done but other runs are still missing."""
     settings = validation_settings(cfg)
+    from ..engine.cpu_dist import init_launched
+    init_launched(cfg)            # a launched job's ranks agree from the first line on
     study_dir = osp.join(work_dir, 'validation')
     if not resume and osp.isdir(osp.join(study_dir, 'runs')):
         raise ConfigError(f'{study_dir} already holds a validation study; pass --resume to '

@@ -12,7 +12,7 @@ import subprocess
 import torch
 import torch.distributed as torch_dist
 
-__all__ = ['needs_cpu_dist', 'init_cpu_dist']
+__all__ = ['needs_cpu_dist', 'init_cpu_dist', 'init_launched']
 
 
 def needs_cpu_dist(launcher: str) -> bool:
@@ -36,3 +36,18 @@ def init_cpu_dist(launcher: str, timeout=None) -> None:
         os.environ['LOCAL_RANK'] = os.environ.get('SLURM_LOCALID', '0')
     kwargs = {} if timeout is None else dict(timeout=timeout)
     torch_dist.init_process_group(backend='gloo', **kwargs)
+
+
+def init_launched(cfg) -> None:
+    """Start the process group of a launched job now (``cfg.launcher`` not ``'none'``), not
+    when its first Runner is built: a sweep's ranks must agree on every run from the start
+    (rank 0 claims, the others follow), which needs the group before the first claim."""
+    launcher = cfg.get('launcher', 'none')
+    if launcher == 'none' or not torch_dist.is_available() or torch_dist.is_initialized():
+        return
+    dist_cfg = dict((cfg.get('env_cfg') or {}).get('dist_cfg') or {})
+    if needs_cpu_dist(launcher):
+        init_cpu_dist(launcher, dist_cfg.get('timeout'))
+    else:
+        from mmengine.dist import init_dist
+        init_dist(launcher, **dist_cfg)

@@ -91,13 +91,29 @@ class TreeMTLRunner(Runner):
             init_cpu_dist(self.launcher, (env_cfg.get('dist_cfg') or {}).get('timeout'))
         super().setup_env(env_cfg)
 
+    def _init_model_weights(self) -> None:
+        # as mmengine's, but only tensors are broadcast: the state dict also holds the tree
+        # model's layout (``_extra_state``, a dict of names), the same on every rank
+        model = self.bare_model
+        if hasattr(model, 'init_weights'):
+            from mmengine.dist import broadcast
+            model.init_weights()
+            for value in model.state_dict().values():
+                if isinstance(value, torch.Tensor):
+                    broadcast(value)
+
     def wrap_model(self, model_wrapper_cfg, model):
         # a CPU model in DDP takes no device ids (mmengine passes [LOCAL_RANK])
         if self.distributed and not torch.cuda.is_available() and model_wrapper_cfg is None \
                 and not is_model_wrapper(model):
+            import inspect
+
             from mmengine.model import MMDistributedDataParallel
+            params = inspect.signature(torch.nn.parallel.DistributedDataParallel).parameters
+            no_sync = {'forward_sync_buffers' if 'forward_sync_buffers' in params
+                       else 'broadcast_buffers': False}      # (the newer torch name)
             return MMDistributedDataParallel(
-                module=model, broadcast_buffers=False,
+                module=model, **no_sync,
                 find_unused_parameters=self.cfg.get('find_unused_parameters', False))
         return super().wrap_model(model_wrapper_cfg, model)
 

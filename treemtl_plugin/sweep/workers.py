@@ -115,8 +115,8 @@ def run_in_workers(executor, todo, report, events=None) -> None:
     workers = min(executor.workers, len(todo))
     if get_world_size() > 1:
         raise SweepError('sweep.workers > 1 runs several trainings on one machine; with a '
-                         'distributed launcher every run already uses all ranks: set '
-                         'sweep.workers=1')
+                         'distributed launcher every run already uses all ranks: add '
+                         '--workers 1 (sweep.workers=1)')
     try:
         pickle.dumps(executor.train_fn)
     except (pickle.PicklingError, AttributeError, TypeError) as err:
