@@ -168,18 +168,13 @@ def _check_sweep_plan(cfg: Config, tasks: Sequence[str], num_blocks: int) -> Non
     """What the sweep's settings need of each other, and a pair run's model, before any run:
     ``more_seeds`` needs a pairwise sweep with seeds, a lookahead interval must fit in the
     run's training, and ``sweep.overrides.model`` must build with as many branching points."""
-    from ..sweep.plan import sweep_seeds
+    from ..core.layout import Layout
     from ..sweep.run_config import run_config
+    from .sweep import check_more_seeds
     settings = cfg.get('sweep') or {}
     method = settings.get('method', 'pairwise')
-    seeds = sweep_seeds(settings.get('seeds'))
-    if settings.get('more_seeds') and (method != 'pairwise' or not seeds or len(seeds) < 2):
-        raise ConfigError(f'sweep.more_seeds={settings["more_seeds"]} needs the noise of the '
-                          'table to name the runs: set sweep.seeds=2 (or more) and '
-                          f'sweep.method=pairwise (now seeds={settings.get("seeds")!r}, '
-                          f'method={method!r})')
+    check_more_seeds(settings)
     pair = list(tasks)[:2]
-    from ..core.layout import Layout
     run_cfg = run_config(cfg, pair, Layout.all_shared(pair, num_blocks), '', 'preflight')
     interval = (settings.get('lookahead') or {}).get('interval', 10)
     max_iters = run_cfg.train_cfg.get('max_iters')

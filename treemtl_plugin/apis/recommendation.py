@@ -93,7 +93,8 @@ def run_recommendation(cfg: Config, work_dir: str,
     full = is_full_mode(cfg)
     if full:
         from ..engine.cpu_dist import init_launched
-        init_launched(cfg)        # a launched job's ranks agree from the first line on
+        # a launched job's ranks agree from the first line on
+        init_launched(cfg.get('launcher', 'none'), cfg.get('env_cfg'))
     sweep = cfg.get('sweep') or {}
     more_seeds, workers = sweep.get('more_seeds'), sweep.get('workers')
     if not full and (shard or train_top or more_seeds or workers):

@@ -12,7 +12,7 @@ from collections.abc import Callable
 import numpy as np
 from mmengine.config import Config
 
-from ..affinity.methods import build_table_method
+from ..affinity.methods import PairwiseTable, build_table_method
 from ..core.cost import CostModel
 from ..core.estimator import DEFAULT_ESTIMATOR
 from ..core.table import TwoTaskTable
@@ -24,7 +24,7 @@ from ..sweep.merge import missing_runs, per_seed_values
 from ..sweep.plan import plan_sweep, sweep_seeds
 from ..visualization.report import seeds_text
 
-__all__ = ['measure_costs', 'sweep_table']
+__all__ = ['measure_costs', 'sweep_table', 'check_more_seeds']
 
 #: candidates whose top-1 contest names the runs to train next
 MORE_SEEDS_CANDIDATES = 200
@@ -82,6 +82,7 @@ def sweep_table(cfg: Config, tasks: list[str], num_blocks: int, sweep_dir: str,
     """Run (a shard of) the runs of ``sweep.method``; return the table and how it was made
     (method, cost, seed noise), or None while runs are missing."""
     settings = cfg.get('sweep') or {}
+    check_more_seeds(settings)
     table_method = build_table_method(settings)
     method = table_method.name
     seeds = sweep_seeds(settings.get('seeds'))
@@ -110,6 +111,7 @@ def sweep_table(cfg: Config, tasks: list[str], num_blocks: int, sweep_dir: str,
         sd = TwoTaskTable(tasks=table.tasks, num_blocks=num_blocks, values=spread)
         atomic_write(osp.join(sweep_dir, 'two_task_table_seed_sd.csv'), sd.to_csv)
         info['mean_seed_sd_of_entry'] = float(spread[off][:, 1:].mean())
+    cost = info['cost']
     more = int(settings.get('more_seeds') or 0)
     if more:
         found = _more_seeds(cfg, table, seeds, more, sweep_dir, shard, train_fn, log)
@@ -117,11 +119,9 @@ def sweep_table(cfg: Config, tasks: list[str], num_blocks: int, sweep_dir: str,
             return None
         table, info['more_seeds'], extra = found
         atomic_write(osp.join(sweep_dir, 'two_task_table.csv'), table.to_csv)
-        cost = info['cost']
         for key in ('trainings', 'iterations', 'seconds'):
             cost[key] += extra[key]
         cost['fraction_of_pairwise'] = cost['iterations'] / max(cost['pairwise_iterations'], 1)
-    cost = info['cost']
     log(f'[sweep] two-task table by {method}'
         + (f' ({seeds_text(info)})' if seeds else '')
         + f': mean |entry| {info["mean_abs_entry"]:.2f} %'
@@ -139,9 +139,6 @@ def _more_seeds(cfg: Config, table: TwoTaskTable, seeds: list[int] | None, count
     top-1 (``core/uncertainty.runs_to_train_next``), named once and kept in
     ``more_seeds.json`` (resumable); returns the table with those entries averaged over one
     more seed, what was added and what its runs cost, or None while runs are missing."""
-    if table.noise is None or not seeds:
-        raise ConfigError('sweep.more_seeds needs the noise of the table to name the runs: '
-                          'set sweep.seeds=2 (or more) and sweep.method=pairwise')
     path = osp.join(sweep_dir, 'more_seeds.json')
     if osp.isfile(path):
         with open(path, encoding='utf-8') as f:
@@ -172,12 +169,21 @@ def _more_seeds(cfg: Config, table: TwoTaskTable, seeds: list[int] | None, count
     noise = TableNoise(entry_var, table.noise.baseline_var, table.noise.seeds)
     log(f'[sweep] more seeds: {len(picks)} pair run(s) with seed {seed}: '
         + ', '.join(f'{a}+{b} at b{k}' for a, b, k in picks))
-    extra = dict(trainings=len(runs),
-                 iterations=sum(int(executor.configs[r.run_id].train_cfg.get('max_iters', 0))
-                                for r in runs),
-                 seconds=sum(float(records[r.run_id].get('seconds', 0.0)) for r in runs))
+    extra = PairwiseTable().cost(runs, records, executor.configs, len(table.tasks),
+                                 table.num_blocks)
     return (dataclasses.replace(table, values=values, noise=noise),
             dict(seed=seed, runs=[list(r) for r in picks]), extra)
+
+
+def check_more_seeds(settings) -> None:
+    """``sweep.more_seeds`` names runs from the table's seed noise: it needs the pairwise
+    method with two or more seeds (checked before anything trains)."""
+    more, method = settings.get('more_seeds'), settings.get('method', 'pairwise')
+    seeds = sweep_seeds(settings.get('seeds'))
+    if more and (method != 'pairwise' or not seeds or len(seeds) < 2):
+        raise ConfigError(f'sweep.more_seeds={more} needs the noise of the table to name the '
+                          'runs: set sweep.seeds=2 (or more) and sweep.method=pairwise (now '
+                          f'seeds={settings.get("seeds")!r}, method={method!r})')
 
 
 

@@ -440,7 +440,8 @@ def run_validation(cfg: Config, work_dir: str, resume: bool = False,
     Returns the study, or None when this shard is done but other runs are still missing."""
     settings = validation_settings(cfg)
     from ..engine.cpu_dist import init_launched
-    init_launched(cfg)            # a launched job's ranks agree from the first line on
+    # a launched job's ranks agree from the first line on
+    init_launched(cfg.get('launcher', 'none'), cfg.get('env_cfg'))
     study_dir = osp.join(work_dir, 'validation')
     if not resume and osp.isdir(osp.join(study_dir, 'runs')):
         raise ConfigError(f'{study_dir} already holds a validation study; pass --resume to '
@@ -492,8 +493,9 @@ def run_validation(cfg: Config, work_dir: str, resume: bool = False,
     missing = [r for r in runs if r.run_id not in records]
     if missing:       # other shards, or other processes that hold their claims
         from ..sweep.claims import claim_owner
-        owners = sorted({o for o in (claim_owner(executor.run_dir(r)) for r in missing) if o})
-        held = sum(claim_owner(executor.run_dir(r)) is not None for r in missing)
+        holders = [claim_owner(executor.run_dir(r)) for r in missing]
+        owners = sorted({o for o in holders if o})
+        held = len(holders) - holders.count(None)
         if held:
             log(f'[validation] {held} runs are being trained by other processes '
                 f'({", ".join(owners)}); run again with --resume when they finish')

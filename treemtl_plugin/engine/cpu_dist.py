@@ -12,16 +12,10 @@ import subprocess
 import torch
 import torch.distributed as torch_dist
 
-__all__ = ['needs_cpu_dist', 'init_cpu_dist', 'init_launched']
+__all__ = ['init_launched']
 
 
-def needs_cpu_dist(launcher: str) -> bool:
-    """A launched job on a machine without CUDA whose process group is not started yet."""
-    return launcher in ('pytorch', 'slurm') and not torch.cuda.is_available() and \
-        torch_dist.is_available() and not torch_dist.is_initialized()
-
-
-def init_cpu_dist(launcher: str, timeout=None) -> None:
+def _init_cpu_dist(launcher: str, timeout=None) -> None:
     """Start the gloo process group from the launcher's environment (torchrun's ``RANK``,
     ``WORLD_SIZE``, ``MASTER_ADDR``/``PORT``; Slurm's ``SLURM_PROCID``, ``SLURM_NTASKS``,
     first host of ``SLURM_NODELIST``)."""
@@ -38,16 +32,16 @@ def init_cpu_dist(launcher: str, timeout=None) -> None:
     torch_dist.init_process_group(backend='gloo', **kwargs)
 
 
-def init_launched(cfg) -> None:
-    """Start the process group of a launched job now (``cfg.launcher`` not ``'none'``), not
-    when its first Runner is built: a sweep's ranks must agree on every run from the start
-    (rank 0 claims, the others follow), which needs the group before the first claim."""
-    launcher = cfg.get('launcher', 'none')
+def init_launched(launcher: str, env_cfg=None) -> None:
+    """Start the process group of a job run by ``launcher`` (not ``'none'``) unless it is
+    started: gloo without CUDA, else mmengine's ``init_dist`` with ``env_cfg.dist_cfg``. The
+    runner calls it when it is built; the sweep calls it before its first claim, since its
+    ranks must agree on every run from the start (rank 0 claims, the others follow)."""
     if launcher == 'none' or not torch_dist.is_available() or torch_dist.is_initialized():
         return
-    dist_cfg = dict((cfg.get('env_cfg') or {}).get('dist_cfg') or {})
-    if needs_cpu_dist(launcher):
-        init_cpu_dist(launcher, dist_cfg.get('timeout'))
+    dist_cfg = dict((env_cfg or {}).get('dist_cfg') or {})
+    if launcher in ('pytorch', 'slurm') and not torch.cuda.is_available():
+        _init_cpu_dist(launcher, dist_cfg.get('timeout'))
     else:
         from mmengine.dist import init_dist
         init_dist(launcher, **dist_cfg)

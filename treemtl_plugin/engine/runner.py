@@ -31,7 +31,7 @@ from ..errors import CheckpointError
 from ..io.config_file import config_text
 from ..registry import RUNNERS
 from .checkpoint import check_belongs, read_state_dict, trusted_loading
-from .cpu_dist import init_cpu_dist, needs_cpu_dist
+from .cpu_dist import init_launched
 from .img_size import apply_img_size
 
 __all__ = ['TreeMTLRunner', 'SweepRunner', 'KeepLastMetrics', 'train_and_evaluate',
@@ -86,9 +86,9 @@ class TreeMTLRunner(Runner):
         return _bare(self.model)
 
     def setup_env(self, env_cfg: dict) -> None:
-        # mmengine's launchers need CUDA: without it, start the gloo group here first
-        if self.distributed and needs_cpu_dist(self.launcher):
-            init_cpu_dist(self.launcher, (env_cfg.get('dist_cfg') or {}).get('timeout'))
+        # mmengine's launchers need CUDA: start the group here (gloo without it) first
+        if self.distributed:
+            init_launched(self.launcher, env_cfg)
         super().setup_env(env_cfg)
 
     def _init_model_weights(self) -> None:

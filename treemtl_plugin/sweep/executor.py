@@ -154,7 +154,8 @@ class SweepExecutor:
     def execute(self) -> SweepReport:
         """Train every run of this shard without a valid, current result."""
         from ..engine.cpu_dist import init_launched
-        init_launched(self.cfg)          # all ranks of a launched job train the same runs
+        # all ranks of a launched job train the same runs
+        init_launched(self.cfg.get('launcher', 'none'), self.cfg.get('env_cfg'))
         os.makedirs(self.runs_dir, exist_ok=True)
         statuses = self._to_retest(self.statuses(self.runs))
         report = SweepReport(planned=len(self.all_runs), in_shard=len(self.runs),
